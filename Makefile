@@ -1,0 +1,71 @@
+# dewar — see README.md. `make demo` and `make test` each do all the set-up a
+# fresh Debian machine needs (as root).
+SHELL := /bin/bash
+GO ?= go
+PKG := github.com/dewarhq/dewar
+TOOLS := $(CURDIR)/.tools
+CNI_PLUGINS_VERSION := v1.9.0
+STATICCHECK_VERSION := v0.7.0
+DEBIAN_PACKAGES := zookeeper iproute2 iptables procps psmisc curl ca-certificates
+CNI_PLUGINS := main/bridge main/ptp main/macvlan main/loopback ipam/host-local ipam/static
+BINARIES := dewar-executor dewar-agent dewar-scheduler dewar-serverset
+
+export DEWAR_CNI_PLUGINS_DIR := $(TOOLS)/cni
+
+.PHONY: all build deps deps-debian deps-go test test-unit fuzz bench demo demo-stop clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
+
+deps: deps-debian deps-go
+
+# Idempotent: only runs apt-get when a package is missing.
+deps-debian:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+deps-go:
+	@mkdir -p $(TOOLS)/bin $(TOOLS)/cni
+	@test -x $(TOOLS)/bin/staticcheck -a -f $(TOOLS)/bin/.staticcheck-$(STATICCHECK_VERSION) || { \
+	  GOBIN=$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) && \
+	  touch $(TOOLS)/bin/.staticcheck-$(STATICCHECK_VERSION); }
+	@test -f $(TOOLS)/cni/.version-$(CNI_PLUGINS_VERSION) || { \
+	  GOBIN=$(TOOLS)/cni $(GO) install $(foreach p,$(CNI_PLUGINS),github.com/containernetworking/plugins/plugins/$(p)@$(CNI_PLUGINS_VERSION)) && \
+	  touch $(TOOLS)/cni/.version-$(CNI_PLUGINS_VERSION); }
+
+test: deps build
+	$(GO) vet ./...
+	$(TOOLS)/bin/staticcheck ./...
+	DEWAR_REQUIRE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+	@leftover=$$(ip netns list | grep -E '^dewar' || true); \
+	  if [ -n "$$leftover" ]; then echo "tests left network namespaces behind: $$leftover"; exit 1; fi
+
+# Each fuzz target briefly, as CI does; run longer with FUZZTIME=5m.
+FUZZTIME ?= 10s
+fuzz:
+	@for spec in $$($(GO) test -list '^Fuzz' ./... 2>/dev/null | awk '/^Fuzz/{print f" "$$1} /^ok/{f=$$2}' | tr ' ' '|'); do \
+	  pkg=$${spec%%|*}; fn=$${spec##*|}; \
+	  echo "fuzz $$pkg $$fn"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+bench: deps build
+	DEWAR_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...
+
+demo: deps build
+	./scripts/demo.sh
+
+demo-stop:
+	./scripts/demo.sh stop
+
+clean:
+	rm -rf bin

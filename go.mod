@@ -1,0 +1,16 @@
+module github.com/dewarhq/dewar
+
+go 1.26.8
+
+require (
+	github.com/apache/thrift v0.17.0 // indirect
+	github.com/containernetworking/cni v1.3.1 // indirect
+	github.com/go-zookeeper/zk v1.0.4 // indirect
+	github.com/mesos/mesos-go v0.0.11 // indirect
+	github.com/vishvananda/netlink v1.3.1 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
+	go.etcd.io/bbolt v1.4.3 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+	go.uber.org/zap v1.27.1 // indirect
+	golang.org/x/sys v0.38.0 // indirect
+)
