@@ -1,0 +1,220 @@
+package master
+
+import (
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/mesos/mesos-go/api/v1/lib/encoding"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/recordio"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"go.uber.org/zap"
+)
+
+const (
+	headerStreamID  = "Mesos-Stream-Id"
+	mediaRecordIO   = "application/recordio"
+	maxCallBytes    = 16 << 20
+	streamQueueSize = 1024
+)
+
+// subscription is one SUBSCRIBE connection: events queue on a buffered
+// channel that the HTTP handler drains.
+type subscription struct {
+	streamID string
+	events   chan *scheduler.Event
+	done     chan struct{}
+	once     sync.Once
+}
+
+func newSubscription() *subscription {
+	return &subscription{streamID: newID(), events: make(chan *scheduler.Event, streamQueueSize), done: make(chan struct{})}
+}
+
+// send queues ev without blocking; false means the queue is full.
+func (s *subscription) send(ev *scheduler.Event) bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+	}
+	select {
+	case s.events <- ev:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *subscription) close() { s.once.Do(func() { close(s.done) }) }
+
+// ServeHTTP serves POST /api/v1/scheduler.
+func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting 'POST', received '"+r.Method+"'", http.StatusMethodNotAllowed)
+		return
+	}
+	codec, ok := codecFor(r.Header.Get("Content-Type"))
+	if !ok {
+		http.Error(w, fmt.Sprintf("Unsupported Content-Type %q; expecting application/json or application/x-protobuf", r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
+		return
+	}
+	var call scheduler.Call
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxCallBytes))
+	if err == nil {
+		err = codec.NewDecoder(encoding.SourceReader(strings.NewReader(string(body)))).Decode(&call)
+	}
+	if err != nil {
+		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if call.Type == scheduler.Call_SUBSCRIBE {
+		m.serveSubscribe(w, r, &call)
+		return
+	}
+	fwID := call.GetFrameworkID().GetValue()
+	if fwID == "" {
+		http.Error(w, "Expecting 'framework_id' to be present", http.StatusBadRequest)
+		return
+	}
+	m.mu.Lock()
+	fw, known := m.frameworks[fwID]
+	var streamID string
+	if known && fw.sub != nil {
+		streamID = fw.sub.streamID
+	}
+	m.mu.Unlock()
+	if streamID == "" {
+		http.Error(w, "Framework '"+fwID+"' is not subscribed", http.StatusForbidden)
+		return
+	}
+	if got := r.Header.Get(headerStreamID); got != streamID {
+		http.Error(w, fmt.Sprintf("The stream ID %q included in this request didn't match the stream ID currently associated with framework ID %s", got, fwID), http.StatusBadRequest)
+		return
+	}
+	if err := m.handleCall(fwID, &call); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *scheduler.Call) {
+	info := call.GetSubscribe().GetFrameworkInfo()
+	if info == nil {
+		http.Error(w, "Expecting 'subscribe.framework_info' to be present", http.StatusBadRequest)
+		return
+	}
+	if id := call.GetFrameworkID().GetValue(); id != "" && id != info.GetID().GetValue() {
+		http.Error(w, "'framework_id' differs from 'subscribe.framework_info.id'", http.StatusBadRequest)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	contentType, messageType := responseTypes(r.Header)
+	codec := codecs.ByMediaType[encoding.MediaType(messageType)]
+
+	sub, fwID, err := m.subscribe(*info)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	log := m.log.With(zap.String("framework", fwID), zap.String("stream", sub.streamID))
+	log.Info("framework subscribed", zap.String("name", info.Name))
+
+	w.Header().Set("Content-Type", contentType)
+	if contentType == mediaRecordIO {
+		w.Header().Set("Message-Content-Type", messageType)
+	}
+	w.Header().Set(headerStreamID, sub.streamID)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+
+	defer func() {
+		m.mu.Lock()
+		if fw, ok := m.frameworks[fwID]; ok && fw.sub == sub {
+			m.dropSubscriptionLocked(fw)
+		}
+		m.mu.Unlock()
+		log.Info("subscription ended")
+	}()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-sub.done:
+			// Replaced by a newer SUBSCRIBE, torn down, or Close: Mesos
+			// hangs up on the old stream.
+			return
+		case ev := <-sub.events:
+			// Events are RecordIO framed whatever the message type.
+			if err := codecEncode(codec, w, ev); err != nil {
+				log.Info("event stream write failed", zap.Error(err))
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}
+
+// codecEncode writes msg as one RecordIO record in codec's format.
+func codecEncode(codec encoding.Codec, w io.Writer, msg encoding.Marshaler) error {
+	var b strings.Builder
+	if err := codec.NewEncoder(encoding.SinkWriter(&b)).Encode(msg); err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	return recordio.NewWriter(w).WriteFrame([]byte(b.String()))
+}
+
+func codecFor(contentType string) (encoding.Codec, bool) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return encoding.Codec{}, false
+	}
+	c, ok := codecs.ByMediaType[encoding.MediaType(mt)]
+	return c, ok
+}
+
+// responseTypes picks the SUBSCRIBE response's Content-Type and the type of
+// each record, as Mesos does: "Accept: application/recordio" with
+// Message-Accept for streaming-aware clients, otherwise the Accept type with
+// RecordIO framing implied (Mesos < 1.2 clients; mesos-go's httpsched).
+func responseTypes(h http.Header) (contentType, messageType string) {
+	accepts := func(v string) (string, bool) {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			if _, ok := codecs.ByMediaType[encoding.MediaType(mt)]; ok || mt == mediaRecordIO {
+				return mt, true
+			}
+		}
+		return "", false
+	}
+	accept, _ := accepts(h.Get("Accept"))
+	if accept == mediaRecordIO {
+		msg, ok := accepts(h.Get("Message-Accept"))
+		if !ok || msg == mediaRecordIO {
+			msg = string(codecs.MediaTypeJSON)
+		}
+		return mediaRecordIO, msg
+	}
+	if accept == "" {
+		if c, ok := codecFor(h.Get("Content-Type")); ok {
+			accept = string(c.Type)
+		} else {
+			accept = string(codecs.MediaTypeJSON)
+		}
+	}
+	return accept, accept
+}

@@ -1,0 +1,451 @@
+package master
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	"go.uber.org/zap/zaptest"
+)
+
+// fakeAgent stands in for *fakeagent.Agent: it records calls and answers
+// launches and kills with the updates a real executor would send.
+type fakeAgent struct {
+	m *Master
+
+	mu        sync.Mutex
+	launched  []mesos.TaskInfo
+	execs     []*mesos.ExecutorInfo
+	fws       []mesos.FrameworkInfo
+	killed    []string
+	shutdowns []string
+	quiet     bool // when set, Launch sends no update
+}
+
+func (a *fakeAgent) Info() mesos.AgentInfo {
+	return mesos.AgentInfo{
+		ID:       &mesos.AgentID{Value: "agent-1"},
+		Hostname: "node-1",
+		Resources: []mesos.Resource{
+			resources.NewCPUs(4).Resource,
+			resources.NewMemory(4096).Resource,
+			resources.Build().Name(resources.NamePorts).Ranges(resources.BuildRanges().Span(31000, 31099).Ranges).Resource,
+		},
+	}
+}
+
+func (a *fakeAgent) status(fwID, taskID string, state mesos.TaskState) {
+	a.m.Update(fwID, mesos.TaskStatus{
+		TaskID: mesos.TaskID{Value: taskID}, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
+		AgentID: &mesos.AgentID{Value: "agent-1"}, UUID: []byte(taskID + state.String()),
+	})
+}
+
+func (a *fakeAgent) Launch(_ context.Context, fw mesos.FrameworkInfo, exec *mesos.ExecutorInfo, task mesos.TaskInfo) error {
+	a.mu.Lock()
+	a.launched = append(a.launched, task)
+	a.execs = append(a.execs, exec)
+	a.fws = append(a.fws, fw)
+	quiet := a.quiet
+	a.mu.Unlock()
+	if !quiet {
+		a.status(fw.GetID().GetValue(), task.TaskID.Value, mesos.TASK_RUNNING)
+	}
+	return nil
+}
+
+func (a *fakeAgent) Kill(_ context.Context, fwID, taskID string, _ *mesos.KillPolicy) error {
+	a.mu.Lock()
+	a.killed = append(a.killed, taskID)
+	a.mu.Unlock()
+	a.status(fwID, taskID, mesos.TASK_KILLED)
+	return nil
+}
+
+func (a *fakeAgent) ShutdownFramework(_ context.Context, fwID string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.shutdowns = append(a.shutdowns, fwID)
+	return nil
+}
+
+func (a *fakeAgent) launches() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.launched)
+}
+
+type harness struct {
+	t     *testing.T
+	agent *fakeAgent
+	m     *Master
+	url   string
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	a := &fakeAgent{}
+	m := New(zaptest.NewLogger(t), a, cfg)
+	a.m = m
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/scheduler", m)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		// Close the master first: it ends the streams the server waits for.
+		m.Close()
+		srv.Close()
+	})
+	return &harness{t: t, agent: a, m: m, url: srv.URL + "/api/v1/scheduler"}
+}
+
+// client is a framework using mesos-go's real scheduler client.
+type client struct {
+	t      *testing.T
+	caller calls.Caller
+	events chan scheduler.Event
+	offers []scheduler.Event // offers that arrived while waiting for something else
+	id     string
+	cancel context.CancelFunc
+}
+
+func (h *harness) subscribe(mediaType encoding.MediaType, info mesos.FrameworkInfo) *client {
+	h.t.Helper()
+	cli := httpcli.New(httpcli.Endpoint(h.url), httpcli.Codec(codecs.ByMediaType[mediaType]))
+	caller := httpsched.NewCaller(cli)
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := caller.Call(ctx, calls.Subscribe(&info))
+	if err != nil {
+		cancel()
+		h.t.Fatalf("SUBSCRIBE: %v", err)
+	}
+	c := &client{t: h.t, caller: caller, events: make(chan scheduler.Event, 100), cancel: cancel}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer resp.Close()
+		for {
+			var ev scheduler.Event
+			if err := resp.Decode(&ev); err != nil {
+				close(c.events)
+				return
+			}
+			c.events <- ev
+		}
+	}()
+	h.t.Cleanup(func() { cancel(); <-done })
+	ev := c.next(scheduler.Event_SUBSCRIBED)
+	c.id = ev.Subscribed.FrameworkID.Value
+	if got := ev.Subscribed.GetHeartbeatIntervalSeconds(); got <= 0 {
+		h.t.Errorf("SUBSCRIBED heartbeat interval = %v, want > 0", got)
+	}
+	return c
+}
+
+// next returns the next event of type want, skipping heartbeats.
+func (c *client) next(want scheduler.Event_Type) scheduler.Event {
+	c.t.Helper()
+	if want == scheduler.Event_OFFERS && len(c.offers) > 0 {
+		ev := c.offers[0]
+		c.offers = c.offers[1:]
+		return ev
+	}
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				c.t.Fatalf("event stream ended while waiting for %v", want)
+			}
+			if ev.Type == want {
+				return ev
+			}
+			if ev.Type == scheduler.Event_HEARTBEAT {
+				continue
+			}
+			if ev.Type == scheduler.Event_OFFERS {
+				c.offers = append(c.offers, ev)
+				continue
+			}
+			c.t.Fatalf("got event %v (%v), want %v", ev.Type, ev.String(), want)
+		case <-timeout:
+			c.t.Fatalf("no %v event within 20s", want)
+		}
+	}
+}
+
+func (c *client) call(call *scheduler.Call) {
+	c.t.Helper()
+	resp, err := c.caller.Call(context.Background(), call.With(calls.Framework(c.id)))
+	if resp != nil {
+		resp.Close()
+	}
+	if err != nil {
+		c.t.Fatalf("%v: %v", call.Type, err)
+	}
+}
+
+func (c *client) update(want mesos.TaskState) mesos.TaskStatus {
+	c.t.Helper()
+	st := c.next(scheduler.Event_UPDATE).Update.Status
+	if st.GetState() != want {
+		c.t.Fatalf("update for %s: state %v (%s), want %v", st.TaskID.Value, st.GetState(), st.GetMessage(), want)
+	}
+	return st
+}
+
+func newTask(id string, offer mesos.Offer, cpus float64, ports ...uint64) mesos.TaskInfo {
+	res := []mesos.Resource{resources.NewCPUs(cpus).Resource, resources.NewMemory(128).Resource}
+	if len(ports) > 0 {
+		res = append(res, resources.Build().Name(resources.NamePorts).Ranges(resources.BuildRanges().Span(ports[0], ports[len(ports)-1]).Ranges).Resource)
+	}
+	return mesos.TaskInfo{
+		Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: offer.AgentID, Resources: res,
+		Executor: &mesos.ExecutorInfo{
+			ExecutorID: mesos.ExecutorID{Value: "exec-" + id},
+			Command:    &mesos.CommandInfo{Value: ptr("/bin/true")},
+			Resources:  []mesos.Resource{resources.NewCPUs(0.25).Resource, resources.NewMemory(128).Resource},
+		},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func launch(offer mesos.Offer, tasks ...mesos.TaskInfo) *scheduler.Call {
+	return calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(offer.ID))
+}
+
+func offerCPUs(o mesos.Offer) float64 { v, _ := resources.CPUs(o.Resources...); return v }
+
+func TestLifecycleOverBothCodecs(t *testing.T) {
+	for _, mt := range []encoding.MediaType{codecs.MediaTypeProtobuf, codecs.MediaTypeJSON} {
+		t.Run(string(mt), func(t *testing.T) {
+			h := newHarness(t, Config{})
+			c := h.subscribe(mt, mesos.FrameworkInfo{User: "root", Name: "test"})
+
+			offer := c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+			if got := offerCPUs(offer); got != 4 {
+				t.Fatalf("first offer has %v cpus, want all 4", got)
+			}
+			if ports, _ := resources.Ports(offer.Resources...); ports.Size() != 100 {
+				t.Fatalf("first offer ports %v, want 31000-31099", ports)
+			}
+			if offer.AgentID.Value != "agent-1" || offer.Hostname != "node-1" {
+				t.Fatalf("offer agent %q host %q", offer.AgentID.Value, offer.Hostname)
+			}
+
+			c.call(launch(offer, newTask("t1", offer, 1, 31000, 31001)))
+			st := c.update(mesos.TASK_RUNNING)
+			if st.TaskID.Value != "t1" {
+				t.Fatalf("update for %q, want t1", st.TaskID.Value)
+			}
+			h.agent.mu.Lock()
+			if len(h.agent.fws) != 1 || h.agent.fws[0].GetID().GetValue() != c.id || h.agent.execs[0].ExecutorID.Value != "exec-t1" {
+				t.Errorf("agent launch got framework %+v executor %+v", h.agent.fws, h.agent.execs)
+			}
+			h.agent.mu.Unlock()
+			c.call(calls.Acknowledge("agent-1", "t1", st.UUID))
+
+			// The rest of the node comes back as the next offer: 4 - 1 - 0.25.
+			offer = c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+			if got := offerCPUs(offer); got != 2.75 {
+				t.Fatalf("second offer has %v cpus, want 2.75", got)
+			}
+			if ports, _ := resources.Ports(offer.Resources...); ports.Size() != 98 {
+				t.Fatalf("second offer ports %v, want 98 ports", ports)
+			}
+			c.call(calls.Decline(offer.ID).With(calls.RefuseSeconds(10 * time.Millisecond)))
+
+			c.call(calls.Kill("t1", "agent-1"))
+			st = c.update(mesos.TASK_KILLED)
+			c.call(calls.Acknowledge("agent-1", "t1", st.UUID))
+
+			// Once the task has ended, everything is offered again.
+			for {
+				offer = c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+				if offerCPUs(offer) == 4 {
+					break
+				}
+				c.call(calls.Decline(offer.ID).With(calls.RefuseSeconds(10 * time.Millisecond)))
+			}
+		})
+	}
+}
+
+func TestAcceptValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		build  func(offer mesos.Offer) *scheduler.Call
+		state  mesos.TaskState
+		reason mesos.TaskStatus_Reason
+	}{
+		{"more cpus than offered", func(o mesos.Offer) *scheduler.Call { return launch(o, newTask("big", o, 8)) },
+			mesos.TASK_ERROR, mesos.REASON_TASK_INVALID},
+		{"ports outside the offer", func(o mesos.Offer) *scheduler.Call { return launch(o, newTask("p", o, 1, 80)) },
+			mesos.TASK_ERROR, mesos.REASON_TASK_INVALID},
+		{"two tasks exceed the offer together", func(o mesos.Offer) *scheduler.Call {
+			return launch(o, newTask("a", o, 3), newTask("b", o, 1))
+		}, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID},
+		{"unknown offer", func(o mesos.Offer) *scheduler.Call {
+			o.ID.Value = "no-such-offer"
+			return launch(o, newTask("x", o, 1))
+		}, mesos.TASK_LOST, mesos.REASON_INVALID_OFFERS},
+		{"no executor and no command", func(o mesos.Offer) *scheduler.Call {
+			ti := newTask("n", o, 1)
+			ti.Executor = nil
+			return launch(o, ti)
+		}, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
+			offer := c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+			c.call(tt.build(offer))
+			var rejected bool
+			for !rejected {
+				st := c.next(scheduler.Event_UPDATE).Update.Status
+				switch st.GetState() {
+				case mesos.TASK_RUNNING:
+					continue // the valid one of a pair
+				case tt.state:
+					if st.GetReason() != tt.reason || st.GetMessage() == "" || len(st.UUID) != 0 {
+						t.Fatalf("rejection reason %v message %q uuid %x; want %v, a message, no uuid", st.GetReason(), st.GetMessage(), st.UUID, tt.reason)
+					}
+					rejected = true
+				default:
+					t.Fatalf("update %v (%s), want %v", st.GetState(), st.GetMessage(), tt.state)
+				}
+			}
+			if tt.name != "two tasks exceed the offer together" && h.agent.launches() != 0 {
+				t.Fatalf("agent launched %d tasks of a rejected accept", h.agent.launches())
+			}
+		})
+	}
+}
+
+func TestCallsNeedTheStreamID(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.subscribe(codecs.MediaTypeJSON, mesos.FrameworkInfo{User: "root", Name: "test"})
+	body := []byte(`{"type":"RECONCILE","framework_id":{"value":"` + c.id + `"},"reconcile":{}}`)
+	tests := []struct {
+		name     string
+		streamID string
+		want     int
+	}{
+		{"missing", "", http.StatusBadRequest},
+		{"wrong", "not-the-stream", http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, h.url, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if tt.streamID != "" {
+				req.Header.Set("Mesos-Stream-Id", tt.streamID)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d", res.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+func TestResubscribeRedeliversUnacknowledgedAndReconciles(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
+	offer := c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+	c.call(launch(offer, newTask("t1", offer, 1)))
+	first := c.update(mesos.TASK_RUNNING) // not acknowledged
+	c.cancel()
+
+	c2 := h.subscribe(codecs.MediaTypeJSON, mesos.FrameworkInfo{User: "root", Name: "test", ID: &mesos.FrameworkID{Value: c.id}})
+	if c2.id != c.id {
+		t.Fatalf("resubscribed as %q, want framework id %q kept", c2.id, c.id)
+	}
+	again := c2.update(mesos.TASK_RUNNING)
+	if !bytes.Equal(again.UUID, first.UUID) {
+		t.Fatalf("redelivered uuid %x, want %x", again.UUID, first.UUID)
+	}
+	c2.call(calls.Acknowledge("agent-1", "t1", again.UUID))
+
+	c2.call(calls.Reconcile(calls.ReconcileTasks(map[string]string{"t1": "agent-1", "gone": ""})))
+	got := map[string]mesos.TaskStatus{}
+	for len(got) < 2 {
+		ev := c2.next2(scheduler.Event_UPDATE)
+		if ev == nil {
+			continue
+		}
+		got[ev.Update.Status.TaskID.Value] = ev.Update.Status
+	}
+	for id, want := range map[string]mesos.TaskState{"t1": mesos.TASK_RUNNING, "gone": mesos.TASK_LOST} {
+		st := got[id]
+		if st.GetState() != want || st.GetReason() != mesos.REASON_RECONCILIATION || len(st.UUID) != 0 {
+			t.Errorf("reconcile %s: %v reason %v uuid %x; want %v, REASON_RECONCILIATION, no uuid", id, st.GetState(), st.GetReason(), st.UUID, want)
+		}
+	}
+}
+
+// next2 returns the next event of type want, or nil for an offer (offers
+// may interleave with reconciliation answers).
+func (c *client) next2(want scheduler.Event_Type) *scheduler.Event {
+	c.t.Helper()
+	select {
+	case ev, ok := <-c.events:
+		if !ok {
+			c.t.Fatalf("event stream ended while waiting for %v", want)
+		}
+		if ev.Type == want {
+			return &ev
+		}
+		if ev.Type == scheduler.Event_OFFERS || ev.Type == scheduler.Event_HEARTBEAT {
+			return nil
+		}
+		c.t.Fatalf("got event %v, want %v", ev.Type, want)
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("no %v event within 20s", want)
+	}
+	return nil
+}
+
+func TestHeartbeatAndTeardown(t *testing.T) {
+	h := newHarness(t, Config{Heartbeat: 20 * time.Millisecond})
+	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
+	c.next(scheduler.Event_OFFERS)
+	c.next(scheduler.Event_HEARTBEAT)
+
+	c.call(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h.agent.mu.Lock()
+		n := len(h.agent.shutdowns)
+		h.agent.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("agent was not asked to shut the framework down")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for ev := range c.events { // the master hangs up
+		if ev.Type != scheduler.Event_HEARTBEAT && ev.Type != scheduler.Event_OFFERS {
+			t.Fatalf("event %v after TEARDOWN", ev.Type)
+		}
+	}
+}
