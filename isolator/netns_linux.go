@@ -1,0 +1,121 @@
+package isolator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// netnsDir is where `ip netns` keeps named namespaces, so operators (and the
+// test suite's leak check, `ip netns list`) see the containers'.
+const netnsDir = "/var/run/netns"
+
+// netnsName names a container's namespace "dewar-c-<id prefix>-<random>":
+// the prefix helps an operator match it to a container, the random part keeps
+// two agents (or test runs) with similar IDs apart.
+func netnsName(containerID string) string {
+	short := containerID
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "dewar-c-" + short + "-" + hex.EncodeToString(b[:])
+}
+
+// createNetNS creates a network namespace and pins it with a bind mount at
+// /var/run/netns/<name>, as `ip netns add` does.
+//
+// The unshare happens on a thread of its own that is never handed back to
+// the Go scheduler: after unshare(CLONE_NEWNET) that thread lives in the new
+// namespace, and returning it to the pool would let unrelated goroutines
+// (and the plugins they exec) run there. The caller's thread, and so the
+// namespace CNI plugins later run in, is left alone.
+func createNetNS(name string) (string, error) {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", netnsDir, err)
+	}
+	path := filepath.Join(netnsDir, name)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return "", fmt.Errorf("create network namespace file: %w", err)
+	}
+	f.Close()
+
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the runtime discards the thread
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare(CLONE_NEWNET) (needs CAP_SYS_ADMIN): %w", err)
+			return
+		}
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+			errc <- fmt.Errorf("bind mount network namespace to %s: %w", path, err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	return path, nil
+}
+
+// removeNetNS unpins and removes a namespace created by createNetNS. A
+// namespace already gone is not an error.
+func removeNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil &&
+		!errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount network namespace %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove network namespace %s: %w", path, err)
+	}
+	return nil
+}
+
+// netnsExists reports whether path is a pinned network namespace.
+func netnsExists(path string) bool {
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	var st unix.Statfs_t
+	// An unmounted leftover file is on the tmpfs, a pinned one on nsfs.
+	return unix.Fstatfs(int(h), &st) == nil && st.Type == unix.NSFS_MAGIC
+}
+
+// setLoopbackUp brings up lo in the namespace at path: a new namespace's
+// loopback is down, and tasks expect to reach themselves on 127.0.0.1.
+func setLoopbackUp(path string) error {
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return fmt.Errorf("netlink in namespace %s: %w", path, err)
+	}
+	defer nl.Close()
+	lo, err := nl.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo in namespace %s: %w", path, err)
+	}
+	if err := nl.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("set lo up in namespace %s: %w", path, err)
+	}
+	return nil
+}
