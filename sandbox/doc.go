@@ -1,0 +1,42 @@
+// Package sandbox runs the processes of one task with the semantics of
+// Aurora's Thermos runner: ordering constraints, retries, daemons, ephemeral
+// and final processes, the ACTIVE → CLEANING → FINALIZING → terminal state
+// machine, per-run logs, and the guarantee that nothing the task started
+// outlives it.
+//
+// # Process trees
+//
+// Every process run is `bash -c <cmdline>` in a session of its own (Setsid),
+// so the session id equals the pid of the run's bash and every descendant that
+// does not call setsid(2) itself stays in it. A Runner remembers the sessions
+// it created (a process-wide registry, because several Runners may share one
+// executor or test binary) and finds its processes by scanning /proc: members
+// of its sessions plus their descendants by parent pid.
+//
+// A descendant that both leaves the session (setsid) and loses its parent
+// (double fork) can only be found through its parent pid: the executor calls
+// BecomeSubreaper, so such orphans are reparented to it. At the end of a task
+// (and on Kill) a Runner therefore also kills every child of this process that
+// no Runner started ("adopted" children). A caller that starts children of its
+// own outside this package (health-check commands) must not rely on them
+// surviving the end of a task.
+//
+// # Reaping
+//
+// Exit statuses of tracked runs are collected with exec.Cmd.Wait, which waits
+// for one specific pid. Nothing here ever waits on pid -1, which would steal
+// statuses from os/exec users elsewhere in the process. Orphans are reaped one
+// pid at a time (wait4(pid, WNOHANG)), and only when /proc shows them as
+// zombies that belong to this Runner, or, at the end of the task, that are
+// adopted children no Runner started. Scans run on SIGCHLD.
+//
+// # Deviations from Thermos worth knowing
+//
+//   - min_duration is measured from the end of the previous run, as Thermos'
+//     planner does (so a retry also starts at least min_duration after the
+//     previous start).
+//   - A run that ends by a signal while the task is ACTIVE counts as a
+//     failure (Thermos counts a coordinator killed by a signal as "lost").
+//   - As in Thermos, a failing final process does not change the task's
+//     result; task max_failures counts regular processes only.
+package sandbox

@@ -1,0 +1,139 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestKill: Kill from outside ends the task KILLED, runs final processes
+// when the regular ones stop in time, and SIGKILLs what ignores SIGTERM
+// once grace runs out.
+func TestKill(t *testing.T) {
+	t.Parallel()
+	final := Process{Name: "final", Cmdline: "echo ran > final.out", MaxFailures: 1, Final: true}
+	tests := []struct {
+		name      string
+		regular   Process
+		grace     time.Duration
+		finalRuns bool
+		minTime   time.Duration // Kill takes at least this long
+	}{
+		{"SIGTERM stops it, final runs", newProc("server", "echo up > up; sleep 1000"), 10 * time.Second, true, 0},
+		{"ignores SIGTERM, SIGKILL after grace", newProc("stubborn", "trap '' TERM; echo up > up; sleep 1000"), 500 * time.Millisecond, false, 500 * time.Millisecond},
+		{"retry forever, then killed", Process{Name: "crashloop", Cmdline: "echo up > up; exit 1", MinDuration: 20 * time.Millisecond}, 10 * time.Second, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tr := startTask(t, Task{Name: "k", MaxFailures: 1, FinalizationWait: time.Minute,
+				Processes: []Process{tc.regular, final}})
+			eventually(t, 10*time.Second, "the process to come up", func() bool {
+				_, err := os.Stat(filepath.Join(tr.workDir, "up"))
+				return err == nil
+			})
+			if tc.regular.MaxFailures == 0 {
+				eventually(t, 10*time.Second, "five failed runs", func() bool { return tr.count(tc.regular.Name, EventFailed) >= 5 })
+			}
+			begin := time.Now()
+			tr.r.Kill(context.Background(), tc.grace)
+			took := time.Since(begin)
+			select {
+			case <-tr.r.Done():
+			default:
+				t.Fatal("Kill returned before the task ended")
+			}
+			res := tr.wait(time.Second)
+			if res.State != StateKilled || !strings.HasPrefix(res.Message, "task killed") {
+				t.Errorf("result %+v, want KILLED", res)
+			}
+			if took < tc.minTime || took > tc.grace+5*time.Second {
+				t.Errorf("Kill took %s, want between %s and grace %s", took, tc.minTime, tc.grace)
+			}
+			_, err := os.Stat(filepath.Join(tr.workDir, "final.out"))
+			if ran := err == nil; ran != tc.finalRuns {
+				t.Errorf("final process ran: %v, want %v; events:\n%s", ran, tc.finalRuns, tr.dump())
+			}
+			if tr.count(tc.regular.Name, EventLost) != 1 && tc.regular.MaxFailures != 0 {
+				t.Errorf("want one lost run of %s; events:\n%s", tc.regular.Name, tr.dump())
+			}
+		})
+	}
+}
+
+// TestKillAfterEnd returns at once; a cancelled Start context kills.
+func TestKillAfterEndAndContext(t *testing.T) {
+	t.Parallel()
+	tr := startTask(t, Task{Name: "quick", MaxFailures: 1, Processes: []Process{newProc("q", "true")}})
+	tr.wait(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	tr.r.Kill(ctx, time.Hour)
+	if ctx.Err() != nil {
+		t.Error("Kill of an ended task waited")
+	}
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	r, err := Start(ctx2, Task{Name: "ctx", MaxFailures: 1, FinalizationWait: time.Hour,
+		Processes: []Process{newProc("s", "sleep 1000")}},
+		Options{Sandbox: t.TempDir(), Env: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "Running", r.Running)
+	cancel2()
+	select {
+	case <-r.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("cancelling the context did not end the task")
+	}
+	if res := r.Result(); res.State != StateKilled {
+		t.Errorf("result %+v, want KILLED", res)
+	}
+}
+
+// TestNothingSurvives: a process that double-forks a `sleep 1000`, inside
+// its session or out of it (setsid), leaves nothing behind, whether the task
+// is killed or ends by itself.
+func TestNothingSurvives(t *testing.T) {
+	t.Parallel()
+	forks := map[string]string{
+		"same session": "(sleep 1000 & echo $! > orphan.pid)",
+		"own session":  "(setsid sleep 1000 & echo $! > orphan.pid)",
+		"daemon-style": "(setsid bash -c 'sleep 1000 & echo $! > orphan.pid' &)",
+	}
+	for name, fork := range forks {
+		for _, kill := range []bool{true, false} {
+			label := name + "/completes"
+			if kill {
+				label = name + "/killed"
+			}
+			t.Run(label, func(t *testing.T) {
+				t.Parallel()
+				tr := startTask(t, Task{Name: "df", MaxFailures: 1, FinalizationWait: 10 * time.Second,
+					Processes: []Process{newProc("forker", fork+"; while [ ! -e go ]; do sleep 0.02; done")}})
+				pid := readPid(t, filepath.Join(tr.workDir, "orphan.pid"))
+				eventually(t, 10*time.Second, "the orphan to run", func() bool { return alive(pid) })
+				if kill {
+					tr.r.Kill(context.Background(), 5*time.Second)
+				} else if err := os.WriteFile(filepath.Join(tr.workDir, "go"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				res := tr.wait(30 * time.Second)
+				want := StateSuccess
+				if kill {
+					want = StateKilled
+				}
+				if res.State != want {
+					t.Errorf("result %+v, want %s", res, want)
+				}
+				if exists(pid) {
+					t.Errorf("orphan %d survives the task (alive: %v)", pid, alive(pid))
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package sandbox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// BecomeSubreaper makes this process the child subreaper of its
+// descendants (prctl PR_SET_CHILD_SUBREAPER): an orphan, even one that
+// double-forked out of its session, is reparented here instead of to init,
+// so the Runner can still find, kill and reap it.
+func BecomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+	}
+	return nil
+}
+
+// reg is the process-wide registry shared by all Runners. mu guards the
+// following fields, and is held across cmd.Start and across every
+// scan-then-signal, so a fresh child is never mistaken for an orphan and a
+// pid is never signalled after it could have been reused by a new run.
+var reg = struct {
+	mu sync.Mutex
+	// children are the runs started by any Runner whose Wait has not
+	// returned; their statuses belong to exec.Cmd.Wait.
+	children map[int]*child
+	// sessions maps a session id (the pid of a run's bash) to its Runner. A
+	// session id stays reserved by the kernel while the session has members,
+	// so a reused pid always means the old session is empty.
+	sessions map[int]*Runner
+}{children: map[int]*child{}, sessions: map[int]*Runner{}}
+
+// procInfo is what /proc/<pid>/stat says about a process.
+type procInfo struct {
+	pid, ppid, pgrp, sid int
+	state                byte // 'Z' for a zombie
+}
+
+// scanProcs reads every process's stat. Processes that vanish meanwhile are
+// skipped.
+func scanProcs() ([]procInfo, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("read /proc: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("read /proc: %w", err)
+	}
+	out := make([]procInfo, 0, len(names))
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + n + "/stat")
+		if err != nil {
+			continue
+		}
+		if pi, ok := parseStat(pid, b); ok {
+			out = append(out, pi)
+		}
+	}
+	return out, nil
+}
+
+// parseStat reads "pid (comm) state ppid pgrp session ...". comm may hold
+// spaces and parentheses, so fields start after the last ')'.
+func parseStat(pid int, b []byte) (procInfo, bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procInfo{}, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 4 || len(f[0]) != 1 {
+		return procInfo{}, false
+	}
+	pi := procInfo{pid: pid, state: f[0][0]}
+	var err error
+	if pi.ppid, err = strconv.Atoi(string(f[1])); err != nil {
+		return procInfo{}, false
+	}
+	if pi.pgrp, err = strconv.Atoi(string(f[2])); err != nil {
+		return procInfo{}, false
+	}
+	if pi.sid, err = strconv.Atoi(string(f[3])); err != nil {
+		return procInfo{}, false
+	}
+	return pi, true
+}
+
+// classifyLocked splits a snapshot into the processes of r (members of its
+// sessions and their descendants) and adopted children: orphans reparented
+// to this process that no Runner started and no Runner's session holds.
+// reg.mu must be held.
+func (r *Runner) classifyLocked(ps []procInfo, only int) (mine, adopted []procInfo) {
+	self := os.Getpid()
+	owned := func(p procInfo) bool {
+		if only != 0 {
+			return p.sid == only || p.pgrp == only
+		}
+		return reg.sessions[p.sid] == r || reg.sessions[p.pgrp] == r
+	}
+	kids := make(map[int][]procInfo)
+	in := make(map[int]bool)
+	var queue []procInfo
+	for _, p := range ps {
+		kids[p.ppid] = append(kids[p.ppid], p)
+		if p.pid != self && owned(p) {
+			in[p.pid] = true
+			queue = append(queue, p)
+		}
+	}
+	// Descendants that left the session (setsid) while their parent lives.
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		mine = append(mine, p)
+		for _, k := range kids[p.pid] {
+			if !in[k.pid] && k.pid != self {
+				in[k.pid] = true
+				queue = append(queue, k)
+			}
+		}
+	}
+	if only != 0 {
+		return mine, nil
+	}
+	for _, p := range kids[self] {
+		if in[p.pid] || reg.children[p.pid] != nil || reg.sessions[p.sid] != nil || reg.sessions[p.pgrp] != nil {
+			continue
+		}
+		adopted = append(adopted, p)
+	}
+	return mine, adopted
+}
+
+// signalAll signals every process of the task and every adopted child.
+func (r *Runner) signalAll(sig syscall.Signal) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	ps, err := scanProcs()
+	if err != nil {
+		r.log.Error("cannot find the task's processes", zap.Error(err))
+		return
+	}
+	mine, adopted := r.classifyLocked(ps, 0)
+	r.signalLocked(append(mine, adopted...), sig)
+}
+
+// killSession signals what is left of one run's session and its
+// descendants.
+func (r *Runner) killSession(sid int, sig syscall.Signal) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	ps, err := scanProcs()
+	if err != nil {
+		r.log.Error("cannot find the run's leftovers", zap.Error(err))
+		return
+	}
+	mine, _ := r.classifyLocked(ps, sid)
+	r.signalLocked(mine, sig)
+}
+
+func (r *Runner) signalLocked(ps []procInfo, sig syscall.Signal) {
+	for _, p := range ps {
+		if p.state == 'Z' {
+			continue
+		}
+		if err := syscall.Kill(p.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			r.log.Warn("cannot signal process", zap.Int("pid", p.pid), zap.String("signal", sig.String()), zap.Error(err))
+		}
+	}
+}
+
+// anyLeft reports whether a process of the task (tracked or not) is alive.
+func (r *Runner) anyLeft() bool {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	ps, err := scanProcs()
+	if err != nil {
+		return false
+	}
+	mine, _ := r.classifyLocked(ps, 0)
+	for _, p := range mine {
+		if p.state != 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// reap collects zombie orphans of the task, one pid at a time, never a
+// tracked run (its exec.Cmd.Wait owns that status). With adopted it also
+// reaps orphans no Runner started; it returns how many processes of the
+// task (alive or not yet reaped) and adopted children remain.
+func (r *Runner) reap(adopted bool) int {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	ps, err := scanProcs()
+	if err != nil {
+		r.log.Error("cannot scan for orphans", zap.Error(err))
+		return 0
+	}
+	self := os.Getpid()
+	mine, other := r.classifyLocked(ps, 0)
+	if adopted {
+		mine = append(mine, other...)
+	}
+	left := 0
+	for _, p := range mine {
+		if p.state == 'Z' && p.ppid == self && reg.children[p.pid] == nil {
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil); err == nil && pid == p.pid {
+				continue
+			}
+		}
+		if reg.children[p.pid] == nil {
+			left++
+		}
+	}
+	return left
+}
+
+// sweepLimit bounds the final sweep; only a process stuck in the kernel
+// (state D) outlives SIGKILL that long.
+const sweepLimit = 30 * time.Second
+
+// sweep ends the task for good: SIGKILL to everything of the task and every
+// adopted child, until the tracked runs have exited and nothing is left.
+func (r *Runner) sweep() {
+	limit := time.Now().Add(sweepLimit)
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		reg.mu.Lock()
+		ps, err := scanProcs()
+		if err == nil {
+			mine, adopted := r.classifyLocked(ps, 0)
+			r.signalLocked(append(mine, adopted...), syscall.SIGKILL)
+		}
+		reg.mu.Unlock()
+		left := r.reap(true)
+		inFlight := r.regular.count(running) + r.final.count(running)
+		if inFlight == 0 && left == 0 {
+			return
+		}
+		if time.Now().After(limit) {
+			r.log.Error("processes survive SIGKILL; giving up on them", zap.Int("runs", inFlight), zap.Int("others", left))
+			return
+		}
+		select {
+		case ex := <-r.exits:
+			r.onExit(ex)
+		case <-tick.C:
+		}
+	}
+}
+
+// forgetRunner drops r's sessions from the registry.
+func forgetRunner(r *Runner) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	for sid, owner := range reg.sessions {
+		if owner == r {
+			delete(reg.sessions, sid)
+		}
+	}
+}

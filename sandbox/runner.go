@@ -1,0 +1,456 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// eventBuffer is how many events wait for a slow reader before the oldest
+// are dropped.
+const eventBuffer = 256
+
+// Runner runs one task. Create it with Start.
+type Runner struct {
+	log     *zap.Logger
+	task    Task
+	opt     Options
+	bash    string
+	env     []string
+	id      *identity // nil: run as the executor's user
+	regular plan
+	final   plan
+
+	exits  chan exit          // run ends, from the per-run wait goroutines
+	killc  chan time.Duration // Kill requests
+	events chan Event
+	done   chan struct{}
+
+	started atomic.Bool
+	copiers sync.WaitGroup // goroutines copying piped output into logs
+	pipes   pipeSet        // read ends of those pipes, closed if a writer never goes away
+
+	mu     sync.Mutex // guards result
+	result Result
+
+	// Owned by the loop goroutine.
+	state    State
+	killed   bool      // Kill (or ctx) forced the task to end KILLED
+	healthy  bool      // the regular plan ended within task max_failures
+	deadline time.Time // end of CLEANING+FINALIZING, set on entering CLEANING
+	failures []string  // messages of failed processes, in the order they failed
+	dropped  int       // events dropped because nobody read them
+}
+
+// Start validates the task and the options, prepares the work and log
+// directories, and starts running the task. Nothing runs when it returns an
+// error. Cancelling ctx kills the task at once (Kill with no grace).
+func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
+	deps, err := validate(t)
+	if err != nil {
+		return nil, fmt.Errorf("invalid task %q: %w", t.Name, err)
+	}
+	if err := checkLogConfig(&opt.Log); err != nil {
+		return nil, err
+	}
+	if opt.Sandbox == "" {
+		return nil, fmt.Errorf("no sandbox directory given: set Options.Sandbox ($MESOS_SANDBOX)")
+	}
+	if opt.WorkDir == "" {
+		opt.WorkDir = filepath.Join(opt.Sandbox, "sandbox")
+	}
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		return nil, fmt.Errorf("processes run in bash, which is not on PATH: %w", err)
+	}
+	id, err := lookupUser(opt.User)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{
+		log:    opt.Logger.With(zap.String("task", t.Name)),
+		task:   t,
+		opt:    opt,
+		bash:   bash,
+		env:    processEnv(opt.Env, id, opt.WorkDir),
+		id:     id,
+		exits:  make(chan exit, len(t.Processes)), // at most one run per process in flight
+		killc:  make(chan time.Duration),
+		events: make(chan Event, eventBuffer),
+		done:   make(chan struct{}),
+		state:  StateActive,
+	}
+	if err := r.makeDir(opt.WorkDir); err != nil {
+		return nil, err
+	}
+	if err := r.makeDir(filepath.Join(opt.Sandbox, ".logs")); err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*proc, len(t.Processes))
+	for _, p := range t.Processes {
+		pp := &proc{spec: p}
+		byName[p.Name] = pp
+		if p.Final {
+			r.final = append(r.final, pp)
+		} else {
+			r.regular = append(r.regular, pp)
+		}
+	}
+	for name, ds := range deps {
+		for _, d := range ds {
+			byName[name].deps = append(byName[name].deps, byName[d])
+		}
+	}
+	go r.loop(ctx)
+	return r, nil
+}
+
+// processEnv overrides the identity variables when switching users, as
+// Thermos does (HOME is the sandbox's work directory there too).
+func processEnv(env []string, id *identity, workDir string) []string {
+	if id == nil {
+		return env
+	}
+	out := make([]string, 0, len(env)+3)
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "HOME" && k != "USER" && k != "LOGNAME" {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "HOME="+workDir, "USER="+id.name, "LOGNAME="+id.name)
+}
+
+// makeDir creates dir (and parents) and gives it to the task's user.
+func (r *Runner) makeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return r.chown(dir)
+}
+
+func (r *Runner) chown(path string) error {
+	if r.id == nil || r.id.cred == nil {
+		return nil
+	}
+	if err := os.Chown(path, int(r.id.cred.Uid), int(r.id.cred.Gid)); err != nil {
+		return fmt.Errorf("give %s to user %q: %w", path, r.id.name, err)
+	}
+	return nil
+}
+
+// Events delivers process starts and exits and task state changes. The
+// runner never blocks on it: when eventBuffer events are unread, the oldest
+// is dropped. The channel is closed after the terminal state's event.
+func (r *Runner) Events() <-chan Event { return r.events }
+
+// Running reports whether at least one process has started.
+func (r *Runner) Running() bool { return r.started.Load() }
+
+// Done is closed when the task has ended and nothing it started survives.
+func (r *Runner) Done() <-chan struct{} { return r.done }
+
+// Result is how the task ended; its State is "" until Done is closed.
+func (r *Runner) Result() Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.result
+}
+
+// Kill ends the task as Thermos' kill does: SIGTERM to every process tree,
+// final processes once the regular ones are gone, SIGKILL to everything
+// left when grace runs out. It returns when nothing the task started
+// survives. If ctx ends first, Kill escalates to SIGKILL at once and still
+// waits, because returning earlier would break that promise; the wait after
+// SIGKILL is bounded by the runner's own sweep limit.
+func (r *Runner) Kill(ctx context.Context, grace time.Duration) {
+	select {
+	case r.killc <- grace:
+	case <-r.done:
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case <-r.done:
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case r.killc <- 0:
+	case <-r.done:
+		return
+	}
+	<-r.done
+}
+
+// loop is the runner: the only goroutine that changes the plan.
+func (r *Runner) loop(ctx context.Context) {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGCHLD)
+	defer signal.Stop(sigc)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	ctxDone := ctx.Done()
+	r.emitState()
+	for {
+		wake := r.step(time.Now())
+		if r.state.Terminal() {
+			break
+		}
+		if wake.IsZero() {
+			wake = time.Now().Add(time.Hour)
+		}
+		timer.Reset(time.Until(wake))
+		select {
+		case ex := <-r.exits:
+			r.onExit(ex)
+		case g := <-r.killc:
+			r.onKill(g)
+		case <-ctxDone:
+			ctxDone = nil
+			r.onKill(0)
+		case <-sigc:
+			r.reap(false)
+		case <-timer.C:
+		}
+	}
+	r.sweep()
+	r.finish()
+}
+
+// step advances the state machine as far as it can at now and returns when
+// it wants to run again (zero: only on an exit or a kill).
+func (r *Runner) step(now time.Time) time.Time {
+	for {
+		switch r.state {
+		case StateActive:
+			r.launch(r.regular, now)
+			underLimit := r.task.MaxFailures == 0 || r.regular.count(failed) < r.task.MaxFailures
+			if r.regular.complete() || !underLimit || r.regular.deadlocked() {
+				r.healthy = underLimit && r.regular.complete()
+				r.enterCleaning(now)
+				continue
+			}
+			return r.regular.nextReady(now)
+		case StateCleaning:
+			inFlight := r.regular.count(running) + r.final.count(running)
+			if inFlight == 0 && !r.anyLeft() {
+				r.enterFinalizing()
+				continue
+			}
+			if !now.Before(r.deadline) {
+				r.log.Warn("finalization wait exceeded while cleaning; skipping final processes")
+				r.endTask()
+				return time.Time{}
+			}
+			if inFlight == 0 {
+				// Only untracked leftovers remain: they send no exit, so poll.
+				return earliest(r.deadline, now.Add(pollInterval))
+			}
+			return r.deadline
+		case StateFinalizing:
+			r.launch(r.final, now)
+			if r.final.complete() || r.final.deadlocked() || !now.Before(r.deadline) {
+				r.endTask()
+				return time.Time{}
+			}
+			return earliest(r.deadline, r.final.nextReady(now))
+		default:
+			return time.Time{}
+		}
+	}
+}
+
+const pollInterval = 20 * time.Millisecond
+
+func earliest(a, b time.Time) time.Time {
+	if b.IsZero() || (!a.IsZero() && a.Before(b)) {
+		return a
+	}
+	return b
+}
+
+// launch starts the runnable processes of pl within max_concurrency.
+func (r *Runner) launch(pl plan, now time.Time) {
+	room := -1
+	if r.task.MaxConcurrency > 0 {
+		room = r.task.MaxConcurrency - pl.count(running)
+	}
+	for _, p := range pl.runnable(now) {
+		if room == 0 {
+			return
+		}
+		r.startRun(p, now)
+		room--
+	}
+}
+
+func (r *Runner) startRun(p *proc, now time.Time) {
+	run := p.runs
+	p.runs++
+	c, err := r.spawn(p, run)
+	if err != nil {
+		r.log.Error("cannot start process", zap.String("process", p.spec.Name), zap.Int("run", run), zap.Error(err))
+		p.status = "cannot start: " + err.Error()
+		r.emit(Event{Process: p.spec.Name, Run: run, Kind: EventFailed, ExitCode: -1, Message: p.status})
+		r.settle(p, now, false)
+		return
+	}
+	p.state = running
+	p.cur = c
+	r.started.Store(true)
+	r.log.Info("process started", zap.String("process", p.spec.Name), zap.Int("run", run), zap.Int("pid", c.pid))
+	r.emit(Event{Process: p.spec.Name, Run: run, Kind: EventStarted})
+}
+
+// settle applies a run's outcome and records a process that failed for good.
+func (r *Runner) settle(p *proc, at time.Time, ok bool) {
+	p.ended(at, ok)
+	if p.state == failed {
+		r.failures = append(r.failures, p.failureMessage())
+	}
+}
+
+// onExit handles the end of a tracked run.
+func (r *Runner) onExit(ex exit) {
+	p := ex.c.p
+	p.cur = nil
+	// As Thermos does after every run, kill whatever the run left behind.
+	r.killSession(ex.c.pid, syscall.SIGKILL)
+	counts := r.state == StateActive || (r.state == StateFinalizing && p.spec.Final)
+	fields := []zap.Field{zap.String("process", p.spec.Name), zap.Int("run", ex.c.run), zap.String("status", ex.status)}
+	switch {
+	case !counts:
+		p.state = waiting
+		r.log.Info("process stopped by the runner", fields...)
+		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventLost, ExitCode: ex.code, Message: ex.status})
+	case ex.code == 0:
+		r.log.Info("process exited", fields...)
+		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventExited, Message: ex.status})
+		r.settle(p, ex.at, true)
+	default:
+		r.log.Info("process failed", fields...)
+		p.status = ex.status
+		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventFailed, ExitCode: ex.code, Message: ex.status})
+		r.settle(p, ex.at, false)
+	}
+}
+
+func (r *Runner) onKill(grace time.Duration) {
+	r.log.Info("kill requested", zap.Duration("grace", grace))
+	d := time.Now().Add(grace)
+	switch r.state {
+	case StateActive:
+		r.killed = true
+		r.deadline = d
+		r.enterCleaning(time.Now())
+	case StateCleaning, StateFinalizing:
+		r.killed = true
+		if d.Before(r.deadline) {
+			r.deadline = d
+		}
+	}
+}
+
+// enterCleaning stops what still runs of the regular plan with SIGTERM
+// (daemons, ephemerals, and the rest when the task failed or is killed).
+func (r *Runner) enterCleaning(now time.Time) {
+	if r.deadline.IsZero() {
+		r.deadline = now.Add(r.task.FinalizationWait)
+	}
+	r.setState(StateCleaning)
+	r.signalAll(syscall.SIGTERM)
+}
+
+// enterFinalizing kills any straggler, as Thermos does, and lets the final
+// plan run.
+func (r *Runner) enterFinalizing() {
+	r.signalAll(syscall.SIGKILL)
+	r.setState(StateFinalizing)
+}
+
+// endTask picks the terminal state; the loop then sweeps.
+func (r *Runner) endTask() {
+	switch {
+	case r.killed:
+		r.state = StateKilled
+	case r.healthy:
+		r.state = StateSuccess
+	default:
+		r.state = StateFailed
+	}
+}
+
+func (r *Runner) setState(s State) {
+	r.state = s
+	r.log.Info("task state", zap.String("state", string(s)))
+	r.emitState()
+}
+
+func (r *Runner) emitState() { r.emit(Event{Kind: EventState, TaskState: r.state}) }
+
+// emit sends without blocking, dropping the oldest event when full. Only the
+// loop goroutine sends, so making room always succeeds.
+func (r *Runner) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	for {
+		select {
+		case r.events <- e:
+			return
+		default:
+		}
+		select {
+		case <-r.events:
+			r.dropped++
+		default:
+		}
+	}
+}
+
+// message explains the terminal state.
+func (r *Runner) message() string {
+	var parts []string
+	switch r.state {
+	case StateKilled:
+		parts = append(parts, "task killed")
+	case StateSuccess:
+		return "all processes finished"
+	}
+	parts = append(parts, r.failures...)
+	if b := r.regular.blocked(); len(b) > 0 && r.state == StateFailed {
+		parts = append(parts, fmt.Sprintf("processes %q never ran: they are ordered after a process that failed", b))
+	}
+	if len(parts) == 0 {
+		return "task failed"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// finish publishes the result once nothing survives.
+func (r *Runner) finish() {
+	msg := r.message()
+	r.log.Info("task ended", zap.String("state", string(r.state)), zap.String("message", msg), zap.Int("dropped_events", r.dropped))
+	forgetRunner(r)
+	r.pipes.waitOrClose(&r.copiers, copierGrace)
+	r.mu.Lock()
+	r.result = Result{State: r.state, Message: msg}
+	r.mu.Unlock()
+	r.emit(Event{Kind: EventState, TaskState: r.state, Message: msg})
+	close(r.events)
+	close(r.done)
+}

@@ -1,0 +1,108 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// child is one run of a process.
+type child struct {
+	p   *proc
+	run int
+	pid int
+}
+
+// exit is the end of a run, sent by its wait goroutine.
+type exit struct {
+	c      *child
+	at     time.Time
+	code   int    // exit status, -1 for a signal
+	status string // "exit status 3", "signal: killed"
+}
+
+// spawn starts one run: `bash -c cmdline` in a new session, with its output
+// wired to the run's log directory.
+func (r *Runner) spawn(p *proc, run int) (*child, error) {
+	procDir := filepath.Join(r.opt.Sandbox, ".logs", p.spec.Name)
+	if err := r.makeDir(procDir); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(procDir, strconv.Itoa(run))
+	if err := r.makeDir(dir); err != nil {
+		return nil, err
+	}
+	stdout, err := r.openOutput(dir, "stdout", os.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := r.openOutput(dir, "stderr", os.Stderr)
+	if err != nil {
+		stdout.abort()
+		return nil, err
+	}
+	cmd := &exec.Cmd{
+		Path:   r.bash,
+		Args:   []string{"bash", "-c", p.spec.Cmdline},
+		Env:    r.env,
+		Dir:    r.opt.WorkDir,
+		Stdout: stdout.writer(),
+		Stderr: stderr.writer(),
+		// A session of its own: the run's tree is found by session id, and
+		// signals to it never reach the executor.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if r.id != nil {
+		cmd.SysProcAttr.Credential = r.id.cred
+	}
+	c := &child{p: p, run: run}
+	// Start under the registry lock: a concurrent sweep must never see this
+	// child before it is registered, or it would take it for an orphan.
+	reg.mu.Lock()
+	err = cmd.Start()
+	if err == nil {
+		c.pid = cmd.Process.Pid
+		reg.children[c.pid] = c
+		reg.sessions[c.pid] = r
+	}
+	reg.mu.Unlock()
+	stdout.started()
+	stderr.started()
+	if err != nil {
+		stdout.abort()
+		stderr.abort()
+		return nil, fmt.Errorf("start bash for process %q: %w", p.spec.Name, err)
+	}
+	r.copy(stdout)
+	r.copy(stderr)
+	go r.wait(cmd, c)
+	return c, nil
+}
+
+// wait reaps exactly this run's pid and reports how it ended.
+func (r *Runner) wait(cmd *exec.Cmd, c *child) {
+	err := cmd.Wait()
+	ex := exit{c: c, at: time.Now(), status: "exit status 0"}
+	reg.mu.Lock()
+	if reg.children[c.pid] == c {
+		delete(reg.children, c.pid)
+	}
+	reg.mu.Unlock()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		ex.code = ee.ExitCode()
+		ex.status = ee.ProcessState.String()
+	default:
+		ex.code = -1
+		ex.status = err.Error()
+	}
+	// Never blocks: the channel has room for one run of every process.
+	r.exits <- ex
+}

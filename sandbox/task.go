@@ -1,0 +1,142 @@
+package sandbox
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Process is one process of a task, as Thermos' Process schema. The caller
+// fills pystachio's defaults (MaxFailures 1, MinDuration 5 s).
+type Process struct {
+	Name string
+	// Cmdline is already rendered; it runs as `bash -c Cmdline`.
+	Cmdline string
+	// MaxFailures is the number of failed runs after which the process is
+	// failed; 0 retries forever.
+	MaxFailures int
+	// MinDuration is the least time between the end of one run and the start
+	// of the next (Thermos min_duration).
+	MinDuration time.Duration
+	// Daemon processes run again after they succeed, until the task ends.
+	Daemon bool
+	// Ephemeral processes are not waited for: the task completes without
+	// them, and they are killed in CLEANING.
+	Ephemeral bool
+	// Final processes run in FINALIZING, after the regular ones (or a kill).
+	Final bool
+}
+
+// Task is the process part of a Thermos task.
+type Task struct {
+	Name      string
+	Processes []Process
+	// Order holds ordering constraints: in each chain a process starts only
+	// after every process before it has succeeded.
+	Order [][]string
+	// MaxFailures is the number of failed processes that fail the task;
+	// 0 means no limit (Thermos).
+	MaxFailures int
+	// MaxConcurrency limits how many processes run at once; 0 = unlimited.
+	MaxConcurrency int
+	// FinalizationWait bounds CLEANING plus FINALIZING.
+	FinalizationWait time.Duration
+}
+
+// Log destinations and modes, as Thermos' Logger schema and the executor's
+// --runner-logger-* flags.
+const (
+	LogFile    = "file"
+	LogConsole = "console"
+	LogBoth    = "both"
+	LogNone    = "none"
+
+	LogStandard = "standard"
+	LogRotate   = "rotate"
+)
+
+// LogConfig says where the stdout and stderr of process runs go.
+type LogConfig struct {
+	// Destination is file (default), console (the executor's own
+	// stdout/stderr), both, or none.
+	Destination string
+	// Mode is standard (default: one file per stream and run) or rotate.
+	Mode string
+	// RotateSizeBytes and RotateBackups apply in rotate mode: a file is
+	// rotated when it reaches RotateSizeBytes, keeping stdout.1 ...
+	// stdout.<RotateBackups>.
+	RotateSizeBytes int64
+	RotateBackups   int
+}
+
+// Options are the per-executor settings of a Runner.
+type Options struct {
+	// Sandbox is $MESOS_SANDBOX; logs go to
+	// <Sandbox>/.logs/<process>/<run>/{stdout,stderr}, run = 0, 1, 2, ...
+	Sandbox string
+	// WorkDir is the processes' working directory, default <Sandbox>/sandbox;
+	// it is created.
+	WorkDir string
+	// Env is the full environment of every process. When User is set, HOME
+	// (the work directory, as Thermos), USER and LOGNAME are overridden.
+	Env []string
+	// User runs the processes as this user when the executor is root ("" =
+	// the executor's user). An unknown user fails Start.
+	User   string
+	Log    LogConfig
+	Logger *zap.Logger
+}
+
+// State is a Thermos task state.
+type State string
+
+// Task states, as thermos_internal.thrift.
+const (
+	StateActive     State = "ACTIVE"
+	StateCleaning   State = "CLEANING"
+	StateFinalizing State = "FINALIZING"
+	StateSuccess    State = "SUCCESS"
+	StateFailed     State = "FAILED"
+	StateKilled     State = "KILLED"
+)
+
+// Terminal reports whether the task has ended in this state.
+func (s State) Terminal() bool {
+	return s == StateSuccess || s == StateFailed || s == StateKilled
+}
+
+// EventKind says what an Event reports.
+type EventKind string
+
+// Event kinds.
+const (
+	// EventStarted: a run of Process started (Run is its number).
+	EventStarted EventKind = "started"
+	// EventExited: the run exited with status 0.
+	EventExited EventKind = "exited"
+	// EventFailed: the run exited non-zero, died of a signal, or could not
+	// be started; Message says which.
+	EventFailed EventKind = "failed"
+	// EventLost: the run ended because the runner stopped it (CLEANING,
+	// FINALIZING, Kill); it does not count as a failure (Thermos "lost").
+	EventLost EventKind = "lost"
+	// EventState: the task entered TaskState.
+	EventState EventKind = "state"
+)
+
+// Event is a process start or exit, or a task state change.
+type Event struct {
+	Time      time.Time
+	Process   string
+	Run       int
+	Kind      EventKind
+	ExitCode  int // exit status; -1 when the run died of a signal or did not start
+	TaskState State
+	Message   string
+}
+
+// Result is how a task ended.
+type Result struct {
+	State   State // SUCCESS, FAILED or KILLED; "" while the task runs
+	Message string
+}
