@@ -1,0 +1,237 @@
+// Command dewar-agent is a single-node stand-in for a Mesos master and agent:
+// it serves the v1 executor API (and the scheduler API of fakeagent/master),
+// launches executors such as dewar-executor, attaches their containers to CNI
+// networks, and survives restarts without killing its executors.
+//
+//	dewar-agent [flags]                       serve
+//	dewar-agent launch [--agent URL] task.json   launch a task on a running agent
+//	dewar-agent run [flags] task.json            one-shot: agent, task, exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/fakeagent/master"
+	"github.com/dewarhq/dewar/isolator"
+)
+
+func main() {
+	code, err := run(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dewar-agent:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func run(args []string) (int, error) {
+	if len(args) > 0 {
+		switch args[0] {
+		case "launch":
+			return launch(args[1:])
+		case "run":
+			return runOnce(args[1:])
+		}
+	}
+	return serve(args)
+}
+
+type agentFlags struct {
+	workDir, listen, hostname, resources, executor string
+	cniConfigDir, cniPluginsDir, logLevel          string
+	heartbeat, grace, recovery, backoff            time.Duration
+}
+
+func (f *agentFlags) register(fs *flag.FlagSet, defaultWorkDir, defaultListen string) {
+	fs.StringVar(&f.workDir, "work-dir", defaultWorkDir, "checkpoints, sandboxes and the executor socket; reuse it to recover after a restart")
+	fs.StringVar(&f.listen, "listen", defaultListen, "TCP address of the HTTP API (port 0: any free port; printed)")
+	fs.StringVar(&f.hostname, "hostname", "", "agent hostname (default: the machine's)")
+	fs.StringVar(&f.resources, "resources", "cpus:4;mem:4096;ports:[31000-32000]", "resources offered, in Mesos' --resources syntax")
+	fs.StringVar(&f.executor, "executor", defaultExecutor(), "executor binary for command tasks (TaskInfo without executor)")
+	fs.StringVar(&f.cniConfigDir, "network-cni-config-dir", "", "directory of CNI network configs (as the Mesos agent flag); empty: host networking only")
+	fs.StringVar(&f.cniPluginsDir, "network-cni-plugins-dir", os.Getenv("DEWAR_CNI_PLUGINS_DIR"), "colon-separated directories of CNI plugin binaries")
+	fs.DurationVar(&f.heartbeat, "heartbeat-interval", 30*time.Second, "interval of HEARTBEAT events to executors")
+	fs.DurationVar(&f.grace, "executor-shutdown-grace-period", 5*time.Second, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD; the agent kills an executor this long after SHUTDOWN")
+	fs.DurationVar(&f.recovery, "recovery-timeout", 15*time.Minute, "MESOS_RECOVERY_TIMEOUT for checkpointing frameworks")
+	fs.DurationVar(&f.backoff, "subscription-backoff-max", 2*time.Second, "MESOS_SUBSCRIPTION_BACKOFF_MAX for checkpointing frameworks")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// defaultExecutor is dewar-executor next to this binary, if it is there.
+func defaultExecutor() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(self), "dewar-executor")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+func (f *agentFlags) newAgent(log *zap.Logger, out *os.File) (*fakeagent.Agent, error) {
+	cfg := fakeagent.Config{
+		WorkDir: f.workDir, Listen: f.listen, Hostname: f.hostname, Resources: f.resources,
+		ExecutorPath: f.executor, HeartbeatInterval: f.heartbeat, ShutdownGracePeriod: f.grace,
+		RecoveryTimeout: f.recovery, SubscriptionBackoffMax: f.backoff, Out: out, Log: log,
+	}
+	if cfg.ExecutorPath != "" {
+		abs, err := filepath.Abs(cfg.ExecutorPath)
+		if err != nil {
+			return nil, fmt.Errorf("--executor %q: %w", cfg.ExecutorPath, err)
+		}
+		cfg.ExecutorPath = abs
+	}
+	if f.cniConfigDir != "" {
+		var dirs []string
+		if f.cniPluginsDir != "" {
+			dirs = strings.Split(f.cniPluginsDir, ":")
+		}
+		iso, err := isolator.New(isolator.Config{
+			ConfigDir: f.cniConfigDir, PluginDirs: dirs,
+			StateDir: filepath.Join(f.workDir, "cni"), Log: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Isolator = fakeagent.CNI(iso)
+	}
+	return fakeagent.New(cfg)
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Encoding = "console"
+	cfg.DisableStacktrace = true
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return cfg.Build()
+}
+
+func serve(args []string) (int, error) {
+	fs := flag.NewFlagSet("dewar-agent", flag.ContinueOnError)
+	var f agentFlags
+	f.register(fs, "/var/lib/dewar-agent", "127.0.0.1:5051")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		return 2, err
+	}
+	defer log.Sync() //nolint:errcheck
+	agent, err := f.newAgent(log, os.Stdout)
+	if err != nil {
+		return 1, err
+	}
+	m := master.New(log, agent, master.Config{})
+	agent.Tasks(m.Recover)
+	agent.OnUpdate(m.Update)
+	agent.Handle("/api/v1/scheduler", m)
+	agent.Start()
+	fmt.Printf("dewar-agent listening on %s (executor socket %s)\n", agent.Addr(), agent.SocketPath())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	// Executors keep running: restart with the same --work-dir to recover.
+	return 0, errors.Join(m.Close(), agent.Close())
+}
+
+func launch(args []string) (int, error) {
+	fs := flag.NewFlagSet("dewar-agent launch", flag.ContinueOnError)
+	agentURL := fs.String("agent", "http://127.0.0.1:5051", "URL of the running dewar-agent")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() != 1 {
+		return 2, errors.New("usage: dewar-agent launch [--agent URL] task.json")
+	}
+	task, err := fakeagent.LoadTask(fs.Arg(0))
+	if err != nil {
+		return 2, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	last, err := fakeagent.LaunchRemote(ctx, *agentURL, task, func(st mesos.TaskStatus) {
+		fmt.Println(fakeagent.FormatUpdate(st))
+	})
+	if err != nil {
+		return 1, err
+	}
+	return exitCode(last), nil
+}
+
+func runOnce(args []string) (int, error) {
+	fs := flag.NewFlagSet("dewar-agent run", flag.ContinueOnError)
+	var f agentFlags
+	f.register(fs, "", "127.0.0.1:0")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() != 1 {
+		return 2, errors.New("usage: dewar-agent run [--executor bin/dewar-executor] [flags] task.json")
+	}
+	task, err := fakeagent.LoadTask(fs.Arg(0))
+	if err != nil {
+		return 2, err
+	}
+	if f.workDir == "" {
+		// Kept after the run: the task's sandbox and logs are the result.
+		d, err := os.MkdirTemp("", "dewar-agent-run-")
+		if err != nil {
+			return 1, fmt.Errorf("work dir: %w", err)
+		}
+		f.workDir = d
+	}
+	if f.logLevel == "info" {
+		f.logLevel = "warn" // the updates are the output
+	}
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		return 2, err
+	}
+	defer log.Sync() //nolint:errcheck
+	agent, err := f.newAgent(log, os.Stdout)
+	if err != nil {
+		return 1, err
+	}
+	defer agent.Close()
+	agent.Start()
+	fmt.Printf("work dir %s\n", f.workDir)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	last, err := agent.RunTask(ctx, task)
+	if err != nil {
+		return 1, err
+	}
+	return exitCode(last), nil
+}
+
+func exitCode(last mesos.TaskStatus) int {
+	if last.GetState() == mesos.TASK_FINISHED {
+		return 0
+	}
+	return 1
+}

@@ -1,0 +1,266 @@
+// Package fakeagent is the agent half of dewar's single-node stand-in for
+// Mesos: it serves the v1 executor HTTP API (POST /api/v1/executor), launches
+// executors as child processes with the environment a Mesos agent gives them,
+// checkpoints every status update to disk before acknowledging it, and can be
+// stopped and started again without killing its executors, which then
+// re-subscribe, as with a real agent and framework checkpointing.
+//
+// The master half (the scheduler API) lives in fakeagent/master and drives an
+// *Agent through Launch, Kill, ShutdownFramework and OnUpdate.
+package fakeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"go.uber.org/zap"
+)
+
+// Config configures an Agent. WorkDir is the only required field.
+type Config struct {
+	// WorkDir holds checkpoints (meta/), sandboxes (frameworks/) and the
+	// executor API's unix socket. Restarting with the same WorkDir recovers.
+	WorkDir string
+	// Listen is the TCP address of the HTTP server (default 127.0.0.1:5051).
+	// Port 0 picks a free port; after a restart the port recorded in WorkDir
+	// is reused, because running executors know only that endpoint.
+	Listen string
+	// Hostname goes into AgentInfo (default: os.Hostname).
+	Hostname string
+	// Resources in Mesos' flag syntax, e.g. "cpus:4;mem:4096;ports:[31000-32000]".
+	Resources string
+	// ExecutorPath is the executor a command task (TaskInfo without
+	// executor) runs under, as the Mesos command executor.
+	ExecutorPath string
+	// HeartbeatInterval between HEARTBEAT events (default 30s, as Mesos).
+	HeartbeatInterval time.Duration
+	// ShutdownGracePeriod is MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD (default 5s)
+	// and how long after SHUTDOWN the agent waits before killing.
+	ShutdownGracePeriod time.Duration
+	// RecoveryTimeout is MESOS_RECOVERY_TIMEOUT (default 15m).
+	RecoveryTimeout time.Duration
+	// SubscriptionBackoffMax is MESOS_SUBSCRIPTION_BACKOFF_MAX (default 2s).
+	SubscriptionBackoffMax time.Duration
+	// Isolator attaches containers to CNI networks; nil means host
+	// networking only (a task asking for networks fails).
+	Isolator Isolator
+	// Out receives one line per status update (FormatUpdate); nil: discard.
+	Out io.Writer
+	// Log is required in spirit; nil means zap.NewNop.
+	Log *zap.Logger
+}
+
+// Agent is a running fake Mesos agent. Create it with New, start serving with
+// Start, stop with Close (executors keep running).
+type Agent struct {
+	cfg   Config
+	log   *zap.Logger
+	info  mesos.AgentInfo
+	store *store
+	mux   *http.ServeMux
+	srv   *http.Server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	tcpLn, unixLn net.Listener
+
+	// mu guards the following fields and every framework/executor/task.
+	mu         sync.Mutex
+	frameworks map[string]*framework
+	watchers   map[int]func(frameworkID string, st mesos.TaskStatus)
+	nextWatch  int
+	outMu      sync.Mutex
+}
+
+// SocketName is the executor API's unix socket inside WorkDir.
+const SocketName = "agent.sock"
+
+// New recovers the agent's state from cfg.WorkDir (creating it if needed)
+// and binds its listeners. Executors found alive are watched again and will
+// re-subscribe; executors that died while the agent was away have their
+// remaining tasks failed.
+func New(cfg Config) (*Agent, error) {
+	if cfg.WorkDir == "" {
+		return nil, errors.New("fakeagent: no work dir configured; pass --work-dir")
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:5051"
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 30 * time.Second
+	}
+	if cfg.ShutdownGracePeriod <= 0 {
+		cfg.ShutdownGracePeriod = 5 * time.Second
+	}
+	if cfg.RecoveryTimeout <= 0 {
+		cfg.RecoveryTimeout = 15 * time.Minute
+	}
+	if cfg.SubscriptionBackoffMax <= 0 {
+		cfg.SubscriptionBackoffMax = 2 * time.Second
+	}
+	if cfg.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("fakeagent: hostname: %w; pass --hostname", err)
+		}
+		cfg.Hostname = h
+	}
+	if cfg.Resources == "" {
+		cfg.Resources = "cpus:4;mem:4096;ports:[31000-32000]"
+	}
+	res, err := ParseResources(cfg.Resources)
+	if err != nil {
+		return nil, err
+	}
+	wd, err := filepath.Abs(cfg.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("fakeagent: work dir %q: %w", cfg.WorkDir, err)
+	}
+	cfg.WorkDir = wd
+	st, meta, err := openStore(wd)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Listen != "" && portOf(cfg.Listen) == "0" {
+		// Executors from the previous run only know the old endpoint.
+		cfg.Listen = meta.Listen
+	}
+	tcpLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("fakeagent: listen on %s: %w; pick another --listen address", cfg.Listen, err)
+	}
+	sock := filepath.Join(wd, SocketName)
+	_ = os.Remove(sock) // a stale socket from a previous run blocks Listen
+	unixLn, err := net.Listen("unix", sock)
+	if err != nil {
+		tcpLn.Close()
+		return nil, fmt.Errorf("fakeagent: listen on unix socket %s: %w", sock, err)
+	}
+	meta.Listen = tcpLn.Addr().String()
+	if err := st.saveMeta(meta); err != nil {
+		tcpLn.Close()
+		unixLn.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Agent{
+		cfg:        cfg,
+		log:        cfg.Log.With(zap.String("agent_id", meta.AgentID)),
+		store:      st,
+		mux:        http.NewServeMux(),
+		ctx:        ctx,
+		cancel:     cancel,
+		tcpLn:      tcpLn,
+		unixLn:     unixLn,
+		frameworks: map[string]*framework{},
+		watchers:   map[int]func(string, mesos.TaskStatus){},
+	}
+	port := int32(tcpLn.Addr().(*net.TCPAddr).Port)
+	a.info = mesos.AgentInfo{
+		ID:        &mesos.AgentID{Value: meta.AgentID},
+		Hostname:  cfg.Hostname,
+		Port:      &port,
+		Resources: res,
+	}
+	a.mux.HandleFunc("POST /api/v1/executor", a.serveExecutorAPI)
+	a.mux.HandleFunc("GET /state", a.serveState)
+	a.mux.HandleFunc("POST "+LaunchPath, a.serveLaunch)
+	a.srv = &http.Server{Handler: a.mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	if err := a.recover(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Start serves HTTP on the TCP address and the unix socket until Close.
+func (a *Agent) Start() {
+	for _, ln := range []net.Listener{a.tcpLn, a.unixLn} {
+		a.wg.Add(1)
+		go func(ln net.Listener) {
+			defer a.wg.Done()
+			if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http server stopped", zap.Stringer("addr", ln.Addr()), zap.Error(err))
+			}
+		}(ln)
+	}
+	a.log.Info("agent serving", zap.Stringer("addr", a.tcpLn.Addr()), zap.String("socket", a.SocketPath()))
+}
+
+// Close stops serving and waits for the agent's goroutines. Executors keep
+// running: a new Agent on the same WorkDir picks them up again.
+func (a *Agent) Close() error {
+	var err error
+	a.once.Do(func() {
+		a.cancel()
+		// Subscribe streams are long-lived: Close (not Shutdown) cuts them.
+		err = a.srv.Close()
+		a.tcpLn.Close()
+		a.unixLn.Close()
+		a.wg.Wait()
+	})
+	return err
+}
+
+// Addr is the bound TCP address (host:port), also MESOS_AGENT_ENDPOINT.
+func (a *Agent) Addr() string { return a.tcpLn.Addr().String() }
+
+// URL is the agent's base URL, e.g. http://127.0.0.1:5051.
+func (a *Agent) URL() string { return "http://" + a.Addr() }
+
+// SocketPath is the executor API's unix socket (MESOS_DOMAIN_SOCKET).
+func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.WorkDir, SocketName) }
+
+// Info describes the agent: ID, hostname, port and total resources.
+func (a *Agent) Info() mesos.AgentInfo { return a.info }
+
+// Handle registers another handler on the agent's HTTP server (the master
+// mounts /api/v1/scheduler here). Patterns follow http.ServeMux.
+func (a *Agent) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+
+// OnUpdate registers fn to be called with every status update after it has
+// been checkpointed, with the agent's network view merged into
+// container_status. fn must not block for long; it runs on the agent's path.
+func (a *Agent) OnUpdate(fn func(frameworkID string, st mesos.TaskStatus)) {
+	a.watch(fn)
+}
+
+// watch registers fn and returns a function removing it.
+func (a *Agent) watch(fn func(string, mesos.TaskStatus)) (cancel func()) {
+	a.mu.Lock()
+	id := a.nextWatch
+	a.nextWatch++
+	a.watchers[id] = fn
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		delete(a.watchers, id)
+		a.mu.Unlock()
+	}
+}
+
+func portOf(hostport string) string {
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return ""
+	}
+	return p
+}

@@ -1,0 +1,111 @@
+package fakeagent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// Isolator attaches a container to CNI networks (package isolator; wired in
+// by cmd/dewar-agent). It is declared here, where it is used, so the agent
+// runs and is tested without root when no task asks for networks.
+type Isolator interface {
+	// Prepare creates the container's network namespace and attaches it to
+	// networks, in order (ethN is the N-th named network).
+	Prepare(ctx context.Context, containerID string, networks []mesos.NetworkInfo) (*NetContainer, error)
+	// Cleanup detaches and removes the namespace; idempotent, also after a
+	// restart of the agent.
+	Cleanup(ctx context.Context, containerID string) error
+}
+
+// NetContainer is a prepared network namespace.
+type NetContainer struct {
+	NetNSPath string
+	// NetworkInfos are the networks with the addresses CNI assigned: the
+	// agent's view, merged into every status update.
+	NetworkInfos []mesos.NetworkInfo
+	// Wrap turns the executor's argv into one that runs it in the namespace.
+	Wrap func(argv []string) []string
+}
+
+// executorArgv is the executor's command line from CommandInfo: with shell
+// (the default) `/bin/sh -c value`, else value with arguments[1:], as Mesos.
+func executorArgv(c *mesos.CommandInfo) ([]string, error) {
+	if c == nil || c.GetValue() == "" {
+		return nil, errors.New("the executor has no command (ExecutorInfo.command.value is empty)")
+	}
+	if c.GetShell() {
+		return []string{"/bin/sh", "-c", c.GetValue()}, nil
+	}
+	argv := []string{c.GetValue()}
+	if len(c.Arguments) > 1 {
+		argv = append(argv, c.Arguments[1:]...)
+	}
+	return argv, nil
+}
+
+// executorEnv is the environment a Mesos agent gives an executor
+// (src/slave/slave.cpp, executorEnvironment), on top of the agent's own
+// environment minus anything MESOS_ or LIBPROCESS_ it inherited.
+func (a *Agent) executorEnv(f *framework, info mesos.ExecutorInfo, run runInfo) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "MESOS_") || strings.HasPrefix(kv, "LIBPROCESS_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	checkpoint := "0"
+	if f.checkpoints() {
+		checkpoint = "1"
+	}
+	env = append(env,
+		"MESOS_FRAMEWORK_ID="+f.id(),
+		"MESOS_EXECUTOR_ID="+info.ExecutorID.Value,
+		"MESOS_DIRECTORY="+run.Sandbox,
+		"MESOS_SANDBOX="+run.Sandbox,
+		"MESOS_AGENT_ENDPOINT="+a.Addr(),
+		"MESOS_SLAVE_ID="+a.info.ID.Value,
+		"MESOS_SLAVE_PID=slave(1)@"+a.Addr(),
+		"MESOS_HTTP_COMMAND_EXECUTOR=0",
+		"MESOS_CHECKPOINT="+checkpoint,
+		"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+mesosDuration(a.gracePeriod(info)),
+		"MESOS_EXECUTOR_AUTHENTICATION_TOKEN="+run.Token,
+	)
+	if f.checkpoints() {
+		env = append(env,
+			"MESOS_RECOVERY_TIMEOUT="+mesosDuration(a.cfg.RecoveryTimeout),
+			"MESOS_SUBSCRIPTION_BACKOFF_MAX="+mesosDuration(a.cfg.SubscriptionBackoffMax),
+		)
+	}
+	if e := info.GetCommand().GetEnvironment(); e != nil {
+		for _, v := range e.Variables {
+			env = append(env, v.GetName()+"="+v.GetValue())
+		}
+	}
+	return env
+}
+
+// mesosDuration formats d as Mesos' Duration does ("5secs", "15mins",
+// "100ms"): the largest unit that represents d exactly.
+func mesosDuration(d time.Duration) string {
+	units := []struct {
+		d    time.Duration
+		name string
+	}{
+		{7 * 24 * time.Hour, "weeks"}, {24 * time.Hour, "days"}, {time.Hour, "hrs"},
+		{time.Minute, "mins"}, {time.Second, "secs"}, {time.Millisecond, "ms"},
+		{time.Microsecond, "us"},
+	}
+	for _, u := range units {
+		if d >= u.d && d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(d), 10) + "ns"
+}

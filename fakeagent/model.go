@@ -1,0 +1,176 @@
+package fakeagent
+
+import (
+	"fmt"
+	"path/filepath"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/executor"
+	"go.uber.org/zap"
+)
+
+type framework struct {
+	info      mesos.FrameworkInfo
+	executors map[string]*executorState
+}
+
+func (f *framework) id() string { return f.info.GetID().GetValue() }
+
+func (f *framework) checkpoints() bool { return f.info.GetCheckpoint() }
+
+func (f *framework) partitionAware() bool {
+	for _, c := range f.info.Capabilities {
+		if c.GetType() == mesos.FrameworkInfo_Capability_PARTITION_AWARE {
+			return true
+		}
+	}
+	return false
+}
+
+// executorState is one executor of a framework and its current run.
+type executorState struct {
+	fw       *framework
+	info     mesos.ExecutorInfo
+	dir      string // checkpoint dir
+	run      runInfo
+	networks []mesos.NetworkInfo // the agent's view (CNI results)
+	log      *zap.Logger
+
+	// subscribed: the executor may make calls other than SUBSCRIBE. A
+	// recovered executor counts as subscribed, as in Mesos (its state is
+	// RUNNING after recovery).
+	subscribed bool
+	conn       *subscriber // nil while no SUBSCRIBE stream is open
+	tasks      map[string]*taskState
+	order      []string // task ids in launch order
+	// pending holds KILL and SHUTDOWN events that arrived while no stream
+	// was open; they are sent right after the next SUBSCRIBED.
+	pending []*executor.Event
+	exited  chan struct{} // closed once the run has ended and been cleaned up
+	ended   bool
+}
+
+func (e *executorState) id() string { return e.info.ExecutorID.Value }
+
+// send queues ev on the open stream, or keeps it for the next one.
+func (e *executorState) send(ev *executor.Event) {
+	if e.conn != nil && e.conn.send(ev) {
+		return
+	}
+	if ev.Type == executor.Event_KILL || ev.Type == executor.Event_SHUTDOWN {
+		e.pending = append(e.pending, ev)
+	}
+}
+
+type taskState struct {
+	info          mesos.TaskInfo
+	dir           string
+	launched      bool // LAUNCH sent to the executor (Mesos' launchedTasks)
+	killRequested bool
+	latest        *mesos.TaskStatus
+	seen          map[string]bool // uuids already checkpointed
+}
+
+func (t *taskState) state() mesos.TaskState {
+	if t.latest == nil {
+		return mesos.TASK_STAGING
+	}
+	return t.latest.GetState()
+}
+
+func (t *taskState) terminal() bool { return isTerminal(t.state()) }
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST,
+		mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}
+
+// recover rebuilds frameworks, executors and tasks from the checkpoints and
+// starts watching every executor that is still alive.
+func (a *Agent) recover() error {
+	fws, err := listDirs(filepath.Join(a.store.root, "frameworks"))
+	if err != nil {
+		return err
+	}
+	var dead []*executorState
+	for _, fwID := range fws {
+		fw := &framework{executors: map[string]*executorState{}}
+		if err := readProto(filepath.Join(a.store.frameworkDir(fwID), "framework.info"), &fw.info); err != nil {
+			return err
+		}
+		a.frameworks[fwID] = fw
+		exs, err := listDirs(filepath.Join(a.store.frameworkDir(fwID), "executors"))
+		if err != nil {
+			return err
+		}
+		for _, exID := range exs {
+			ex, err := a.recoverExecutor(fw, exID)
+			if err != nil {
+				return err
+			}
+			fw.executors[exID] = ex
+			switch {
+			case ex.run.Terminated:
+				ex.ended = true
+				close(ex.exited)
+			case processAlive(ex.run.PID, ex.run.StartTime):
+				ex.log.Info("recovered running executor; waiting for it to re-subscribe")
+				a.wg.Add(1)
+				go a.monitor(ex)
+			default:
+				dead = append(dead, ex)
+			}
+		}
+	}
+	for _, ex := range dead {
+		a.executorExited(ex, "executor exited while the agent was down")
+	}
+	return nil
+}
+
+func (a *Agent) recoverExecutor(fw *framework, exID string) (*executorState, error) {
+	dir := a.store.executorDir(fw.id(), exID)
+	ex := &executorState{fw: fw, dir: dir, tasks: map[string]*taskState{}, exited: make(chan struct{}), subscribed: true}
+	if err := readProto(filepath.Join(dir, "executor.info"), &ex.info); err != nil {
+		return nil, err
+	}
+	run, err := readRun(filepath.Join(dir, "run.json"))
+	if err != nil {
+		return nil, err
+	}
+	ex.run = run
+	for _, b := range run.Networks {
+		var ni mesos.NetworkInfo
+		if err := ni.Unmarshal(b); err != nil {
+			return nil, fmt.Errorf("fakeagent: checkpoint %s: network info: %w", dir, err)
+		}
+		ex.networks = append(ex.networks, ni)
+	}
+	ex.log = a.log.With(zap.String("framework_id", fw.id()), zap.String("executor_id", exID), zap.String("container_id", run.ContainerID))
+	tasks, err := listDirs(filepath.Join(dir, "tasks"))
+	if err != nil {
+		return nil, err
+	}
+	for _, tID := range tasks {
+		tdir := filepath.Join(dir, "tasks", tID)
+		t := &taskState{dir: tdir, seen: map[string]bool{}, launched: exists(filepath.Join(tdir, "launched"))}
+		if err := readProto(filepath.Join(tdir, "task.info"), &t.info); err != nil {
+			return nil, err
+		}
+		ups, err := readUpdates(tdir)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ups {
+			t.seen[string(ups[i].UUID)] = true
+			t.latest = &ups[i]
+		}
+		ex.tasks[tID] = t
+		ex.order = append(ex.order, tID)
+	}
+	return ex, nil
+}

@@ -1,0 +1,131 @@
+package fakeagent
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+)
+
+// reaped maps the pid of every executor this process started to a channel
+// closed when it has been waited for. The reaper goroutine belongs to the
+// process, not to an Agent: a stopped Agent leaves its executors running,
+// and a new Agent in the same process (tests) must still learn of their end.
+var reaped sync.Map // int → chan struct{}
+
+func reapedChan(pid int) <-chan struct{} {
+	if ch, ok := reaped.Load(pid); ok {
+		return ch.(chan struct{})
+	}
+	return nil
+}
+
+// startProcess starts argv in its own session (so that a signal to the
+// agent's process group, e.g. Ctrl-C, does not reach the executor) with
+// stdout and stderr in the sandbox.
+func startProcess(argv, env []string, dir string) (pid int, start uint64, err error) {
+	stdout, err := os.OpenFile(filepath.Join(dir, "stdout"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, 0, fmt.Errorf("executor stdout: %w", err)
+	}
+	defer stdout.Close()
+	stderr, err := os.OpenFile(filepath.Join(dir, "stderr"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, 0, fmt.Errorf("executor stderr: %w", err)
+	}
+	defer stderr.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, 0, fmt.Errorf("start executor %q: %w", argv[0], err)
+	}
+	pid = cmd.Process.Pid
+	ch := make(chan struct{})
+	reaped.Store(pid, ch)
+	go func() {
+		_ = cmd.Wait()
+		reaped.Delete(pid)
+		close(ch)
+	}()
+	start, _ = processStart(pid)
+	return pid, start, nil
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name
+// (field 3, the state, is index 0).
+func procStat(pid int) ([][]byte, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return bytes.Fields(b[i+1:]), nil
+}
+
+func processStart(pid int) (uint64, error) {
+	f, err := procStat(pid)
+	if err != nil || len(f) < 20 {
+		return 0, fmt.Errorf("process %d: no start time: %v", pid, err)
+	}
+	return strconv.ParseUint(string(f[19]), 10, 64) // field 22
+}
+
+// processAlive reports whether pid still runs and is the process that
+// started at start (0: not recorded). Zombies count as dead.
+func processAlive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	f, err := procStat(pid)
+	if err != nil || len(f) < 20 {
+		return false
+	}
+	if s := f[0][0]; s == 'Z' || s == 'X' {
+		return false
+	}
+	if start != 0 && string(f[19]) != strconv.FormatUint(start, 10) {
+		return false
+	}
+	return true
+}
+
+// killSession SIGKILLs every process left in session sid: the executor was
+// started with setsid, so its session holds everything it started that did
+// not start a session of its own. This stands in for Mesos destroying the
+// container's cgroup.
+func killSession(sid int) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		f, err := procStat(pid)
+		if err != nil || len(f) < 4 {
+			continue
+		}
+		if s, _ := strconv.Atoi(string(f[3])); s == sid { // field 6: session
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// killProcess SIGKILLs the executor itself after its shutdown grace period.
+func killProcess(pid int, start uint64) {
+	if processAlive(pid, start) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}

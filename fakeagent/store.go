@@ -1,0 +1,263 @@
+package fakeagent
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/recordio"
+)
+
+// The checkpoint layout under <work>/meta, one directory per framework,
+// executor and task, so that recovery is a directory walk:
+//
+//	meta/agent.json
+//	meta/frameworks/<fw>/framework.info                 FrameworkInfo (protobuf)
+//	meta/frameworks/<fw>/executors/<ex>/executor.info   ExecutorInfo (protobuf)
+//	meta/frameworks/<fw>/executors/<ex>/run.json        container, pid, token (0600)
+//	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/task.info   TaskInfo (protobuf)
+//	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/launched    marker: LAUNCH was sent
+//	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/updates     RecordIO of TaskStatus
+//
+// Every write is fsync'd (file and directory) before the agent acts on it:
+// an acknowledgement promises the update survives a crash.
+type store struct{ root string }
+
+type agentMeta struct {
+	AgentID string `json:"agent_id"`
+	Listen  string `json:"listen"`
+}
+
+// runInfo is one run (container) of an executor.
+type runInfo struct {
+	ContainerID string `json:"container_id"`
+	PID         int    `json:"pid"`
+	// StartTime (field 22 of /proc/<pid>/stat) tells our executor from a
+	// process that reused its pid while the agent was down.
+	StartTime uint64 `json:"start_time"`
+	// Token is the executor's bearer token; the file is 0600 and the token
+	// is never logged.
+	Token      string   `json:"token"`
+	Sandbox    string   `json:"sandbox"`
+	Networks   [][]byte `json:"networks,omitempty"` // NetworkInfo protobufs from the isolator
+	NetNSPath  string   `json:"netns_path,omitempty"`
+	Terminated bool     `json:"terminated"`
+	Shutdown   bool     `json:"shutdown"`
+}
+
+func openStore(workDir string) (*store, agentMeta, error) {
+	s := &store{root: filepath.Join(workDir, "meta")}
+	if err := os.MkdirAll(s.root, 0o755); err != nil {
+		return nil, agentMeta{}, fmt.Errorf("fakeagent: create %s: %w", s.root, err)
+	}
+	var m agentMeta
+	b, err := os.ReadFile(filepath.Join(s.root, "agent.json"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		m.AgentID = "dewar-agent-" + newID()
+	case err != nil:
+		return nil, m, fmt.Errorf("fakeagent: read agent checkpoint: %w", err)
+	default:
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, m, fmt.Errorf("fakeagent: agent checkpoint %s is corrupt: %w; remove the work dir to start afresh", s.root, err)
+		}
+	}
+	return s, m, nil
+}
+
+func (s *store) saveMeta(m agentMeta) error {
+	b, _ := json.Marshal(m)
+	return writeFileSync(filepath.Join(s.root, "agent.json"), b, 0o644)
+}
+
+func (s *store) frameworkDir(fw string) string { return filepath.Join(s.root, "frameworks", fw) }
+func (s *store) executorDir(fw, ex string) string {
+	return filepath.Join(s.frameworkDir(fw), "executors", ex)
+}
+func (s *store) taskDir(fw, ex, task string) string {
+	return filepath.Join(s.executorDir(fw, ex), "tasks", task)
+}
+
+type marshaler interface{ Marshal() ([]byte, error) }
+
+func writeProto(path string, m marshaler) error {
+	b, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("fakeagent: encode %s: %w", path, err)
+	}
+	return writeFileSync(path, b, 0o644)
+}
+
+type unmarshaler interface{ Unmarshal([]byte) error }
+
+func readProto(path string, m unmarshaler) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("fakeagent: read checkpoint: %w", err)
+	}
+	if err := m.Unmarshal(b); err != nil {
+		return fmt.Errorf("fakeagent: checkpoint %s is corrupt: %w", path, err)
+	}
+	return nil
+}
+
+func writeRun(path string, r runInfo) error {
+	b, _ := json.Marshal(r)
+	return writeFileSync(path, b, 0o600)
+}
+
+func readRun(path string) (runInfo, error) {
+	var r runInfo
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, fmt.Errorf("fakeagent: read checkpoint: %w", err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("fakeagent: checkpoint %s is corrupt: %w", path, err)
+	}
+	return r, nil
+}
+
+// writeFileSync replaces path atomically and durably: temp file, fsync,
+// rename, fsync of the directory.
+func writeFileSync(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("fakeagent: checkpoint dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("fakeagent: checkpoint %s: %w", path, err)
+	}
+	tmp := f.Name()
+	err = errors.Join(f.Chmod(perm), write(f, data), f.Sync(), f.Close())
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("fakeagent: checkpoint %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func write(w io.Writer, b []byte) error { _, err := w.Write(b); return err }
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fakeagent: sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fakeagent: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// appendUpdate appends one TaskStatus record to the task's update stream and
+// fsyncs it. Only after it returns may the update be acknowledged.
+func appendUpdate(taskDir string, st *mesos.TaskStatus) error {
+	if err := os.MkdirAll(taskDir, 0o755); err != nil {
+		return fmt.Errorf("fakeagent: checkpoint dir: %w", err)
+	}
+	b, err := st.Marshal()
+	if err != nil {
+		return fmt.Errorf("fakeagent: encode status update: %w", err)
+	}
+	path := filepath.Join(taskDir, "updates")
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("fakeagent: checkpoint update: %w", err)
+	}
+	err = errors.Join(recordio.NewWriter(f).WriteFrame(b), f.Sync(), f.Close())
+	if err != nil {
+		return fmt.Errorf("fakeagent: checkpoint update to %s: %w", path, err)
+	}
+	if statErr != nil { // new file: make its directory entry durable too
+		return syncDir(taskDir)
+	}
+	return nil
+}
+
+// readUpdates returns the task's checkpointed updates in order. A torn last
+// record (crash mid-append) is dropped: it was never acknowledged.
+func readUpdates(taskDir string) ([]mesos.TaskStatus, error) {
+	f, err := os.Open(filepath.Join(taskDir, "updates"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fakeagent: read updates: %w", err)
+	}
+	defer f.Close()
+	r := recordio.NewReader(bufio.NewReader(f))
+	var out []mesos.TaskStatus
+	for {
+		b, err := r.ReadFrame()
+		if err != nil {
+			return out, nil //nolint:nilerr // EOF or a torn tail: see above
+		}
+		var st mesos.TaskStatus
+		if err := st.Unmarshal(b); err != nil {
+			return out, nil //nolint:nilerr // torn tail
+		}
+		out = append(out, st)
+	}
+}
+
+func listDirs(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fakeagent: recover %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+func newID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// newUUID returns 16 random bytes with RFC 4122 version 4 bits, as Mesos'
+// id::UUID::random.
+func newUUID() []byte {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return b
+}
+
+func uuidString(b []byte) string {
+	if len(b) != 16 {
+		return hex.EncodeToString(b)
+	}
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,205 @@
+package fakeagent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"go.uber.org/zap"
+)
+
+// executorUpdateLocked checkpoints an update the executor sent. dup reports
+// an update (by uuid) already checkpointed: it is acknowledged again but not
+// forwarded twice. notify runs the OnUpdate callbacks; call it unlocked.
+func (a *Agent) executorUpdateLocked(ex *executorState, st mesos.TaskStatus) (notify func(), dup bool, err error) {
+	t := ex.tasks[st.TaskID.Value]
+	if t == nil {
+		// An update for a task the agent does not know (lost with a wiped
+		// checkpoint): keep it, so that it still reaches the framework.
+		t = &taskState{info: mesos.TaskInfo{Name: st.TaskID.Value, TaskID: st.TaskID, AgentID: *a.info.ID}, seen: map[string]bool{}, launched: true}
+		t.dir = a.store.taskDir(ex.fw.id(), ex.id(), st.TaskID.Value)
+		if err := writeProto(filepath.Join(t.dir, "task.info"), &t.info); err != nil {
+			return nil, false, err
+		}
+		ex.tasks[st.TaskID.Value] = t
+		ex.order = append(ex.order, st.TaskID.Value)
+	}
+	if t.seen[string(st.UUID)] {
+		return func() {}, true, nil
+	}
+	notify, err = a.checkpointLocked(ex, t, st)
+	return notify, false, err
+}
+
+// agentUpdateLocked checkpoints an update the agent itself generates
+// (source SOURCE_AGENT), as Mesos does for executor termination, drops and
+// kills before launch.
+func (a *Agent) agentUpdateLocked(ex *executorState, t *taskState, state mesos.TaskState, reason mesos.TaskStatus_Reason, message string) (func(), error) {
+	src := mesos.SOURCE_AGENT
+	st := mesos.TaskStatus{
+		TaskID:  t.info.TaskID,
+		State:   state.Enum(),
+		Source:  &src,
+		Reason:  reason.Enum(),
+		Message: &message,
+		UUID:    newUUID(),
+	}
+	return a.checkpointLocked(ex, t, st)
+}
+
+// checkpointLocked completes st with the agent's view, appends it to the
+// task's update stream (fsync'd), records it as the task's latest status and
+// prints it.
+func (a *Agent) checkpointLocked(ex *executorState, t *taskState, st mesos.TaskStatus) (func(), error) {
+	if st.AgentID == nil {
+		st.AgentID = a.info.ID
+	}
+	if st.ExecutorID == nil {
+		id := ex.info.ExecutorID
+		st.ExecutorID = &id
+	}
+	if st.Timestamp == nil {
+		now := float64(time.Now().UnixNano()) / 1e9
+		st.Timestamp = &now
+	}
+	a.mergeContainerStatus(ex, &st)
+	if err := appendUpdate(t.dir, &st); err != nil {
+		return nil, err
+	}
+	t.seen[string(st.UUID)] = true
+	if !t.terminal() {
+		t.latest = &st
+	}
+	a.printUpdate(ex.fw.id(), st)
+	fwID := ex.fw.id()
+	watchers := make([]func(string, mesos.TaskStatus), 0, len(a.watchers))
+	for _, w := range a.watchers {
+		watchers = append(watchers, w)
+	}
+	return func() {
+		for _, w := range watchers {
+			w(fwID, st)
+		}
+	}, nil
+}
+
+// mergeContainerStatus does what the Mesos agent does with the
+// containerizer's status (Slave::_statusUpdate, ContainerStatus::MergeFrom):
+// container id and executor pid are set, and the agent's NetworkInfos (the
+// CNI results) are appended after the ones the executor reported itself, so
+// a scheduler sees both views (MESOS-6281).
+func (a *Agent) mergeContainerStatus(ex *executorState, st *mesos.TaskStatus) {
+	cs := mesos.ContainerStatus{}
+	if st.ContainerStatus != nil {
+		cs = *st.ContainerStatus
+		cs.NetworkInfos = append([]mesos.NetworkInfo(nil), cs.NetworkInfos...)
+	}
+	cs.ContainerID = &mesos.ContainerID{Value: ex.run.ContainerID}
+	if ex.run.PID > 0 {
+		pid := uint32(ex.run.PID)
+		cs.ExecutorPID = &pid
+	}
+	cs.NetworkInfos = append(cs.NetworkInfos, ex.networks...)
+	st.ContainerStatus = &cs
+}
+
+// monitor waits for the executor's process to end.
+func (a *Agent) monitor(ex *executorState) {
+	defer a.wg.Done()
+	reaped := reapedChan(ex.run.PID)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-reaped:
+			a.executorExited(ex, "executor process exited")
+			return
+		case <-tick.C:
+			if !processAlive(ex.run.PID, ex.run.StartTime) {
+				a.executorExited(ex, "executor process exited")
+				return
+			}
+		}
+	}
+}
+
+// executorExited ends the executor's run as Mesos' executorTerminated does:
+// every task not yet terminal fails with REASON_EXECUTOR_TERMINATED (or is
+// killed, when a kill or shutdown was asked for), then the container is
+// destroyed: leftover processes of its session killed, CNI networks removed.
+func (a *Agent) executorExited(ex *executorState, why string) {
+	a.mu.Lock()
+	if ex.ended {
+		a.mu.Unlock()
+		return
+	}
+	ex.ended = true
+	ex.run.Terminated = true
+	if err := writeRun(filepath.Join(ex.dir, "run.json"), ex.run); err != nil {
+		ex.log.Error("checkpointing executor termination failed", zap.Error(err))
+	}
+	if ex.conn != nil {
+		ex.conn.close()
+		ex.conn = nil
+	}
+	var notifies []func()
+	for _, id := range ex.order {
+		t := ex.tasks[id]
+		if t.terminal() {
+			continue
+		}
+		state, msg := mesos.TASK_FAILED, "Abnormal executor termination: "+why
+		if t.killRequested || ex.run.Shutdown {
+			state, msg = mesos.TASK_KILLED, "Executor terminated after a kill or shutdown: "+why
+		}
+		n, err := a.agentUpdateLocked(ex, t, state, mesos.REASON_EXECUTOR_TERMINATED, msg)
+		if err != nil {
+			ex.log.Error("checkpointing terminal update failed", zap.String("task_id", id), zap.Error(err))
+			continue
+		}
+		notifies = append(notifies, n)
+	}
+	pid, hasNet := ex.run.PID, len(ex.run.Networks) > 0 || ex.run.NetNSPath != ""
+	a.mu.Unlock()
+	ex.log.Info("executor terminated", zap.String("why", why))
+	for _, n := range notifies {
+		n()
+	}
+	if pid > 0 {
+		killSession(pid)
+	}
+	if hasNet && a.cfg.Isolator != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := a.cfg.Isolator.Cleanup(ctx, ex.run.ContainerID); err != nil {
+			ex.log.Error("removing the container's networks failed", zap.Error(err))
+		}
+		cancel()
+	}
+	close(ex.exited)
+}
+
+// failLaunchLocked ends a run that never started.
+func (a *Agent) failLaunchLocked(ex *executorState, err error) []func() {
+	ex.ended = true
+	ex.run.Terminated = true
+	if werr := writeRun(filepath.Join(ex.dir, "run.json"), ex.run); werr != nil {
+		ex.log.Error("checkpointing failed launch", zap.Error(werr))
+	}
+	var notifies []func()
+	for _, id := range ex.order {
+		t := ex.tasks[id]
+		if t.terminal() {
+			continue
+		}
+		n, uerr := a.agentUpdateLocked(ex, t, mesos.TASK_FAILED, mesos.REASON_CONTAINER_LAUNCH_FAILED, fmt.Sprintf("Failed to launch container: %v", err))
+		if uerr == nil {
+			notifies = append(notifies, n)
+		}
+	}
+	close(ex.exited)
+	return notifies
+}
