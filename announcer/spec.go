@@ -1,0 +1,106 @@
+package announcer
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"strings"
+)
+
+// members computes the znode data the task should have, by serverset path:
+// the job path carries the primary network's first address, <job>@<net> the
+// first address of each network. A network without addresses has no member
+// (yet); under host networking there is one member with the host name.
+func (s Spec) members(cfg Config) (map[string][]byte, error) {
+	base, err := s.basePath(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.Shard < 0 {
+		return nil, fmt.Errorf("shard (instance id) %d is negative", s.Shard)
+	}
+	ports, err := ResolveEndpoints(s.PrimaryPort, s.Portmap, s.Ports)
+	if err != nil {
+		return nil, err
+	}
+	meta := maps.Clone(s.Metadata)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	for _, n := range s.Networks {
+		if err := checkName("network", n.Name); err != nil {
+			return nil, err
+		}
+		addrs := make([]string, len(n.Addrs))
+		for i, a := range n.Addrs {
+			addrs[i] = a.String()
+		}
+		meta[MetaAddressesPrefix+n.Name] = strings.Join(addrs, ",")
+	}
+
+	out := map[string][]byte{}
+	add := func(p, host, network string) error {
+		m := Member{
+			ServiceEndpoint:     Endpoint{Host: host, Port: ports.Primary},
+			AdditionalEndpoints: make(map[string]Endpoint, len(ports.Additional)),
+			Status:              StatusAlive,
+			Shard:               &s.Shard,
+			Metadata:            maps.Clone(meta),
+		}
+		for name, port := range ports.Additional {
+			m.AdditionalEndpoints[name] = Endpoint{Host: host, Port: port}
+		}
+		if network != "" {
+			m.Metadata[MetaNetwork] = network
+		}
+		if len(m.Metadata) == 0 {
+			m.Metadata = nil
+		}
+		b, err := m.Marshal()
+		out[p] = b
+		return err
+	}
+
+	if len(s.Networks) == 0 {
+		host := s.Hostname
+		if host == "" {
+			if host, err = os.Hostname(); err != nil {
+				return nil, fmt.Errorf("no networks and no hostname to announce: %w", err)
+			}
+		}
+		return out, add(base, host, "")
+	}
+	primary := cfg.PrimaryNetwork
+	if primary == "" {
+		primary = s.Networks[0].Name
+	}
+	found := false
+	for _, n := range s.Networks {
+		if n.Name == primary {
+			found = true
+		}
+		if len(n.Addrs) == 0 {
+			continue
+		}
+		if n.Name == primary {
+			if err := add(base, n.Addrs[0].String(), n.Name); err != nil {
+				return nil, err
+			}
+		}
+		if err := add(base+"@"+n.Name, n.Addrs[0].String(), n.Name); err != nil {
+			return nil, err
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("primary network %q (--announcer-primary-network) is not among the task's networks %v", primary, networkNames(s.Networks))
+	}
+	return out, nil
+}
+
+func networkNames(nets []Network) []string {
+	names := make([]string, len(nets))
+	for i, n := range nets {
+		names[i] = n.Name
+	}
+	return names
+}
