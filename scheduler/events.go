@@ -1,0 +1,228 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	"go.uber.org/zap"
+)
+
+// handle acts on one event; an error ends the subscription.
+func (f *Framework) handle(ctx context.Context, ev scheduler.Event) error {
+	switch ev.Type {
+	case scheduler.Event_SUBSCRIBED:
+		return f.onSubscribed(ctx, ev.Subscribed.GetFrameworkID().GetValue())
+	case scheduler.Event_OFFERS:
+		for _, o := range ev.GetOffers().GetOffers() {
+			if err := f.offer(ctx, o); err != nil {
+				return err
+			}
+		}
+	case scheduler.Event_UPDATE:
+		return f.update(ctx, ev.Update.Status)
+	case scheduler.Event_HEARTBEAT:
+	case scheduler.Event_ERROR:
+		return fmt.Errorf("master sent ERROR: %s", ev.GetError().GetMessage())
+	default:
+		f.log.Info("event ignored", zap.Stringer("type", ev.Type))
+	}
+	return nil
+}
+
+func (f *Framework) call(ctx context.Context, c *scheduler.Call) error {
+	f.mu.Lock()
+	c.FrameworkID = &mesos.FrameworkID{Value: f.fwID}
+	f.mu.Unlock()
+	resp, err := f.caller.Call(ctx, c)
+	if resp != nil {
+		resp.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("%v call: %w", c.Type, err)
+	}
+	return nil
+}
+
+// subscribed records the framework id and asks for the state of every task
+// the store thinks is alive: after a restart of the stub, those updates are
+// how it learns what happened while it was away.
+func (f *Framework) onSubscribed(ctx context.Context, fwID string) error {
+	f.mu.Lock()
+	f.fwID = fwID
+	f.subscribed = true
+	recon := map[string]string{}
+	for _, r := range f.current {
+		if !terminalState(r.State) {
+			recon[r.TaskID] = ""
+		}
+	}
+	agentID := f.agentID
+	f.mu.Unlock()
+	f.log.Info("subscribed", zap.String("framework", fwID), zap.Int("reconciling", len(recon)))
+	if err := f.cfg.Store.UpdateMeta(func(m *Meta) { m.FrameworkID = fwID }); err != nil {
+		return err
+	}
+	for id := range recon {
+		recon[id] = agentID
+	}
+	if len(recon) == 0 {
+		return nil
+	}
+	return f.call(ctx, calls.Reconcile(calls.ReconcileTasks(recon)))
+}
+
+// offer launches every instance that should run and fits, or declines.
+func (f *Framework) offer(ctx context.Context, o mesos.Offer) error {
+	f.mu.Lock()
+	f.agentID = o.AgentID.Value
+	fwID := f.fwID
+	pending := f.pendingLocked(time.Now())
+	f.mu.Unlock()
+
+	avail := mesos.Resources(o.Resources).Clone()
+	var tasks []mesos.TaskInfo
+	for _, inst := range pending {
+		ti, used, err := f.cfg.Executor.BuildTask(Launch{Job: f.job, JobJSON: f.jobJSON, Instance: inst, FrameworkID: fwID}, o, avail)
+		if err != nil {
+			f.log.Info("offer too small for an instance", zap.Int("instance", inst), zap.Error(err))
+			break
+		}
+		avail = avail.Minus(used...)
+		now := time.Now()
+		rec := TaskRecord{TaskID: ti.TaskID.Value, Instance: inst, State: mesos.TASK_STAGING.String(), Launched: now, Updated: now}
+		// Persist before ACCEPT: a task the store does not know would be
+		// an orphan after a crash.
+		if err := f.cfg.Store.PutTask(rec); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.current[inst] = &rec
+		f.mu.Unlock()
+		tasks = append(tasks, ti)
+		f.log.Info("launching", zap.Int("instance", inst), zap.String("task", ti.TaskID.Value))
+	}
+	if len(tasks) == 0 {
+		refuse := 5 * time.Second
+		if len(pending) > 0 {
+			refuse = time.Second
+		}
+		return f.call(ctx, calls.Decline(o.ID).With(calls.RefuseSeconds(refuse)))
+	}
+	accept := calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(o.ID)).
+		With(calls.RefuseSeconds(time.Second))
+	return f.call(ctx, accept)
+}
+
+// pendingLocked lists the instances to launch now: not killed, and without
+// a live task (a service instance relaunches RelaunchDelay after its task
+// ended; a batch instance runs once).
+func (f *Framework) pendingLocked(now time.Time) []int {
+	var out []int
+	for i := 0; i < max(f.job.Instances, 1); i++ {
+		if f.killed[i] {
+			continue
+		}
+		r, ok := f.current[i]
+		switch {
+		case !ok:
+			out = append(out, i)
+		case !terminalState(r.State):
+		case !f.job.Service:
+			// Batch instances run once.
+		case now.Sub(r.Updated) >= f.cfg.RelaunchDelay:
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// update stores a status update (state and both address views),
+// acknowledges it, and notices when the job has nothing left to do.
+func (f *Framework) update(ctx context.Context, st mesos.TaskStatus) error {
+	taskID := st.TaskID.Value
+	views, verr := ViewsOf(st)
+	if verr != nil {
+		f.log.Warn("executor addresses unreadable", zap.Error(verr))
+	}
+	rec, known, err := f.cfg.Store.UpdateTask(taskID, func(r *TaskRecord) {
+		r.State = st.GetState().String()
+		r.Message = st.GetMessage()
+		r.Reason = ""
+		if st.Reason != nil {
+			r.Reason = st.GetReason().String()
+		}
+		r.Updated = time.Now()
+		if views.Agent != nil {
+			r.Views.Agent = views.Agent
+		}
+		if views.Executor != nil {
+			r.Views.Executor = views.Executor
+		}
+	})
+	if err != nil {
+		return err
+	}
+	log := f.log.With(zap.String("task", taskID), zap.Stringer("state", st.GetState()))
+	if !known {
+		log.Warn("update for a task this stub did not launch", zap.String("message", st.GetMessage()))
+	} else {
+		log.Info("status update", zap.Int("instance", rec.Instance), zap.String("message", st.GetMessage()),
+			zap.Any("agent_view", rec.Views.Agent), zap.Any("executor_view", rec.Views.Executor))
+		if d := rec.Views.Disagreement(); d != "" {
+			log.Warn("the agent and the executor disagree on the task's addresses", zap.String("diff", d))
+		}
+		f.mu.Lock()
+		if cur, ok := f.current[rec.Instance]; ok && cur.TaskID == taskID {
+			f.current[rec.Instance] = &rec
+		}
+		f.mu.Unlock()
+	}
+	if len(st.UUID) > 0 {
+		agentID := st.GetAgentID().GetValue()
+		if err := f.call(ctx, calls.Acknowledge(agentID, taskID, st.UUID)); err != nil {
+			return err
+		}
+	}
+	if f.checkDone() {
+		// Nothing will run again: leave no framework behind on the master.
+		if err := f.call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
+			log.Warn("teardown", zap.Error(err))
+		}
+		if err := f.cfg.Store.UpdateMeta(func(m *Meta) { m.FrameworkID = "" }); err != nil {
+			return err
+		}
+		f.doneOnce.Do(func() { close(f.done) })
+	}
+	return nil
+}
+
+// checkDone reports whether no instance runs or will run again.
+func (f *Framework) checkDone() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := 0; i < max(f.job.Instances, 1); i++ {
+		r, ok := f.current[i]
+		if ok && !terminalState(r.State) {
+			return false
+		}
+		if !f.killed[i] && (!ok || f.job.Service) {
+			return false
+		}
+	}
+	f.log.Info("nothing left to run")
+	return true
+}
+
+func terminalState(s string) bool {
+	switch s {
+	case mesos.TASK_FINISHED.String(), mesos.TASK_FAILED.String(), mesos.TASK_KILLED.String(),
+		mesos.TASK_LOST.String(), mesos.TASK_ERROR.String(), mesos.TASK_DROPPED.String(),
+		mesos.TASK_GONE.String(), mesos.TASK_GONE_BY_OPERATOR.String(), mesos.TASK_UNKNOWN.String():
+		return true
+	}
+	return false
+}

@@ -1,0 +1,59 @@
+package scheduler
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// WriteStatus prints, per instance, its latest task, state and each network
+// with its addresses as the agent and the executor reported them.
+func WriteStatus(w io.Writer, store *Store) error {
+	recs, err := store.Tasks()
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		_, err := fmt.Fprintln(w, "no tasks")
+		return err
+	}
+	latest := Latest(recs)
+	instances := make([]int, 0, len(latest))
+	for i := range latest {
+		instances = append(instances, i)
+	}
+	sort.Ints(instances)
+	var b strings.Builder
+	for _, i := range instances {
+		r := latest[i]
+		fmt.Fprintf(&b, "instance %d  %s  %s", i, r.TaskID, r.State)
+		if r.Message != "" {
+			fmt.Fprintf(&b, "  (%s)", r.Message)
+		}
+		b.WriteByte('\n')
+		a, e := index(r.Views.Agent), index(r.Views.Executor)
+		for _, name := range unionKeys(a, e) {
+			label := name
+			if label == "" {
+				label = "(host)"
+			}
+			fmt.Fprintf(&b, "  %-12s agent: %-32s executor: %s\n", label, orNone(a[name], r.Views.Agent), orNone(e[name], r.Views.Executor))
+		}
+		if d := r.Views.Disagreement(); d != "" {
+			fmt.Fprintf(&b, "  DISAGREE: %s\n", d)
+		}
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+func orNone(addrs string, view []Network) string {
+	switch {
+	case view == nil:
+		return "(not reported)"
+	case addrs == "":
+		return "-"
+	}
+	return addrs
+}
