@@ -156,14 +156,3 @@ func (n *testNS) waitLog(msg string, timeout time.Duration) {
 	}
 }
 
-// prefixes parses s; none gives nil, as netdiscover reports no address.
-func prefixes(s ...string) []netip.Prefix {
-	if len(s) == 0 {
-		return nil
-	}
-	out := make([]netip.Prefix, len(s))
-	for i, p := range s {
-		out[i] = netip.MustParsePrefix(p)
-	}
-	return out
-}
