@@ -155,4 +155,3 @@ func (n *testNS) waitLog(msg string, timeout time.Duration) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
