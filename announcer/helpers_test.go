@@ -32,7 +32,11 @@ func newAnnouncer(t testing.TB, srv *zktest.Server, mod func(*announcer.Config))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, err := announcer.New(ctx, cfg, zaptest.NewLogger(t))
+	log := zap.NewNop() // benchmarks: a line per member would drown the numbers
+	if _, bench := t.(*testing.B); !bench {
+		log = zaptest.NewLogger(t)
+	}
+	a, err := announcer.New(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("announcer.New: %v", err)
 	}
@@ -65,7 +69,11 @@ func observer(t testing.TB, srv *zktest.Server) *zk.Conn {
 
 type tbLogger struct{ t testing.TB }
 
-func (l tbLogger) Printf(format string, args ...any) { l.t.Logf("zk observer: "+format, args...) }
+func (l tbLogger) Printf(format string, args ...any) {
+	if _, bench := l.t.(*testing.B); !bench {
+		l.t.Logf("zk observer: "+format, args...)
+	}
+}
 
 // memberNodes lists the member znodes under p (none if p does not exist).
 func memberNodes(t testing.TB, conn *zk.Conn, p string) []string {
