@@ -137,6 +137,21 @@ func validContainerID(id string) error {
 	return nil
 }
 
+// UnknownNetworkError is Prepare's error for a NetworkInfo naming a network
+// that has no config; the agent fails the task with its message.
+type UnknownNetworkError struct {
+	Name  string
+	Known []string // sorted
+}
+
+func (e *UnknownNetworkError) Error() string {
+	known := strings.Join(e.Known, ", ")
+	if known == "" {
+		known = "(none)"
+	}
+	return fmt.Sprintf("unknown CNI network %q; known networks: %s", e.Name, known)
+}
+
 // attachment is one named network of a container, in interface order.
 type attachment struct {
 	net    *network
@@ -158,11 +173,7 @@ func (i *Isolator) plan(networks []mesos.NetworkInfo) ([]attachment, error) {
 		name := *ni.Name
 		n, ok := i.nets[name]
 		if !ok {
-			known := strings.Join(i.Networks(), ", ")
-			if known == "" {
-				known = "(none)"
-			}
-			return nil, fmt.Errorf("unknown CNI network %q; known networks: %s", name, known)
+			return nil, &UnknownNetworkError{Name: name, Known: i.Networks()}
 		}
 		if seen[name] {
 			return nil, fmt.Errorf("CNI network %q is joined twice; a container joins each network once", name)
@@ -204,4 +215,3 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-

@@ -36,7 +36,7 @@ func (i *Isolator) Prepare(ctx context.Context, containerID string, networks []m
 	}
 	atts, err := i.plan(networks)
 	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", containerID, err)
+		return nil, err
 	}
 	if len(atts) == 0 {
 		return &Container{ID: containerID}, nil
@@ -179,7 +179,8 @@ func (i *Isolator) Prepared() ([]string, error) {
 
 // teardown deletes every network in st (also those whose ADD failed or never
 // ran: DEL is idempotent and releases IPAM leases a failed ADD may hold),
-// then the namespace and the state.
+// then the namespace and the state. Only a failed DEL of a network that was
+// joined keeps the state, for a later Cleanup to retry.
 func (i *Isolator) teardown(ctx context.Context, st *containerState, log *zap.Logger) error {
 	var errs []error
 	if !netnsExists(st.NetNSPath) {
@@ -192,6 +193,14 @@ func (i *Isolator) teardown(ctx context.Context, st *containerState, log *zap.Lo
 		list, err := libcni.NetworkConfFromBytes(a.Config)
 		if err == nil {
 			err = i.cni.DelNetworkList(ctx, list, i.runtimeConf(st, k))
+		}
+		if err != nil && !a.Added {
+			// The ADD failed or never ran: DEL is worth a try (it frees what
+			// a half-done ADD reserved) but a config whose ADD cannot work
+			// rarely has a DEL that can, and must not pin the container.
+			log.Warn("CNI DEL of a network whose ADD did not succeed failed; ignored",
+				zap.String("network", a.Network), zap.String("interface", a.IfName), zap.Error(err))
+			continue
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("CNI DEL of network %q (%s): %w", a.Network, a.IfName, err))
@@ -225,4 +234,3 @@ func ipStrings(ips []mesos.NetworkInfo_IPAddress) []string {
 	}
 	return out
 }
-

@@ -23,13 +23,17 @@ const netnsDir = "/var/run/netns"
 // the prefix helps an operator match it to a container, the random part keeps
 // two agents (or test runs) with similar IDs apart.
 func netnsName(containerID string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return netnsPrefix(containerID) + hex.EncodeToString(b[:])
+}
+
+func netnsPrefix(containerID string) string {
 	short := containerID
 	if len(short) > 8 {
 		short = short[:8]
 	}
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return "dewar-c-" + short + "-" + hex.EncodeToString(b[:])
+	return "dewar-c-" + short + "-"
 }
 
 // createNetNS creates a network namespace and pins it with a bind mount at
