@@ -32,8 +32,8 @@ type taskRun struct {
 	sandbox string
 	workDir string
 
-	mu     sync.Mutex
-	events []Event
+	mu      sync.Mutex
+	events  []Event
 	drained chan struct{}
 }
 

@@ -146,42 +146,53 @@ func (r *Runner) classifyLocked(ps []procInfo, only int) (mine, adopted []procIn
 	return mine, adopted
 }
 
-// signalAll signals every process of the task and every adopted child.
-func (r *Runner) signalAll(sig syscall.Signal) {
+// signalAll signals every process of the task and every adopted child, and
+// returns how many processes of the task were alive.
+func (r *Runner) signalAll(sig syscall.Signal) int {
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
 	ps, err := scanProcs()
 	if err != nil {
 		r.log.Error("cannot find the task's processes", zap.Error(err))
-		return
+		return 0
 	}
 	mine, adopted := r.classifyLocked(ps, 0)
-	r.signalLocked(append(mine, adopted...), sig)
+	r.signalLocked(adopted, sig)
+	return r.signalLocked(mine, sig)
 }
 
-// killSession signals what is left of one run's session and its
-// descendants.
-func (r *Runner) killSession(sid int, sig syscall.Signal) {
+// killGroup SIGKILLs what is left in the process group of a run that just
+// ended, as Thermos does after every run. The group id is the run's pid;
+// while the registry still maps it to r, no other run of any Runner has
+// taken that number, and a process outside this package would not lead a
+// group of that id. Descendants that left the group are found by the scans
+// of CLEANING and of the final sweep; a scan per exit would cost more than
+// the run itself on a busy host.
+func (r *Runner) killGroup(pgid int) {
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
-	ps, err := scanProcs()
-	if err != nil {
-		r.log.Error("cannot find the run's leftovers", zap.Error(err))
+	if reg.sessions[pgid] != r {
 		return
 	}
-	mine, _ := r.classifyLocked(ps, sid)
-	r.signalLocked(mine, sig)
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		r.log.Warn("cannot kill the leftovers of a run", zap.Int("pgid", pgid), zap.Error(err))
+	}
 }
 
-func (r *Runner) signalLocked(ps []procInfo, sig syscall.Signal) {
+// signalLocked signals the live processes of ps and returns how many there
+// were.
+func (r *Runner) signalLocked(ps []procInfo, sig syscall.Signal) int {
+	n := 0
 	for _, p := range ps {
 		if p.state == 'Z' {
 			continue
 		}
+		n++
 		if err := syscall.Kill(p.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			r.log.Warn("cannot signal process", zap.Int("pid", p.pid), zap.String("signal", sig.String()), zap.Error(err))
 		}
 	}
+	return n
 }
 
 // anyLeft reports whether a process of the task (tracked or not) is alive.
@@ -201,36 +212,39 @@ func (r *Runner) anyLeft() bool {
 	return false
 }
 
-// reap collects zombie orphans of the task, one pid at a time, never a
-// tracked run (its exec.Cmd.Wait owns that status). With adopted it also
-// reaps orphans no Runner started; it returns how many processes of the
-// task (alive or not yet reaped) and adopted children remain.
-func (r *Runner) reap(adopted bool) int {
-	reg.mu.Lock()
-	defer reg.mu.Unlock()
-	ps, err := scanProcs()
-	if err != nil {
-		r.log.Error("cannot scan for orphans", zap.Error(err))
-		return 0
-	}
+// reapLocked collects the zombies among ps that are children of this
+// process, one pid at a time and never a tracked run (its exec.Cmd.Wait
+// owns that status). It returns how many of ps remain: alive, or zombies
+// someone else must reap first.
+func reapLocked(ps []procInfo) int {
 	self := os.Getpid()
-	mine, other := r.classifyLocked(ps, 0)
-	if adopted {
-		mine = append(mine, other...)
-	}
 	left := 0
-	for _, p := range mine {
-		if p.state == 'Z' && p.ppid == self && reg.children[p.pid] == nil {
+	for _, p := range ps {
+		if reg.children[p.pid] != nil {
+			continue
+		}
+		if p.state == 'Z' && p.ppid == self {
 			var ws syscall.WaitStatus
 			if pid, err := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil); err == nil && pid == p.pid {
 				continue
 			}
 		}
-		if reg.children[p.pid] == nil {
-			left++
-		}
+		left++
 	}
 	return left
+}
+
+// reapOrphans reaps zombie orphans of the task while it runs.
+func (r *Runner) reapOrphans() {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	ps, err := scanProcs()
+	if err != nil {
+		r.log.Error("cannot scan for orphans", zap.Error(err))
+		return
+	}
+	mine, _ := r.classifyLocked(ps, 0)
+	reapLocked(mine)
 }
 
 // sweepLimit bounds the final sweep; only a process stuck in the kernel
@@ -238,20 +252,14 @@ func (r *Runner) reap(adopted bool) int {
 const sweepLimit = 30 * time.Second
 
 // sweep ends the task for good: SIGKILL to everything of the task and every
-// adopted child, until the tracked runs have exited and nothing is left.
+// adopted child, reaping the orphans, until the tracked runs have exited
+// and nothing is left.
 func (r *Runner) sweep() {
 	limit := time.Now().Add(sweepLimit)
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	for {
-		reg.mu.Lock()
-		ps, err := scanProcs()
-		if err == nil {
-			mine, adopted := r.classifyLocked(ps, 0)
-			r.signalLocked(append(mine, adopted...), syscall.SIGKILL)
-		}
-		reg.mu.Unlock()
-		left := r.reap(true)
+		left := r.killAndReap()
 		inFlight := r.regular.count(running) + r.final.count(running)
 		if inFlight == 0 && left == 0 {
 			return
@@ -266,6 +274,22 @@ func (r *Runner) sweep() {
 		case <-tick.C:
 		}
 	}
+}
+
+// killAndReap is one pass of the sweep; it returns how many processes
+// (other than tracked runs) remain.
+func (r *Runner) killAndReap() int {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	ps, err := scanProcs()
+	if err != nil {
+		r.log.Error("cannot find the task's processes", zap.Error(err))
+		return 0
+	}
+	mine, adopted := r.classifyLocked(ps, 0)
+	all := append(mine, adopted...)
+	r.signalLocked(all, syscall.SIGKILL)
+	return reapLocked(all)
 }
 
 // forgetRunner drops r's sessions from the registry.

@@ -50,6 +50,11 @@ type Runner struct {
 	deadline time.Time // end of CLEANING+FINALIZING, set on entering CLEANING
 	failures []string  // messages of failed processes, in the order they failed
 	dropped  int       // events dropped because nobody read them
+	// leftovers is how many untracked processes of the task the SIGTERM of
+	// CLEANING found; FINALIZING waits for them too (Thermos waits for the
+	// whole tree), SIGKILLing nothing that is still alive.
+	leftovers int
+	reapAt    time.Time // when to reap orphans after a SIGCHLD; zero: none pending
 }
 
 // Start validates the task and the options, prepares the work and log
@@ -210,6 +215,7 @@ func (r *Runner) loop(ctx context.Context) {
 		if r.state.Terminal() {
 			break
 		}
+		wake = earliest(wake, r.reapAt)
 		if wake.IsZero() {
 			wake = time.Now().Add(time.Hour)
 		}
@@ -223,8 +229,16 @@ func (r *Runner) loop(ctx context.Context) {
 			ctxDone = nil
 			r.onKill(0)
 		case <-sigc:
-			r.reap(false)
+			// Batch: most SIGCHLDs are tracked runs, which exec.Cmd.Wait
+			// reaps; a /proc scan per signal would cost more than the run.
+			if r.reapAt.IsZero() {
+				r.reapAt = time.Now().Add(reapDelay)
+			}
 		case <-timer.C:
+		}
+		if !r.reapAt.IsZero() && !time.Now().Before(r.reapAt) {
+			r.reapAt = time.Time{}
+			r.reapOrphans()
 		}
 	}
 	r.sweep()
@@ -247,8 +261,11 @@ func (r *Runner) step(now time.Time) time.Time {
 			return r.regular.nextReady(now)
 		case StateCleaning:
 			inFlight := r.regular.count(running) + r.final.count(running)
-			if inFlight == 0 && !r.anyLeft() {
-				r.enterFinalizing()
+			// The count from the SIGTERM scan spares a rescan when
+			// nothing but the tracked runs was alive.
+			if inFlight == 0 && (r.leftovers == 0 || !r.anyLeft()) {
+				r.leftovers = 0
+				r.setState(StateFinalizing)
 				continue
 			}
 			if !now.Before(r.deadline) {
@@ -274,7 +291,10 @@ func (r *Runner) step(now time.Time) time.Time {
 	}
 }
 
-const pollInterval = 20 * time.Millisecond
+const (
+	pollInterval = 20 * time.Millisecond
+	reapDelay    = 500 * time.Millisecond
+)
 
 func earliest(a, b time.Time) time.Time {
 	if b.IsZero() || (!a.IsZero() && a.Before(b)) {
@@ -329,7 +349,7 @@ func (r *Runner) onExit(ex exit) {
 	p := ex.c.p
 	p.cur = nil
 	// As Thermos does after every run, kill whatever the run left behind.
-	r.killSession(ex.c.pid, syscall.SIGKILL)
+	r.killGroup(ex.c.pid)
 	counts := r.state == StateActive || (r.state == StateFinalizing && p.spec.Final)
 	fields := []zap.Field{zap.String("process", p.spec.Name), zap.Int("run", ex.c.run), zap.String("status", ex.status)}
 	switch {
@@ -372,14 +392,7 @@ func (r *Runner) enterCleaning(now time.Time) {
 		r.deadline = now.Add(r.task.FinalizationWait)
 	}
 	r.setState(StateCleaning)
-	r.signalAll(syscall.SIGTERM)
-}
-
-// enterFinalizing kills any straggler, as Thermos does, and lets the final
-// plan run.
-func (r *Runner) enterFinalizing() {
-	r.signalAll(syscall.SIGKILL)
-	r.setState(StateFinalizing)
+	r.leftovers = r.signalAll(syscall.SIGTERM) - r.regular.count(running)
 }
 
 // endTask picks the terminal state; the loop then sweeps.
