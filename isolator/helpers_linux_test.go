@@ -28,7 +28,7 @@ import (
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
-func randHex(t *testing.T, n int) string {
+func randHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -50,11 +50,11 @@ type netSpec struct {
 
 // newNet fills in random network and bridge names ("dewar-b-" + 6 hex is
 // 14 characters, within IFNAMSIZ).
-func newNet(t *testing.T, subnets ...string) netSpec {
+func newNet(t testing.TB, subnets ...string) netSpec {
 	return netSpec{name: "dewar-n-" + randHex(t, 3), bridge: "dewar-b-" + randHex(t, 3), subnets: subnets}
 }
 
-func (s netSpec) write(t *testing.T, dir, dataDir string) {
+func (s netSpec) write(t testing.TB, dir, dataDir string) {
 	t.Helper()
 	version := s.cniVersion
 	if version == "" {
@@ -99,7 +99,7 @@ func (s netSpec) write(t *testing.T, dir, dataDir string) {
 // rig is one test's node: a network namespace that plays the agent's host,
 // with an isolator whose plugins run there.
 type rig struct {
-	t        *testing.T
+	t        testing.TB
 	node     string // netns name
 	nodeNS   netns.NsHandle
 	cfg      Config
@@ -107,7 +107,7 @@ type rig struct {
 	leaseDir string
 }
 
-func newRig(t *testing.T, nets ...netSpec) *rig {
+func newRig(t testing.TB, nets ...netSpec) *rig {
 	t.Helper()
 	testenv.NeedRoot(t)
 	if _, err := exec.LookPath("nsenter"); err != nil {
@@ -353,7 +353,7 @@ var recorderBin struct {
 }
 
 // recorderDir builds internal/cniplugin/recorder once per test binary.
-func recorderDir(t *testing.T) string {
+func recorderDir(t testing.TB) string {
 	t.Helper()
 	recorderOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "dewar-recorder-")
