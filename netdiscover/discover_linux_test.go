@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/netdiscover"
 )
@@ -288,5 +289,27 @@ func TestHost(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Host(%q) = %+v, want %+v", tt.in, got, want)
 		}
+	}
+}
+
+// Options.Namespace nil means the caller's own namespace: the executor
+// runs inside the container's. Here the caller is a thread moved into the
+// test namespace, whose eth0 the test's own namespace does not have.
+func TestDiscoverOwnNamespace(t *testing.T) {
+	testenv.NeedRoot(t)
+	n := newNS(t)
+	n.veth("eth0", false)
+	n.addAddr("eth0", "198.18.7.2/24")
+	opt := n.options()
+	opt.Namespace = nil
+	var got []netdiscover.NetworkAddrs
+	netnstest.Do(t, n.name, func() error {
+		var err error
+		got, err = netdiscover.Discover(t.Context(), []netdiscover.Network{{Name: "blue"}}, opt)
+		return err
+	})
+	want := []netdiscover.NetworkAddrs{{Name: "blue", Interface: "eth0", Addrs: prefixes("198.18.7.2/24")}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Discover = %+v, want %+v", got, want)
 	}
 }

@@ -20,11 +20,13 @@ import (
 // the socket may overflow (ENOBUFS), and then the subscription ends, is
 // made again, and a hint tells the reader to re-read everything.
 type monitor struct {
-	ns     *netns.NsHandle
-	log    *zap.Logger
-	hints  chan struct{} // cap 1
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ns      *netns.NsHandle
+	ownNS   netns.NsHandle // ns when the monitor opened it, else None
+	closeNS sync.Once
+	log     *zap.Logger
+	hints   chan struct{} // cap 1
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // Resubscription backoff after a subscription died.
@@ -37,10 +39,22 @@ const (
 // cannot miss a change made after that read.
 func startMonitor(ctx context.Context, ns *netns.NsHandle, log *zap.Logger) (*monitor, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	m := &monitor{ns: ns, log: log, hints: make(chan struct{}, 1), cancel: cancel}
+	m := &monitor{ns: ns, ownNS: netns.None(), log: log, hints: make(chan struct{}, 1), cancel: cancel}
+	if ns == nil {
+		// "The caller's namespace" is that of the calling thread now;
+		// resubscribing later, from another thread, must find it again.
+		own, err := netns.Get()
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("open the current network namespace: %w", err)
+		}
+		m.ownNS = own
+		m.ns = &m.ownNS
+	}
 	sub, err := m.subscribe()
 	if err != nil {
 		cancel()
+		m.closeOwnNS()
 		return nil, err
 	}
 	m.wg.Add(1)
@@ -52,6 +66,15 @@ func startMonitor(ctx context.Context, ns *netns.NsHandle, log *zap.Logger) (*mo
 func (m *monitor) Close() {
 	m.cancel()
 	m.wg.Wait()
+	m.closeOwnNS()
+}
+
+func (m *monitor) closeOwnNS() {
+	m.closeNS.Do(func() {
+		if m.ownNS.IsOpen() {
+			_ = m.ownNS.Close()
+		}
+	})
 }
 
 func (m *monitor) poke() {
