@@ -1,0 +1,273 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dewarhq/dewar/fakeagent/master"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"go.uber.org/zap/zaptest"
+)
+
+// agent plays the node behind the real fake master: a launched task runs
+// at once and reports addresses the way the fake agent forwards them.
+type agent struct {
+	t *testing.T
+	m *master.Master
+
+	mu        sync.Mutex
+	execs     map[string]*mesos.ExecutorInfo
+	fwIDs     map[string]string
+	shutdowns int
+}
+
+func (a *agent) Info() mesos.AgentInfo {
+	return mesos.AgentInfo{
+		ID: &mesos.AgentID{Value: "agent-1"}, Hostname: "node-1",
+		Resources: []mesos.Resource{
+			resources.NewCPUs(2).Resource, resources.NewMemory(2048).Resource,
+			resources.Build().Name(resources.NamePorts).Ranges(resources.BuildRanges().Span(31000, 31009).Ranges).Resource,
+		},
+	}
+}
+
+func (a *agent) Launch(_ context.Context, fw mesos.FrameworkInfo, exec *mesos.ExecutorInfo, task mesos.TaskInfo) error {
+	a.mu.Lock()
+	a.execs[task.TaskID.Value] = exec
+	a.fwIDs[task.TaskID.Value] = fw.GetID().GetValue()
+	n := len(a.execs)
+	a.mu.Unlock()
+	// Container n gets 198.18.0.n on the first network, 2001:db8::n on the
+	// second, as CNI host-local would hand them out.
+	var nets []mesos.NetworkInfo
+	for i, ni := range exec.GetContainer().GetNetworkInfos() {
+		addr := []string{"198.18.0.", "2001:db8::"}[i%2] + string(rune('0'+n))
+		nets = append(nets, netInfo(ni.GetName(), addr))
+	}
+	a.send(fw.GetID().GetValue(), task.TaskID.Value, mesos.TASK_STARTING, nil)
+	a.send(fw.GetID().GetValue(), task.TaskID.Value, mesos.TASK_RUNNING, nets)
+	return nil
+}
+
+func (a *agent) send(fwID, taskID string, state mesos.TaskState, nets []mesos.NetworkInfo) {
+	st := mesos.TaskStatus{
+		TaskID: mesos.TaskID{Value: taskID}, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
+		AgentID: &mesos.AgentID{Value: "agent-1"}, UUID: []byte(taskID + state.String()),
+	}
+	if nets != nil {
+		b, err := json.Marshal(nets)
+		if err != nil {
+			a.t.Error(err)
+		}
+		st.ContainerStatus = &mesos.ContainerStatus{NetworkInfos: nets}
+		st.Labels = &mesos.Labels{Labels: []mesos.Label{{Key: ExecutorNetworksLabel, Value: ptr(string(b))}}}
+	}
+	a.m.Update(fwID, st)
+}
+
+func (a *agent) Kill(_ context.Context, fwID, taskID string, _ *mesos.KillPolicy) error {
+	a.send(fwID, taskID, mesos.TASK_KILLED, nil)
+	return nil
+}
+
+func (a *agent) ShutdownFramework(context.Context, string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.shutdowns++
+	return nil
+}
+
+func startMaster(t *testing.T) (*agent, string) {
+	t.Helper()
+	a := &agent{t: t, execs: map[string]*mesos.ExecutorInfo{}, fwIDs: map[string]string{}}
+	a.m = master.New(zaptest.NewLogger(t), a, master.Config{DefaultRefuse: 100 * time.Millisecond, OfferInterval: 50 * time.Millisecond})
+	srv := httptest.NewServer(a.m)
+	t.Cleanup(func() { a.m.Close(); srv.Close() })
+	return a, strings.TrimPrefix(srv.URL, "http://")
+}
+
+type running struct {
+	done chan error
+	stop context.CancelFunc
+}
+
+func startStub(t *testing.T, masterAddr string, store *Store, jobFile string) running {
+	t.Helper()
+	job, data := loadJob(t, jobFile)
+	fw, err := New(Config{
+		Master: masterAddr, Store: store,
+		Policy:   Policy{EnableCNI: true, AllowedNetworks: []string{"blue", "green"}},
+		Executor: ExecutorSettings{Command: "/usr/bin/dewar-executor", CPUs: 0.25, MemMB: 128},
+		Log:      zaptest.NewLogger(t),
+	}, job, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := running{done: make(chan error, 1), stop: cancel}
+	go func() { r.done <- fw.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+// waitFor polls the store until cond holds for the latest task of every
+// instance listed.
+func waitFor(t *testing.T, store *Store, what string, cond func(map[int]TaskRecord) bool) map[int]TaskRecord {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		recs, err := store.Tasks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest := Latest(recs)
+		if cond(latest) {
+			return latest
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; store has %+v", what, latest)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func allRunning(n int) func(map[int]TaskRecord) bool {
+	return func(l map[int]TaskRecord) bool {
+		if len(l) != n {
+			return false
+		}
+		for _, r := range l {
+			if r.State != "TASK_RUNNING" {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestStubRunsRestartsReconcilesAndKills(t *testing.T) {
+	a, addr := startMaster(t)
+	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := startStub(t, addr, store, "web_cni.json")
+	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
+	for i, r := range latest {
+		if len(r.Views.Agent) != 2 || !equalViews(r.Views.Agent, r.Views.Executor) {
+			t.Fatalf("instance %d stored views %+v, want both networks in both views", i, r.Views)
+		}
+		a.mu.Lock()
+		exec := a.execs[r.TaskID]
+		a.mu.Unlock()
+		if got := len(exec.GetContainer().GetNetworkInfos()); got != 2 {
+			t.Fatalf("instance %d launched with %d network_infos, want 2", i, got)
+		}
+	}
+	meta, _ := store.Meta()
+
+	// Restart the stub: it keeps the addresses, re-subscribes as the same
+	// framework and reconciles its tasks.
+	first.stop()
+	if err := <-first.done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel = %v, want context.Canceled", err)
+	}
+	first.done <- nil // for the cleanup
+	startStub(t, addr, store, "web_cni.json")
+	latest = waitFor(t, store, "reconciliation", func(l map[int]TaskRecord) bool {
+		return allRunning(2)(l) && l[0].Reason == "REASON_RECONCILIATION" && l[1].Reason == "REASON_RECONCILIATION"
+	})
+	for i, r := range latest {
+		if len(r.Views.Agent) != 2 || len(r.Views.Executor) != 2 {
+			t.Fatalf("instance %d lost its addresses across the restart: %+v", i, r.Views)
+		}
+	}
+	if meta2, _ := store.Meta(); meta2.FrameworkID != meta.FrameworkID {
+		t.Fatalf("framework id %q after restart, want %q kept", meta2.FrameworkID, meta.FrameworkID)
+	}
+
+	ctx := context.Background()
+	out, err := requestKillWhenSubscribed(t, ctx, store, 0)
+	if err != nil || !strings.Contains(out, "instance 0: killing task "+latest[0].TaskID) {
+		t.Fatalf("kill instance 0 = %q, %v", out, err)
+	}
+	waitFor(t, store, "instance 0 KILLED", func(l map[int]TaskRecord) bool {
+		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_RUNNING"
+	})
+	if _, err := RequestKill(ctx, store, -1); err != nil {
+		t.Fatalf("kill the job: %v", err)
+	}
+	waitFor(t, store, "every instance KILLED", func(l map[int]TaskRecord) bool {
+		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_KILLED"
+	})
+	waitShutdown := time.Now().Add(30 * time.Second)
+	for {
+		a.mu.Lock()
+		n, launched := a.shutdowns, len(a.execs)
+		a.mu.Unlock()
+		if launched != 2 {
+			t.Fatalf("%d launches, want 2: a killed instance was relaunched", launched)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(waitShutdown) {
+			t.Fatal("the framework was not torn down after the job was killed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// requestKillWhenSubscribed retries while the restarted stub is still
+// subscribing.
+func requestKillWhenSubscribed(t *testing.T, ctx context.Context, store *Store, instance int) (string, error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := RequestKill(ctx, store, instance)
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "not subscribed") {
+			return out, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func equalViews(a, b []Network) bool {
+	return Views{Agent: a, Executor: b}.Disagreement() == "" && len(a) == len(b)
+}
+
+func TestStubRejectsBeforeLaunching(t *testing.T) {
+	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		job    string
+		policy Policy
+		want   error
+	}{
+		{"cni off", "web_cni.json", Policy{}, ErrCNIDisabled},
+		{"network not allowed", "web_forbidden.json", Policy{EnableCNI: true, AllowedNetworks: []string{"blue", "green"}}, ErrNetworkNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			job, data := loadJob(t, tt.job)
+			_, err := New(Config{Master: "127.0.0.1:1", Store: store, Policy: tt.policy, Executor: ExecutorSettings{Command: "/x"}}, job, data)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("New() = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
