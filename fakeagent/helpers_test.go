@@ -340,3 +340,16 @@ func waitGone(t *testing.T, pid int) {
 	t.Fatalf("process %d still alive", pid)
 }
 
+
+func findExecutor(t *testing.T, a *fakeagent.Agent, fw, ex string) fakeagent.ExecutorState {
+	t.Helper()
+	for _, f := range a.Snapshot().Frameworks {
+		for _, e := range f.Executors {
+			if f.ID == fw && e.ID == ex {
+				return e
+			}
+		}
+	}
+	t.Fatalf("executor %s/%s not in /state", fw, ex)
+	return fakeagent.ExecutorState{}
+}

@@ -1,0 +1,136 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dewarhq/dewar/internal/netnstest"
+	"github.com/dewarhq/dewar/internal/testenv"
+)
+
+// probeExecutor records what an executor sees (environment, addresses,
+// network namespace) and exits.
+const probeExecutor = `#!/bin/sh
+{ env; ip -o addr show; echo "NETNS_INODE=$(stat -L -c %i /proc/self/ns/net)"; } > "$MESOS_SANDBOX/probe.tmp"
+mv "$MESOS_SANDBOX/probe.tmp" "$MESOS_SANDBOX/probe.txt"
+`
+
+// TestRunCNI plays a node inside a network namespace of its own:
+// `dewar-agent run` attaches the executor's container to a real bridge
+// network with the reference plugins, starts the executor inside it with
+// MESOS_DOMAIN_SOCKET, merges the CNI addresses into the updates it prints,
+// and removes the container's namespace when the executor exits. An unknown
+// network fails the task with the isolator's message.
+func TestRunCNI(t *testing.T) {
+	testenv.NeedRoot(t)
+	plugins := testenv.CNIPluginDir(t)
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		testenv.Missing(t, "nsenter (util-linux) not on PATH")
+	}
+	ns, _ := netnstest.New(t)
+	bin := testenv.Binary(t, "dewar-agent")
+	dir := t.TempDir()
+	suffix := randomHex(t)
+	network := "dewar-n-" + suffix
+	conf := fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-b-%s",
+  "isGateway": true, "ipMasq": false,
+  "ipam": {"type": "host-local", "subnet": "198.18.77.0/24", "dataDir": %q}}`, network, suffix, filepath.Join(dir, "ipam"))
+	confDir := filepath.Join(dir, "cni")
+	writeFile(t, filepath.Join(confDir, "net.conf"), conf, 0o644)
+	probe := filepath.Join(dir, "probe.sh")
+	writeFile(t, probe, probeExecutor, 0o755)
+
+	for _, tt := range []struct {
+		name    string
+		network string
+		check   func(t *testing.T, work, out string)
+	}{
+		{"known network", network, func(t *testing.T, work, out string) {
+			m := regexp.MustCompile(`(?m)^TASK_FAILED task=probe-\S+ source=SOURCE_AGENT reason=REASON_EXECUTOR_TERMINATED .*addresses=` + regexp.QuoteMeta(network) + `=(198\.18\.77\.\d+)`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no TASK_FAILED with the CNI address of %s in the output:\n%s", network, out)
+			}
+			probes, _ := filepath.Glob(filepath.Join(work, "frameworks", "*", "executors", "*", "runs", "*", "probe.txt"))
+			if len(probes) != 1 {
+				t.Fatalf("executor probe files: %v", probes)
+			}
+			b, err := os.ReadFile(probes[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := string(b)
+			if !strings.Contains(seen, "MESOS_DOMAIN_SOCKET="+filepath.Join(work, "agent.sock")) {
+				t.Errorf("executor has no MESOS_DOMAIN_SOCKET to the agent's socket:\n%s", seen)
+			}
+			if !regexp.MustCompile(`eth0\s+inet ` + regexp.QuoteMeta(m[1]) + `/24`).MatchString(seen) {
+				t.Errorf("the executor's eth0 does not have %s, the address the agent reports:\n%s", m[1], seen)
+			}
+			inode := regexp.MustCompile(`NETNS_INODE=(\d+)`).FindStringSubmatch(seen)
+			if inode == nil {
+				t.Fatalf("probe has no netns inode:\n%s", seen)
+			}
+			ents, _ := os.ReadDir("/run/netns")
+			for _, e := range ents {
+				var st syscall.Stat_t
+				if syscall.Stat(filepath.Join("/run/netns", e.Name()), &st) == nil && fmt.Sprint(st.Ino) == inode[1] {
+					t.Errorf("the container's network namespace %s was not removed", e.Name())
+				}
+			}
+		}},
+		{"unknown network", "dewar-nope-" + suffix, func(t *testing.T, work, out string) {
+			if !regexp.MustCompile(`(?m)^TASK_FAILED task=probe-\S+ source=SOURCE_AGENT reason=REASON_CONTAINER_LAUNCH_FAILED message=".*unknown CNI network \\"dewar-nope-`).MatchString(out) {
+				t.Fatalf("no TASK_FAILED naming the unknown network:\n%s", out)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			work := filepath.Join(t.TempDir(), "work")
+			task := filepath.Join(t.TempDir(), "task.json")
+			writeFile(t, task, fmt.Sprintf(`{"name": "probe", "command": {"value": "true"},
+  "container": {"type": "MESOS", "network_infos": [{"name": %q, "labels": {"labels": [{"key": "k", "value": "v"}]}}]}}`, tt.network), 0o644)
+			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			defer cancel()
+			cmd := netnstest.Command(ctx, ns, bin, "run", "--work-dir", work, "--executor", probe,
+				"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins, task)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("dewar-agent run: %v (want exit status 1: the task fails)\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+			}
+			tt.check(t, work, stdout.String())
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomHex(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
