@@ -52,21 +52,10 @@ func (i *Isolator) Prepare(ctx context.Context, containerID string, networks []m
 		return nil, fmt.Errorf("container %s is already prepared (network namespace %s); call Cleanup first", containerID, st.NetNSName)
 	}
 
-	st := &containerState{ContainerID: containerID, NetNSName: netnsName(containerID)}
-	for _, a := range atts {
-		list, err := a.net.listWith(mesosArgs(a.info))
-		if err != nil {
-			return nil, err
-		}
-		ni, err := a.info.Marshal()
-		if err != nil {
-			return nil, fmt.Errorf("encode NetworkInfo of network %q: %w", a.net.name, err)
-		}
-		st.Networks = append(st.Networks, attachmentState{
-			Network: a.net.name, IfName: a.ifName, Config: list.Bytes, NetworkInfo: ni,
-		})
+	st, err := newState(containerID, atts)
+	if err != nil {
+		return nil, err
 	}
-
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -94,30 +83,59 @@ func (i *Isolator) Prepare(ctx context.Context, containerID string, networks []m
 	}
 
 	c := &Container{ID: containerID, NetNSName: st.NetNSName, NetNSPath: path}
+	if c.NetworkInfos, err = i.join(ctx, st, atts, log); err != nil {
+		return nil, undo(err)
+	}
+	return c, nil
+}
+
+// join runs ADD for each network in order, checkpointing after each, and
+// returns the agent's NetworkInfos.
+func (i *Isolator) join(ctx context.Context, st *containerState, atts []attachment, log *zap.Logger) ([]*mesos.NetworkInfo, error) {
+	var out []*mesos.NetworkInfo
 	for k, a := range atts {
-		rt := i.runtimeConf(st, k)
 		list, err := libcni.NetworkConfFromBytes(st.Networks[k].Config)
 		if err != nil {
-			return nil, undo(fmt.Errorf("container %s network %q: %w", containerID, a.net.name, err))
+			return nil, fmt.Errorf("container %s network %q: %w", st.ContainerID, a.net.name, err)
 		}
-		res, err := i.cni.AddNetworkList(ctx, list, rt)
+		res, err := i.cni.AddNetworkList(ctx, list, i.runtimeConf(st, k))
 		if err != nil {
-			return nil, undo(fmt.Errorf("container %s: CNI ADD of network %q (%s) as %s failed; the container's networking was undone: %w",
-				containerID, a.net.name, a.net.file, a.ifName, err))
+			return nil, fmt.Errorf("container %s: CNI ADD of network %q (%s) as %s failed; the container's networking was undone: %w",
+				st.ContainerID, a.net.name, a.net.file, a.ifName, err)
 		}
 		ips, err := ipAddresses(res)
 		if err != nil {
-			return nil, undo(fmt.Errorf("container %s network %q: %w", containerID, a.net.name, err))
+			return nil, fmt.Errorf("container %s network %q: %w", st.ContainerID, a.net.name, err)
 		}
 		st.Networks[k].Added, st.Networks[k].IPs = true, toIPAddrs(ips)
 		if err := writeState(i.cfg.StateDir, st); err != nil {
-			return nil, undo(err)
+			return nil, err
 		}
-		c.NetworkInfos = append(c.NetworkInfos, agentNetworkInfo(a.info, ips))
+		out = append(out, agentNetworkInfo(a.info, ips))
 		log.Info("joined CNI network", zap.String("network", a.net.name), zap.String("interface", a.ifName),
 			zap.Strings("ips", ipStrings(ips)))
 	}
-	return c, nil
+	return out, nil
+}
+
+// newState plans a container's state: per network the conflist with the
+// Mesos args injected, exactly what ADD and later DEL get.
+func newState(containerID string, atts []attachment) (*containerState, error) {
+	st := &containerState{ContainerID: containerID, NetNSName: netnsName(containerID)}
+	for _, a := range atts {
+		list, err := a.net.listWith(mesosArgs(a.info))
+		if err != nil {
+			return nil, err
+		}
+		ni, err := a.info.Marshal()
+		if err != nil {
+			return nil, fmt.Errorf("encode NetworkInfo of network %q: %w", a.net.name, err)
+		}
+		st.Networks = append(st.Networks, attachmentState{
+			Network: a.net.name, IfName: a.ifName, Config: list.Bytes, NetworkInfo: ni,
+		})
+	}
+	return st, nil
 }
 
 // Cleanup runs CNI DEL for each of the container's networks (in reverse
