@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
@@ -63,12 +62,9 @@ func (a *agent) send(fwID, taskID string, state mesos.TaskState, nets []mesos.Ne
 		AgentID: &mesos.AgentID{Value: "agent-1"}, UUID: []byte(taskID + state.String()),
 	}
 	if nets != nil {
-		b, err := json.Marshal(nets)
-		if err != nil {
-			a.t.Error(err)
-		}
-		st.ContainerStatus = &mesos.ContainerStatus{NetworkInfos: nets}
-		st.Labels = &mesos.Labels{Labels: []mesos.Label{{Key: ExecutorNetworksLabel, Value: ptr(string(b))}}}
+		// The executor's view, then the agent's appended, as the fake agent
+		// merges them.
+		st.ContainerStatus = &mesos.ContainerStatus{NetworkInfos: append(append([]mesos.NetworkInfo{}, nets...), nets...)}
 	}
 	a.m.Update(fwID, st)
 }

@@ -9,11 +9,10 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
-// ExecutorNetworksLabel is the TaskStatus label that carries the executor's
-// own view of its addresses (MESOS-6281): a JSON array of Mesos NetworkInfo
-// objects, as mesos-go marshals them. A Mesos agent replaces
-// container_status with its own view when it forwards an update, so the
-// executor's view travels in a label; the fake agent does the same.
+// ExecutorNetworksLabel optionally carries the executor's own view of its
+// addresses in a TaskStatus label: a JSON array of Mesos NetworkInfo
+// objects, as mesos-go marshals them. When present it wins over what
+// ViewsOf reads from container_status.
 const ExecutorNetworksLabel = "dewar.executor.network_infos"
 
 // Network is one network a task joined and its addresses.
@@ -24,26 +23,49 @@ type Network struct {
 
 // Views are the two accounts of a task's addresses.
 type Views struct {
-	Agent    []Network `json:"agent,omitempty"`    // container_status.network_infos (the CNI results)
+	Agent    []Network `json:"agent,omitempty"`    // the agent's NetworkInfos (the CNI results)
 	Executor []Network `json:"executor,omitempty"` // what the executor discovered itself
 }
 
 // ViewsOf reads both views from a forwarded status update. A view missing
 // from the update is nil (not every update carries addresses).
+//
+// The executor reports its addresses in container_status.network_infos
+// (MESOS-6281) and the agent merges its own status into it
+// (ContainerStatus::MergeFrom), which appends the agent's NetworkInfos after
+// the executor's. So a network named twice was reported by both: the first
+// entry is the executor's, the last the agent's; a network named once is the
+// agent's alone. Example: [blue 198.18.0.2 (executor), blue 198.18.0.2
+// (agent)].
 func ViewsOf(st mesos.TaskStatus) (Views, error) {
 	var v Views
-	if cs := st.GetContainerStatus(); cs != nil && len(cs.NetworkInfos) > 0 {
-		v.Agent = fromNetworkInfos(cs.NetworkInfos)
+	nis := st.GetContainerStatus().GetNetworkInfos()
+	count := map[string]int{}
+	for _, ni := range nis {
+		count[ni.GetName()]++
 	}
+	var agent, exec []mesos.NetworkInfo
+	seen := map[string]int{}
+	for _, ni := range nis {
+		name := ni.GetName()
+		seen[name]++
+		if count[name] > 1 && seen[name] < count[name] {
+			exec = append(exec, ni)
+		} else {
+			agent = append(agent, ni)
+		}
+	}
+	v.Agent = fromNetworkInfos(agent)
+	v.Executor = fromNetworkInfos(exec)
 	for _, l := range st.GetLabels().GetLabels() {
 		if l.Key != ExecutorNetworksLabel {
 			continue
 		}
-		var nis []mesos.NetworkInfo
-		if err := json.Unmarshal([]byte(l.GetValue()), &nis); err != nil {
+		var labelled []mesos.NetworkInfo
+		if err := json.Unmarshal([]byte(l.GetValue()), &labelled); err != nil {
 			return v, fmt.Errorf("label %s of task %s is not a JSON list of NetworkInfo: %w", ExecutorNetworksLabel, st.TaskID.Value, err)
 		}
-		v.Executor = fromNetworkInfos(nis)
+		v.Executor = fromNetworkInfos(labelled)
 		if v.Executor == nil {
 			v.Executor = []Network{}
 		}

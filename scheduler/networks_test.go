@@ -21,21 +21,26 @@ func netInfo(name string, addrs ...string) mesos.NetworkInfo {
 	return ni
 }
 
-// statusWith is a forwarded update as the fake agent shapes it: its own
-// view in container_status, the executor's in the label.
+// statusWith is a forwarded update as an agent shapes it: the executor's
+// NetworkInfos, then the agent's appended (ContainerStatus::MergeFrom).
 func statusWith(t *testing.T, agent, exec []mesos.NetworkInfo) mesos.TaskStatus {
 	t.Helper()
 	st := mesos.TaskStatus{TaskID: mesos.TaskID{Value: "t"}, State: mesos.TASK_RUNNING.Enum()}
-	if agent != nil {
-		st.ContainerStatus = &mesos.ContainerStatus{NetworkInfos: agent}
+	if agent != nil || exec != nil {
+		st.ContainerStatus = &mesos.ContainerStatus{NetworkInfos: append(append([]mesos.NetworkInfo{}, exec...), agent...)}
 	}
-	if exec != nil {
-		b, err := json.Marshal(exec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.Labels = &mesos.Labels{Labels: []mesos.Label{{Key: "other", Value: ptr("x")}, {Key: ExecutorNetworksLabel, Value: ptr(string(b))}}}
+	return st
+}
+
+// withLabel puts the executor's view into the optional label instead.
+func withLabel(t *testing.T, agent, exec []mesos.NetworkInfo) mesos.TaskStatus {
+	t.Helper()
+	st := statusWith(t, agent, nil)
+	b, err := json.Marshal(exec)
+	if err != nil {
+		t.Fatal(err)
 	}
+	st.Labels = &mesos.Labels{Labels: []mesos.Label{{Key: "other", Value: ptr("x")}, {Key: ExecutorNetworksLabel, Value: ptr(string(b))}}}
 	return st
 }
 
@@ -48,7 +53,7 @@ func TestViewsOf(t *testing.T) {
 		want      Views
 		disagrees string
 	}{
-		{"both agree", statusWith(t, []mesos.NetworkInfo{blue, green}, []mesos.NetworkInfo{green, blue}), Views{
+		{"both agree", statusWith(t, []mesos.NetworkInfo{blue, green}, []mesos.NetworkInfo{blue, green}), Views{
 			Agent:    []Network{{"blue", []string{"198.18.0.2"}}, {"green", []string{"198.19.0.2", "2001:db8::2"}}},
 			Executor: []Network{{"blue", []string{"198.18.0.2"}}, {"green", []string{"198.19.0.2", "2001:db8::2"}}},
 		}, ""},
@@ -56,6 +61,14 @@ func TestViewsOf(t *testing.T) {
 			Agent:    []Network{{"blue", []string{"198.18.0.2"}}, {"green", []string{"198.19.0.2", "2001:db8::2"}}},
 			Executor: []Network{{"blue", []string{"198.18.0.2"}}, {"green", []string{"2001:db8::2"}}},
 		}, "green: agent [198.19.0.2 2001:db8::2] executor [2001:db8::2]"},
+		{"executor's view in the label", withLabel(t, []mesos.NetworkInfo{blue}, []mesos.NetworkInfo{netInfo("blue", "198.18.0.9")}), Views{
+			Agent:    []Network{{"blue", []string{"198.18.0.2"}}},
+			Executor: []Network{{"blue", []string{"198.18.0.9"}}},
+		}, "blue: agent [198.18.0.2] executor [198.18.0.9]"},
+		{"executor reported one network of two", statusWith(t, []mesos.NetworkInfo{blue, green}, []mesos.NetworkInfo{netInfo("blue", "198.18.0.2")}), Views{
+			Agent:    []Network{{"blue", []string{"198.18.0.2"}}, {"green", []string{"198.19.0.2", "2001:db8::2"}}},
+			Executor: []Network{{"blue", []string{"198.18.0.2"}}},
+		}, "green: agent [198.19.0.2 2001:db8::2] executor []"},
 		{"only the agent's view", statusWith(t, []mesos.NetworkInfo{blue}, nil), Views{
 			Agent: []Network{{"blue", []string{"198.18.0.2"}}},
 		}, ""},
