@@ -163,8 +163,10 @@ func slicesContainsLink(links []netlink.Link, name string) bool {
 
 // recordedCall is a line the recorder plugin writes.
 type recordedCall struct {
-	Env   map[string]string `json:"env"`
-	Stdin json.RawMessage   `json:"stdin"`
+	Env      map[string]string `json:"env"`
+	Stdin    json.RawMessage   `json:"stdin"`
+	Stdout   string            `json:"stdout"`
+	ExitCode int               `json:"exitCode"`
 }
 
 func readCalls(t *testing.T, file string) []recordedCall {
@@ -241,7 +243,28 @@ func TestPluginsGetWhatMesosSends(t *testing.T) {
 			}
 		}
 	}
-	check(readCalls(t, record), "ADD", []string{n1.name, n2.name}, []string{"eth0", "eth1"}, c.NetNSPath)
+	adds := readCalls(t, record)
+	check(adds, "ADD", []string{n1.name, n2.name}, []string{"eth0", "eth1"}, c.NetNSPath)
+	// The plugins answered in the 0.2.0 format the Mesos isolator reads
+	// (ip4.ip in CIDR notation), and Prepare reports those addresses.
+	for k, call := range adds {
+		var res struct {
+			CNIVersion string `json:"cniVersion"`
+			IP4        struct {
+				IP string `json:"ip"`
+			} `json:"ip4"`
+		}
+		if err := json.Unmarshal([]byte(call.Stdout), &res); err != nil || call.ExitCode != 0 {
+			t.Fatalf("ADD %d answered %q (exit %d): %v", k, call.Stdout, call.ExitCode, err)
+		}
+		ip, _, err := net.ParseCIDR(res.IP4.IP)
+		if res.CNIVersion != "0.2.0" || err != nil {
+			t.Errorf("ADD %d result %s, want a 0.2.0 result with ip4.ip", k, call.Stdout)
+		}
+		if got := infoIPs(c.NetworkInfos[k]); !reflect.DeepEqual(got, []string{ip.String()}) {
+			t.Errorf("network %s: Prepare reported %v, the plugin assigned %s", c.NetworkInfos[k].GetName(), got, ip)
+		}
+	}
 	if got := []string{c.NetworkInfos[0].GetName(), c.NetworkInfos[1].GetName()}; !reflect.DeepEqual(got, []string{n1.name, n2.name}) {
 		t.Errorf("NetworkInfos %v, want the named networks in order", got)
 	}

@@ -1,6 +1,7 @@
-// Command recorder is a CNI plugin for tests: it appends what the runtime
-// gave it (stdin and the CNI_* environment) to a file, then hands the call on
-// to another plugin and passes its answer back unchanged. Tests use it to see
+// Command recorder is a CNI plugin for tests: it hands the call on to
+// another plugin, passes its answer back unchanged, and appends what the
+// runtime gave it (stdin and the CNI_* environment) and what the delegate
+// answered to a file. Tests use it to see
 // exactly what the fake agent sends a plugin, while the real plugin still
 // does the work.
 //
@@ -28,6 +29,10 @@ import (
 type Call struct {
 	Env   map[string]string `json:"env"`
 	Stdin json.RawMessage   `json:"stdin"`
+	// Stdout is the delegate's answer (a result or an error), ExitCode its
+	// exit status.
+	Stdout   string `json:"stdout"`
+	ExitCode int    `json:"exitCode"`
 }
 
 func main() {
@@ -60,10 +65,6 @@ func run(stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if file == "" || delegate == "" {
 		return 0, errors.New(`config needs "recordFile" and "delegate"`)
 	}
-	if err := record(file, in); err != nil {
-		return 0, err
-	}
-
 	plugin, err := findInPath(delegate, os.Getenv("CNI_PATH"))
 	if err != nil {
 		return 0, err
@@ -73,26 +74,29 @@ func run(stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	var answer bytes.Buffer
 	cmd := exec.Command(plugin)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(out), stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(out), io.MultiWriter(stdout, &answer), stderr
+	code := 0
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return exit.ExitCode(), nil // the delegate already wrote its error
+		if !errors.As(err, &exit) {
+			return 0, fmt.Errorf("run delegate %s: %w", plugin, err)
 		}
-		return 0, fmt.Errorf("run delegate %s: %w", plugin, err)
+		code = exit.ExitCode() // the delegate already wrote its error
 	}
-	return 0, nil
+	return code, record(file, Call{Stdin: in, Stdout: answer.String(), ExitCode: code})
 }
 
-func record(file string, stdin []byte) error {
+func record(file string, call Call) error {
 	env := map[string]string{}
 	for _, kv := range os.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "CNI_") {
 			env[k] = v
 		}
 	}
-	line, err := json.Marshal(Call{Env: env, Stdin: stdin})
+	call.Env = env
+	line, err := json.Marshal(call)
 	if err != nil {
 		return err
 	}
