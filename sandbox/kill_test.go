@@ -98,8 +98,12 @@ func TestKillAfterEndAndContext(t *testing.T) {
 // TestNothingSurvives: a process that double-forks a `sleep 1000`, inside
 // its session or out of it (setsid), leaves nothing behind, whether the task
 // is killed or ends by itself.
+//
+// Not parallel: an orphan that left its session and lost its parent carries
+// no mark of its task, so any Runner ending meanwhile in this test binary
+// would kill it as its own (see the package comment), and a sequential test
+// runs while every parallel one waits.
 func TestNothingSurvives(t *testing.T) {
-	t.Parallel()
 	forks := map[string]string{
 		"same session": "(sleep 1000 & echo $! > orphan.pid)",
 		"own session":  "(setsid sleep 1000 & echo $! > orphan.pid)",
@@ -112,7 +116,6 @@ func TestNothingSurvives(t *testing.T) {
 				label = name + "/killed"
 			}
 			t.Run(label, func(t *testing.T) {
-				t.Parallel()
 				tr := startTask(t, Task{Name: "df", MaxFailures: 1, FinalizationWait: 10 * time.Second,
 					Processes: []Process{newProc("forker", fork+"; while [ ! -e go ]; do sleep 0.02; done")}})
 				pid := readPid(t, filepath.Join(tr.workDir, "orphan.pid"))

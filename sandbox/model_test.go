@@ -328,3 +328,28 @@ func TestRunningAndEvents(t *testing.T) {
 		t.Error("events channel still open after the task ended")
 	}
 }
+
+// TestEnvironment: processes get exactly Options.Env, never the executor's
+// own environment, and run in the work directory.
+func TestEnvironment(t *testing.T) {
+	t.Parallel()
+	for name, env := range map[string][]string{"given": {"FOO=bar"}, "nil": nil} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tr := startTask(t, Task{Name: "env", MaxFailures: 1, Processes: []Process{
+				newProc("show", `echo "foo=${FOO-unset} home=${HOME-unset} pwd=$PWD"`)}},
+				func(o *Options) { o.Env = env })
+			if res := tr.wait(30 * time.Second); res.State != StateSuccess {
+				t.Fatalf("result %+v", res)
+			}
+			foo := "unset"
+			if env != nil {
+				foo = "bar"
+			}
+			want := "foo=" + foo + " home=unset pwd=" + tr.workDir + "\n"
+			if b, err := os.ReadFile(tr.logFile("show", 0, "stdout")); err != nil || string(b) != want {
+				t.Errorf("stdout %q, %v; want %q", b, err, want)
+			}
+		})
+	}
+}

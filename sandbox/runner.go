@@ -127,7 +127,9 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 // Thermos does (HOME is the sandbox's work directory there too).
 func processEnv(env []string, id *identity, workDir string) []string {
 	if id == nil {
-		return env
+		// Never nil: exec.Cmd would hand the executor's own environment
+		// (and its agent token) to the task.
+		return append([]string{}, env...)
 	}
 	out := make([]string, 0, len(env)+3)
 	for _, kv := range env {
