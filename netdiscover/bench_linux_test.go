@@ -50,8 +50,8 @@ func BenchmarkDiscover(b *testing.B) {
 				}
 			}
 			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
-			b.ReportMetric(per(discover), "discover-µs/op")
-			b.ReportMetric(per(dump), "addrdump-µs/op")
+			b.ReportMetric(per(discover), "discover-us/op")
+			b.ReportMetric(per(dump), "addrdump-us/op")
 			b.ReportMetric(float64(discover)/float64(max(dump, 1)), "discover/addrdump")
 		})
 	}
