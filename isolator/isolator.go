@@ -12,6 +12,14 @@
 //
 // State is checkpointed in Config.StateDir before any plugin runs, so Cleanup
 // works after an agent restart, from a new Isolator.
+//
+// Plugins act in the network namespace of the thread that calls Prepare and
+// Cleanup: bridges and host-side veths appear there. To play a whole node
+// inside a namespace, run the agent with `nsenter --net=/run/netns/<node>`
+// rather than `ip netns exec`: the latter gives the process a slave mount
+// namespace, so the container namespaces it pins in /var/run/netns would be
+// invisible to the host (`ip netns list` shows dead entries) and gone for the
+// next agent process after a restart.
 package isolator
 
 import (
