@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dewarhq/dewar/aurora"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
@@ -94,6 +95,9 @@ func (f *Framework) offer(ctx context.Context, o mesos.Offer) error {
 		avail = avail.Minus(used...)
 		now := time.Now()
 		rec := TaskRecord{TaskID: ti.TaskID.Value, Instance: inst, State: mesos.TASK_STAGING.String(), Launched: now, Updated: now}
+		if at, err := aurora.DecodeAssignedTask(ti.Data); err == nil {
+			rec.Ports = at.AssignedPorts
+		}
 		// Persist before ACCEPT: a task the store does not know would be
 		// an orphan after a crash.
 		if err := f.cfg.Store.PutTask(rec); err != nil {

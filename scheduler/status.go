@@ -32,6 +32,13 @@ func WriteStatus(w io.Writer, store *Store) error {
 			fmt.Fprintf(&b, "  (%s)", r.Message)
 		}
 		b.WriteByte('\n')
+		if len(r.Ports) > 0 {
+			var ps []string
+			for _, name := range sortedNames(r.Ports) {
+				ps = append(ps, fmt.Sprintf("%s=%d", name, r.Ports[name]))
+			}
+			fmt.Fprintf(&b, "  ports        %s\n", strings.Join(ps, " "))
+		}
 		a, e := index(r.Views.Agent), index(r.Views.Executor)
 		for _, name := range unionKeys(a, e) {
 			label := name
@@ -56,4 +63,48 @@ func orNone(addrs string, view []Network) string {
 		return "-"
 	}
 	return addrs
+}
+
+func sortedNames(m map[string]int32) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// WriteEndpoints prints one line per address of each running instance's
+// port: "<instance> <network> <address> <port>", the agent's view, for
+// scripts (the demo curls each line).
+func WriteEndpoints(w io.Writer, store *Store, port string) error {
+	recs, err := store.Tasks()
+	if err != nil {
+		return err
+	}
+	latest := Latest(recs)
+	instances := make([]int, 0, len(latest))
+	for i := range latest {
+		instances = append(instances, i)
+	}
+	sort.Ints(instances)
+	var b strings.Builder
+	for _, i := range instances {
+		r := latest[i]
+		p, ok := r.Ports[port]
+		if !ok || r.State != "TASK_RUNNING" {
+			continue
+		}
+		for _, n := range r.Views.Agent {
+			for _, a := range n.Addresses {
+				name := n.Name
+				if name == "" {
+					name = "-"
+				}
+				fmt.Fprintf(&b, "%d %s %s %d\n", i, name, a, p)
+			}
+		}
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
 }

@@ -14,13 +14,14 @@ import (
 
 // TaskRecord is what the stub remembers of one task.
 type TaskRecord struct {
-	TaskID   string    `json:"task_id"`
-	Instance int       `json:"instance"`
-	State    string    `json:"state"`
-	Message  string    `json:"message,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Launched time.Time `json:"launched"`
-	Updated  time.Time `json:"updated"`
+	TaskID   string           `json:"task_id"`
+	Instance int              `json:"instance"`
+	State    string           `json:"state"`
+	Message  string           `json:"message,omitempty"`
+	Reason   string           `json:"reason,omitempty"`
+	Ports    map[string]int32 `json:"ports,omitempty"` // assigned ports by name
+	Launched time.Time        `json:"launched"`
+	Updated  time.Time        `json:"updated"`
 	// Views keep the last addresses each side reported; an update without
 	// addresses leaves them as they were.
 	Views Views `json:"views"`

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +63,50 @@ func TestStoreKeepsEverythingAcrossReopen(t *testing.T) {
 	latest := Latest(got)
 	if latest[0].TaskID != "a-0-new" || latest[1].TaskID != "a-1-x" {
 		t.Fatalf("Latest = %+v", latest)
+	}
+}
+
+func TestStatusAndEndpoints(t *testing.T) {
+	s, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	for _, r := range []TaskRecord{
+		{TaskID: "t0", Instance: 0, State: "TASK_RUNNING", Launched: t0, Ports: map[string]int32{"http": 31001, "health": 31000},
+			Views: Views{
+				Agent:    []Network{{"blue", []string{"198.18.10.2"}}, {"green", []string{"198.18.20.2", "2001:db8:20::2"}}},
+				Executor: []Network{{"blue", []string{"198.18.10.2"}}, {"green", []string{"198.18.20.2"}}},
+			}},
+		{TaskID: "t1", Instance: 1, State: "TASK_STAGING", Launched: t0, Ports: map[string]int32{"http": 31003}},
+	} {
+		if err := s.PutTask(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	if err := WriteStatus(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"instance 0  t0  TASK_RUNNING\n",
+		"ports        health=31000 http=31001\n",
+		"blue         agent: 198.18.10.2",
+		"executor: 198.18.10.2\n",
+		"green        agent: 198.18.20.2 2001:db8:20::2",
+		"DISAGREE: green: agent [198.18.20.2 2001:db8:20::2] executor [198.18.20.2]",
+		"instance 1  t1  TASK_STAGING\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := WriteEndpoints(&out, s, "http"); err != nil {
+		t.Fatal(err)
+	}
+	want := "0 blue 198.18.10.2 31001\n0 green 198.18.20.2 31001\n0 green 2001:db8:20::2 31001\n"
+	if out.String() != want {
+		t.Fatalf("endpoints:\n%s\nwant (running instances only, agent's view):\n%s", out.String(), want)
 	}
 }

@@ -2,7 +2,7 @@
 // framework that launches one job's instances with dewar-executor.
 //
 //	dewar-scheduler run --master HOST:PORT --db FILE --job job.json --executor-command PATH [flags]
-//	dewar-scheduler status --db FILE
+//	dewar-scheduler status --db FILE [--endpoints PORT]
 //	dewar-scheduler kill --db FILE [--instance N]
 //
 // `kill` talks to the running `run` through its control endpoint (its
@@ -29,7 +29,7 @@ import (
 
 const usage = `usage:
   dewar-scheduler run --master HOST:PORT --db FILE --job JOB.json --executor-command PATH [flags]
-  dewar-scheduler status --db FILE
+  dewar-scheduler status --db FILE [--endpoints PORT]
   dewar-scheduler kill --db FILE [--instance N]
 Run a subcommand with -h for its flags.`
 
@@ -127,6 +127,7 @@ func runJob(ctx context.Context, args []string) error {
 func status(args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	db := fs.String("db", "dewar-scheduler.db", "the stub's database")
+	endpoints := fs.String("endpoints", "", "instead, print \"<instance> <network> <address> <port>\" for this port name of every running instance (for scripts)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -136,6 +137,9 @@ func status(args []string) error {
 	store, err := scheduler.OpenStore(*db)
 	if err != nil {
 		return err
+	}
+	if *endpoints != "" {
+		return scheduler.WriteEndpoints(os.Stdout, store, *endpoints)
 	}
 	return scheduler.WriteStatus(os.Stdout, store)
 }
