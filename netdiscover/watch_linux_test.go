@@ -191,3 +191,23 @@ func TestWatchStops(t *testing.T) {
 		})
 	}
 }
+
+// An IPv6 address Discover had to leave out because DAD was still running
+// reaches Watch's reader once DAD succeeds.
+func TestWatchReportsAddressAfterDAD(t *testing.T) {
+	testenv.NeedRoot(t)
+	n := newNS(t)
+	n.veth("eth0", false)
+	n.setUp("eth0") // no carrier while peth0 is down: DAD waits
+	n.addAddr("eth0", "198.18.0.2/24")
+	n.addAddr("eth0", "2001:db8::2/64", dad)
+	w := startWatch(t, t.Context(), n, []netdiscover.Network{{Name: "blue"}}, n.options())
+	if got, want := next(t, w), []netdiscover.NetworkAddrs{netAddrs("blue", "eth0", "198.18.0.2/24")}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("first update %+v, want %+v (2001:db8::2 is tentative)", got, want)
+	}
+	n.setUp("peth0")
+	want := []netdiscover.NetworkAddrs{netAddrs("blue", "eth0", "198.18.0.2/24", "2001:db8::2/64")}
+	if got := next(t, w); !reflect.DeepEqual(got, want) {
+		t.Fatalf("update after DAD %+v, want %+v", got, want)
+	}
+}
