@@ -150,44 +150,44 @@ func (a *Agent) authenticate(r *http.Request) *executorState {
 // (src/common/validation.cpp, executor::call::validate).
 func validateCall(c *executor.Call) error {
 	if c.ExecutorID.Value == "" {
-		return errors.New("Expecting 'executor_id' to be present")
+		return errors.New("expecting 'executor_id' to be present")
 	}
 	if c.FrameworkID.Value == "" {
-		return errors.New("Expecting 'framework_id' to be present")
+		return errors.New("expecting 'framework_id' to be present")
 	}
 	switch c.Type {
 	case executor.Call_SUBSCRIBE:
 		if c.Subscribe == nil {
-			return errors.New("Expecting 'subscribe' to be present")
+			return errors.New("expecting 'subscribe' to be present")
 		}
 	case executor.Call_UPDATE:
 		if c.Update == nil {
-			return errors.New("Expecting 'update' to be present")
+			return errors.New("expecting 'update' to be present")
 		}
 		st := &c.Update.Status
 		if st.UUID == nil {
-			return errors.New("Expecting 'uuid' to be present")
+			return errors.New("expecting 'uuid' to be present")
 		}
 		if len(st.UUID) != 16 {
-			return fmt.Errorf("Invalid UUID: %d bytes, want 16", len(st.UUID))
+			return fmt.Errorf("invalid UUID: %d bytes, want 16", len(st.UUID))
 		}
 		if st.ExecutorID != nil && st.ExecutorID.Value != c.ExecutorID.Value {
-			return fmt.Errorf("ExecutorID in Call: %s does not match ExecutorID in TaskStatus: %s", c.ExecutorID.Value, st.ExecutorID.Value)
+			return fmt.Errorf("executorID in Call: %s does not match ExecutorID in TaskStatus: %s", c.ExecutorID.Value, st.ExecutorID.Value)
 		}
 		if st.GetSource() != mesos.SOURCE_EXECUTOR {
-			return fmt.Errorf("Received Call from executor with invalid source, source: %v", st.GetSource())
+			return fmt.Errorf("received Call from executor with invalid source, source: %v", st.GetSource())
 		}
 		if st.GetState() == mesos.TASK_STAGING {
-			return errors.New("Received TASK_STAGING from executor which is not allowed")
+			return errors.New("received TASK_STAGING from executor which is not allowed")
 		}
 	case executor.Call_MESSAGE:
 		if c.Message == nil {
-			return errors.New("Expecting 'message' to be present")
+			return errors.New("expecting 'message' to be present")
 		}
 	case executor.Call_HEARTBEAT:
 	default:
 		// proto2 cannot tell an absent type from UNKNOWN (0).
-		return errors.New("Expecting 'type' to be present")
+		return errors.New("expecting 'type' to be present")
 	}
 	return nil
 }

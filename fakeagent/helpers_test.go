@@ -125,7 +125,13 @@ func launchFake(t *testing.T, a *fakeagent.Agent, fw mesos.FrameworkInfo, exID s
 			t.Fatalf("launch %s: %v", id, err)
 		}
 	}
-	fe := &fakeExecutor{fw: fw.GetID().GetValue(), ex: exID}
+	return awaitFake(t, a, fw.GetID().GetValue(), exID)
+}
+
+// awaitFake waits for the fake executor exID to write its environment.
+func awaitFake(t *testing.T, a *fakeagent.Agent, fwID, exID string) *fakeExecutor {
+	t.Helper()
+	fe := &fakeExecutor{fw: fwID, ex: exID}
 	var sandbox string
 	for _, f := range a.Snapshot().Frameworks {
 		for _, e := range f.Executors {
