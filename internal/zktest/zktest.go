@@ -11,7 +11,19 @@
 //
 // For a node that lives inside a network namespace, pass Listen (the address
 // to bind), CommandPrefix (e.g. "ip", "netns", "exec", name) and, when the test
-// process cannot reach that address from its own namespace, Dial.
+// process cannot reach that address from its own namespace, Dial:
+//
+//	srv := zktest.Start(t,
+//		zktest.CommandPrefix("ip", "netns", "exec", name),
+//		zktest.Dial(func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+//			err = netnstest.Run(name, func() error { // the socket stays in the namespace
+//				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+//				return err
+//			})
+//			return c, err
+//		}))
+//
+// Clients of such a server must run (or dial) inside the namespace too.
 package zktest
 
 import (

@@ -3,6 +3,7 @@ package zktest_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -104,3 +105,19 @@ func TestFourLetterWord(t *testing.T) {
 type testLogger struct{ t *testing.T }
 
 func (l testLogger) Printf(format string, args ...any) { l.t.Logf(format, args...) }
+
+func TestListenAndCommandPrefix(t *testing.T) {
+	// 127.0.0.2 is on lo without configuration; env execs java, so the
+	// PID Stop kills is still the JVM's.
+	srv := zktest.Start(t, zktest.Listen("127.0.0.2"), zktest.CommandPrefix("env", "ZKTEST_PREFIX=1"))
+	if !strings.HasPrefix(srv.Addr(), "127.0.0.2:") {
+		t.Fatalf("Addr = %s, want 127.0.0.2:port", srv.Addr())
+	}
+	connect(t, srv.Addr())
+	// Bound to that address only.
+	port := srv.Addr()[len("127.0.0.2:"):]
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("server also answers on 127.0.0.1:%s", port)
+	}
+}
