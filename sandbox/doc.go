@@ -14,12 +14,16 @@
 // of its sessions plus their descendants by parent pid.
 //
 // A descendant that both leaves the session (setsid) and loses its parent
-// (double fork) can only be found through its parent pid: the executor calls
-// BecomeSubreaper, so such orphans are reparented to it. At the end of a task
-// (and on Kill) a Runner therefore also kills every child of this process that
-// no Runner started ("adopted" children). A caller that starts children of its
-// own outside this package (health-check commands) must not rely on them
-// surviving the end of a task.
+// (double fork) is reparented to the nearest subreaper: the executor calls
+// BecomeSubreaper, so that is the executor. Every process of a Runner
+// inherits DEWAR_SANDBOX_RUNNER=<executor pid>-<n> in its environment, and
+// an orphan carrying a Runner's value belongs to that Runner. At the end of a
+// task (and on Kill) a Runner also kills the children of this process that
+// no Runner started and no live Runner claims ("adopted" children: orphans
+// that scrubbed their environment), but only while this process is a
+// subreaper; otherwise every child was started by code in this process.
+// A subreaper that starts children of its own outside this package
+// (health-check commands) must not rely on them surviving the end of a task.
 //
 // # Reaping
 //

@@ -99,15 +99,17 @@ func TestKillAfterEndAndContext(t *testing.T) {
 // its session or out of it (setsid), leaves nothing behind, whether the task
 // is killed or ends by itself.
 //
-// Not parallel: an orphan that left its session and lost its parent carries
-// no mark of its task, so any Runner ending meanwhile in this test binary
-// would kill it as its own (see the package comment), and a sequential test
-// runs while every parallel one waits.
+// Not parallel: an orphan that left its session, lost its parent and
+// scrubbed its environment carries no mark of its task, so any Runner
+// ending meanwhile in this test binary would kill it as its own (see the
+// package comment); a sequential test runs while every parallel one waits.
 func TestNothingSurvives(t *testing.T) {
 	forks := map[string]string{
 		"same session": "(sleep 1000 & echo $! > orphan.pid)",
 		"own session":  "(setsid sleep 1000 & echo $! > orphan.pid)",
 		"daemon-style": "(setsid bash -c 'sleep 1000 & echo $! > orphan.pid' &)",
+		// Without the Runner's marker only the subreaper rule finds it.
+		"scrubbed env": "(exec env -i setsid sleep 1000 & echo $! > orphan.pid)",
 	}
 	for name, fork := range forks {
 		for _, kill := range []bool{true, false} {
@@ -138,5 +140,32 @@ func TestNothingSurvives(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRunnersKeepTheirOrphans: a Runner that ends kills its own escaped
+// orphans, never those of another Runner in the same process.
+func TestRunnersKeepTheirOrphans(t *testing.T) {
+	t.Parallel()
+	a := startTask(t, Task{Name: "a", MaxFailures: 1, Processes: []Process{
+		newProc("keeper", "(setsid sleep 1000 & echo $! > orphan.pid); sleep 1000")}})
+	pid := readPid(t, filepath.Join(a.workDir, "orphan.pid"))
+	eventually(t, 10*time.Second, "a's orphan to run", func() bool { return alive(pid) })
+	for range 3 {
+		b := startTask(t, Task{Name: "b", MaxFailures: 1, Processes: []Process{
+			newProc("leaver", "(setsid sleep 1000 & echo $! > orphan.pid)")}})
+		if res := b.wait(30 * time.Second); res.State != StateSuccess {
+			t.Fatalf("b: %+v", res)
+		}
+		if bpid := readPid(t, filepath.Join(b.workDir, "orphan.pid")); exists(bpid) {
+			t.Errorf("b's own orphan %d survives b", bpid)
+		}
+		if !alive(pid) {
+			t.Fatalf("b's end killed a's orphan %d", pid)
+		}
+	}
+	a.r.Kill(context.Background(), time.Second)
+	if exists(pid) {
+		t.Errorf("a's orphan %d survives a", pid)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -38,7 +40,9 @@ var reg = struct {
 	// session id stays reserved by the kernel while the session has members,
 	// so a reused pid always means the old session is empty.
 	sessions map[int]*Runner
-}{children: map[int]*child{}, sessions: map[int]*Runner{}}
+	// runners maps the markers of live Runners to them.
+	runners map[string]*Runner
+}{children: map[int]*child{}, sessions: map[int]*Runner{}, runners: map[string]*Runner{}}
 
 // procInfo is what /proc/<pid>/stat says about a process.
 type procInfo struct {
@@ -100,50 +104,85 @@ func parseStat(pid int, b []byte) (procInfo, bool) {
 	return pi, true
 }
 
-// classifyLocked splits a snapshot into the processes of r (members of its
-// sessions and their descendants) and adopted children: orphans reparented
-// to this process that no Runner started and no Runner's session holds.
-// reg.mu must be held.
-func (r *Runner) classifyLocked(ps []procInfo, only int) (mine, adopted []procInfo) {
+// classifyLocked splits a snapshot into the processes of r and adopted
+// children. r's processes are the members of its sessions, the orphans
+// reparented to this process that carry r's marker in their environment,
+// and the descendants of both. Adopted children are the other children of
+// this process that no Runner started and no live Runner claims; they only
+// exist when this process is a subreaper (otherwise every child of it was
+// started by some code in it, which must not be killed). reg.mu must be held.
+func (r *Runner) classifyLocked(ps []procInfo) (mine, adopted []procInfo) {
 	self := os.Getpid()
-	owned := func(p procInfo) bool {
-		if only != 0 {
-			return p.sid == only || p.pgrp == only
-		}
-		return reg.sessions[p.sid] == r || reg.sessions[p.pgrp] == r
-	}
 	kids := make(map[int][]procInfo)
 	in := make(map[int]bool)
 	var queue []procInfo
+	claim := func(p procInfo) {
+		in[p.pid] = true
+		queue = append(queue, p)
+	}
 	for _, p := range ps {
 		kids[p.ppid] = append(kids[p.ppid], p)
-		if p.pid != self && owned(p) {
-			in[p.pid] = true
-			queue = append(queue, p)
+		if p.pid != self && (reg.sessions[p.sid] == r || reg.sessions[p.pgrp] == r) {
+			claim(p)
 		}
 	}
-	// Descendants that left the session (setsid) while their parent lives.
+	subreaper := isSubreaper()
+	for _, p := range kids[self] {
+		if in[p.pid] || reg.children[p.pid] != nil || reg.sessions[p.sid] != nil || reg.sessions[p.pgrp] != nil {
+			continue
+		}
+		switch owner := markedBy(p.pid); {
+		case owner == r:
+			claim(p)
+		case owner == nil && subreaper:
+			adopted = append(adopted, p)
+		}
+	}
+	// Descendants, also those that left the session while their parent lives.
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
 		mine = append(mine, p)
 		for _, k := range kids[p.pid] {
 			if !in[k.pid] && k.pid != self {
-				in[k.pid] = true
-				queue = append(queue, k)
+				claim(k)
 			}
 		}
 	}
-	if only != 0 {
-		return mine, nil
-	}
-	for _, p := range kids[self] {
-		if in[p.pid] || reg.children[p.pid] != nil || reg.sessions[p.sid] != nil || reg.sessions[p.pgrp] != nil {
-			continue
-		}
-		adopted = append(adopted, p)
-	}
 	return mine, adopted
+}
+
+// markerEnv names the variable every process of a Runner inherits, so that
+// an orphan which left its session can still be told apart: its value is
+// "<executor pid>-<runner number>".
+const markerEnv = "DEWAR_SANDBOX_RUNNER"
+
+var runnerSeq atomic.Uint64
+
+func newMarker() string {
+	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(runnerSeq.Add(1), 10)
+}
+
+// markedBy returns the live Runner whose marker pid's environment carries,
+// or nil. reg.mu must be held.
+func markedBy(pid int) *Runner {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return nil
+	}
+	prefix := []byte(markerEnv + "=")
+	for kv := range bytes.SplitSeq(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, prefix); ok {
+			return reg.runners[string(v)]
+		}
+	}
+	return nil
+}
+
+func isSubreaper() bool {
+	var v int32
+	_, _, errno := unix.Syscall(unix.SYS_PRCTL, unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0)
+	return errno == 0 && v != 0
 }
 
 // signalAll signals every process of the task and every adopted child, and
@@ -156,7 +195,7 @@ func (r *Runner) signalAll(sig syscall.Signal) int {
 		r.log.Error("cannot find the task's processes", zap.Error(err))
 		return 0
 	}
-	mine, adopted := r.classifyLocked(ps, 0)
+	mine, adopted := r.classifyLocked(ps)
 	r.signalLocked(adopted, sig)
 	return r.signalLocked(mine, sig)
 }
@@ -203,7 +242,7 @@ func (r *Runner) anyLeft() bool {
 	if err != nil {
 		return false
 	}
-	mine, _ := r.classifyLocked(ps, 0)
+	mine, _ := r.classifyLocked(ps)
 	for _, p := range mine {
 		if p.state != 'Z' {
 			return true
@@ -243,7 +282,7 @@ func (r *Runner) reapOrphans() {
 		r.log.Error("cannot scan for orphans", zap.Error(err))
 		return
 	}
-	mine, _ := r.classifyLocked(ps, 0)
+	mine, _ := r.classifyLocked(ps)
 	reapLocked(mine)
 }
 
@@ -286,7 +325,7 @@ func (r *Runner) killAndReap() int {
 		r.log.Error("cannot find the task's processes", zap.Error(err))
 		return 0
 	}
-	mine, adopted := r.classifyLocked(ps, 0)
+	mine, adopted := r.classifyLocked(ps)
 	all := append(mine, adopted...)
 	r.signalLocked(all, syscall.SIGKILL)
 	return reapLocked(all)
@@ -296,9 +335,17 @@ func (r *Runner) killAndReap() int {
 func forgetRunner(r *Runner) {
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
+	delete(reg.runners, r.marker)
 	for sid, owner := range reg.sessions {
 		if owner == r {
 			delete(reg.sessions, sid)
 		}
 	}
+}
+
+// registerRunner makes r's marker known before any of its processes runs.
+func registerRunner(r *Runner) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	reg.runners[r.marker] = r
 }

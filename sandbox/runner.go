@@ -22,6 +22,7 @@ const eventBuffer = 256
 
 // Runner runs one task. Create it with Start.
 type Runner struct {
+	marker  string // value of markerEnv in every process of this Runner
 	log     *zap.Logger
 	task    Task
 	opt     Options
@@ -85,12 +86,14 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	marker := newMarker()
 	r := &Runner{
+		marker: marker,
 		log:    opt.Logger.With(zap.String("task", t.Name)),
 		task:   t,
 		opt:    opt,
 		bash:   bash,
-		env:    processEnv(opt.Env, id, opt.WorkDir),
+		env:    processEnv(opt.Env, id, opt.WorkDir, marker),
 		id:     id,
 		exits:  make(chan exit, len(t.Processes)), // at most one run per process in flight
 		killc:  make(chan time.Duration),
@@ -119,26 +122,28 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 			byName[name].deps = append(byName[name].deps, byName[d])
 		}
 	}
+	registerRunner(r)
 	go r.loop(ctx)
 	return r, nil
 }
 
 // processEnv overrides the identity variables when switching users, as
 // Thermos does (HOME is the sandbox's work directory there too).
-func processEnv(env []string, id *identity, workDir string) []string {
-	if id == nil {
-		// Never nil: exec.Cmd would hand the executor's own environment
-		// (and its agent token) to the task.
-		return append([]string{}, env...)
-	}
-	out := make([]string, 0, len(env)+3)
+// It is never nil: exec.Cmd would hand the executor's own environment (and
+// its agent token) to the task. It adds the Runner's marker.
+func processEnv(env []string, id *identity, workDir, marker string) []string {
+	out := make([]string, 0, len(env)+4)
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if k != "HOME" && k != "USER" && k != "LOGNAME" {
-			out = append(out, kv)
+		if k == markerEnv || (id != nil && (k == "HOME" || k == "USER" || k == "LOGNAME")) {
+			continue
 		}
+		out = append(out, kv)
 	}
-	return append(out, "HOME="+workDir, "USER="+id.name, "LOGNAME="+id.name)
+	if id != nil {
+		out = append(out, "HOME="+workDir, "USER="+id.name, "LOGNAME="+id.name)
+	}
+	return append(out, markerEnv+"="+marker)
 }
 
 // makeDir creates dir (and parents) and gives it to the task's user.

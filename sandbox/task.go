@@ -77,8 +77,10 @@ type Options struct {
 	// WorkDir is the processes' working directory, default <Sandbox>/sandbox;
 	// it is created.
 	WorkDir string
-	// Env is the full environment of every process. When User is set, HOME
-	// (the work directory, as Thermos), USER and LOGNAME are overridden.
+	// Env is the full environment of every process (never the executor's
+	// own), plus DEWAR_SANDBOX_RUNNER (see the package comment). When User
+	// is set, HOME (the work directory, as Thermos), USER and LOGNAME are
+	// overridden.
 	Env []string
 	// User runs the processes as this user when the executor is root ("" =
 	// the executor's user). An unknown user fails Start.
