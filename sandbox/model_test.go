@@ -353,3 +353,19 @@ func TestEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestThermosProfile: a .thermos_profile in the work directory is sourced
+// by every run, as Thermos does through BASH_ENV.
+func TestThermosProfile(t *testing.T) {
+	t.Parallel()
+	tr := startTask(t, Task{Name: "profile", MaxFailures: 1, Processes: []Process{
+		newProc("write", `echo 'export GREETING=hi' > .thermos_profile`),
+		newProc("read", `echo "greeting=${GREETING-unset}"`),
+	}, Order: [][]string{{"write", "read"}}})
+	if res := tr.wait(30 * time.Second); res.State != StateSuccess {
+		t.Fatalf("result %+v", res)
+	}
+	if b, err := os.ReadFile(tr.logFile("read", 0, "stdout")); err != nil || string(b) != "greeting=hi\n" {
+		t.Errorf("stdout %q, %v; want the profile's variable", b, err)
+	}
+}

@@ -49,7 +49,7 @@ func (r *Runner) spawn(p *proc, run int) (*child, error) {
 	cmd := &exec.Cmd{
 		Path:   r.bash,
 		Args:   []string{"bash", "-c", p.spec.Cmdline},
-		Env:    r.env,
+		Env:    r.runEnv(),
 		Dir:    r.opt.WorkDir,
 		Stdout: stdout.writer(),
 		Stderr: stderr.writer(),
@@ -82,6 +82,18 @@ func (r *Runner) spawn(p *proc, run int) (*child, error) {
 	r.copy(stderr)
 	go r.wait(cmd, c)
 	return c, nil
+}
+
+// thermosProfile is sourced by every run's bash when the work directory
+// holds it, as Thermos does (it sets BASH_ENV).
+const thermosProfile = ".thermos_profile"
+
+func (r *Runner) runEnv() []string {
+	profile := filepath.Join(r.opt.WorkDir, thermosProfile)
+	if _, err := os.Stat(profile); err != nil {
+		return r.env
+	}
+	return append(r.env[:len(r.env):len(r.env)], "BASH_ENV="+profile)
 }
 
 // wait reaps exactly this run's pid and reports how it ended.
