@@ -76,12 +76,17 @@ type Agent struct {
 
 	tcpLn, unixLn net.Listener
 
+	notify *notifier
+	outMu  sync.Mutex // serializes lines on Config.Out
+
+	// handlers counts running HTTP handlers, so that Close can wait for
+	// them: after Close, nothing writes to the work dir.
+	handlers sync.WaitGroup
+
 	// mu guards the following fields and every framework/executor/task.
 	mu         sync.Mutex
 	frameworks map[string]*framework
-	watchers   map[int]func(frameworkID string, st mesos.TaskStatus)
-	nextWatch  int
-	outMu      sync.Mutex
+	closed     bool
 }
 
 // SocketName is the executor API's unix socket inside WorkDir.
@@ -171,7 +176,7 @@ func New(cfg Config) (*Agent, error) {
 		tcpLn:      tcpLn,
 		unixLn:     unixLn,
 		frameworks: map[string]*framework{},
-		watchers:   map[int]func(string, mesos.TaskStatus){},
+		notify:     newNotifier(),
 	}
 	port := int32(tcpLn.Addr().(*net.TCPAddr).Port)
 	a.info = mesos.AgentInfo{
@@ -183,12 +188,33 @@ func New(cfg Config) (*Agent, error) {
 	a.mux.HandleFunc("POST /api/v1/executor", a.serveExecutorAPI)
 	a.mux.HandleFunc("GET /state", a.serveState)
 	a.mux.HandleFunc("POST "+LaunchPath, a.serveLaunch)
-	a.srv = &http.Server{Handler: a.mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	a.srv = &http.Server{Handler: a.track(a.mux), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.notify.run(ctx.Done())
+	}()
 	if err := a.recover(); err != nil {
 		a.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// track counts h's running requests in a.handlers; after Close it refuses.
+func (a *Agent) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		if a.closed {
+			a.mu.Unlock()
+			http.Error(w, "agent is shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		a.handlers.Add(1)
+		a.mu.Unlock()
+		defer a.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Start serves HTTP on the TCP address and the unix socket until Close.
@@ -210,11 +236,15 @@ func (a *Agent) Start() {
 func (a *Agent) Close() error {
 	var err error
 	a.once.Do(func() {
+		a.mu.Lock()
+		a.closed = true
+		a.mu.Unlock()
 		a.cancel()
 		// Subscribe streams are long-lived: Close (not Shutdown) cuts them.
 		err = a.srv.Close()
 		a.tcpLn.Close()
 		a.unixLn.Close()
+		a.handlers.Wait()
 		a.wg.Wait()
 	})
 	return err
@@ -238,23 +268,15 @@ func (a *Agent) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h
 
 // OnUpdate registers fn to be called with every status update after it has
 // been checkpointed, with the agent's network view merged into
-// container_status. fn must not block for long; it runs on the agent's path.
+// container_status. Calls come from one goroutine, in checkpoint order,
+// without the agent's locks held: fn may call Launch or Kill.
 func (a *Agent) OnUpdate(fn func(frameworkID string, st mesos.TaskStatus)) {
-	a.watch(fn)
+	a.notify.add(fn)
 }
 
 // watch registers fn and returns a function removing it.
 func (a *Agent) watch(fn func(string, mesos.TaskStatus)) (cancel func()) {
-	a.mu.Lock()
-	id := a.nextWatch
-	a.nextWatch++
-	a.watchers[id] = fn
-	a.mu.Unlock()
-	return func() {
-		a.mu.Lock()
-		delete(a.watchers, id)
-		a.mu.Unlock()
-	}
+	return a.notify.add(fn)
 }
 
 func portOf(hostport string) string {

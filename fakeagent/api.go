@@ -96,7 +96,7 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 	case executor.Call_SUBSCRIBE:
 		a.subscribe(w, r, ex, call.Subscribe) // unlocks
 	case executor.Call_UPDATE:
-		notify, dup, err := a.executorUpdateLocked(ex, call.Update.Status)
+		err := a.executorUpdateLocked(ex, call.Update.Status)
 		if err == nil {
 			// Acknowledge only what is on disk; a duplicate is acknowledged
 			// again, since the executor evidently missed the first one.
@@ -109,9 +109,6 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
-		if !dup {
-			notify()
-		}
 	case executor.Call_MESSAGE:
 		a.mu.Unlock()
 		// Framework messages would go to the scheduler; the fake master has

@@ -89,11 +89,8 @@ func (a *Agent) Launch(ctx context.Context, fw mesos.FrameworkInfo, exec *mesos.
 	if err != nil {
 		ex.log.Error("container launch failed", zap.Error(err))
 		a.mu.Lock()
-		notifies := a.failLaunchLocked(ex, err)
+		a.failLaunchLocked(ex, err)
 		a.mu.Unlock()
-		for _, n := range notifies {
-			n()
-		}
 	}
 	return nil
 }
@@ -278,11 +275,8 @@ func (a *Agent) Kill(ctx context.Context, frameworkID, taskID string, policy *me
 		}
 		t.killRequested = true
 		if !t.launched {
-			n, err := a.agentUpdateLocked(ex, t, mesos.TASK_KILLED, mesos.REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor")
+			err := a.agentUpdateLocked(ex, t, mesos.TASK_KILLED, mesos.REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor")
 			a.mu.Unlock()
-			if err == nil {
-				n()
-			}
 			return err
 		}
 		ex.send(&executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: t.info.TaskID, KillPolicy: policy}})

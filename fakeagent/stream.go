@@ -147,7 +147,6 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 	ex.subscribed = true
 	ex.log.Info("executor subscribed", zap.Int("unacknowledged_tasks", len(sub.UnacknowledgedTasks)), zap.Int("unacknowledged_updates", len(sub.UnacknowledgedUpdates)))
 
-	var notifies []func()
 	var acks []*executor.Event
 	var failed error
 	for _, u := range sub.UnacknowledgedUpdates {
@@ -156,13 +155,9 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 			ex.log.Warn("ignoring invalid unacknowledged update in SUBSCRIBE", zap.Error(err))
 			continue
 		}
-		notify, dup, err := a.executorUpdateLocked(ex, st)
-		if err != nil {
+		if err := a.executorUpdateLocked(ex, st); err != nil {
 			failed = err
 			break
-		}
-		if !dup {
-			notifies = append(notifies, notify)
 		}
 		acks = append(acks, ackEvent(st))
 	}
@@ -182,19 +177,14 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 		if !ex.fw.partitionAware() {
 			state = mesos.TASK_LOST
 		}
-		notify, err := a.agentUpdateLocked(ex, t, state, mesos.REASON_AGENT_RESTARTED, "Task launched during agent restart")
-		if err != nil {
+		if err := a.agentUpdateLocked(ex, t, state, mesos.REASON_AGENT_RESTARTED, "Task launched during agent restart"); err != nil {
 			failed = err
 			break
 		}
-		notifies = append(notifies, notify)
 	}
 	if failed != nil {
 		ex.conn = nil
 		a.mu.Unlock()
-		for _, n := range notifies {
-			n()
-		}
 		ex.log.Error("checkpointing during SUBSCRIBE failed", zap.Error(failed))
 		http.Error(w, failed.Error(), http.StatusInternalServerError)
 		return
@@ -220,9 +210,6 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 		conn.send(ack)
 	}
 	a.mu.Unlock()
-	for _, n := range notifies {
-		n()
-	}
 
 	w.Header().Set("Content-Type", ct)
 	if ct == mediaRecordIO {

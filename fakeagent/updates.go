@@ -10,10 +10,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// executorUpdateLocked checkpoints an update the executor sent. dup reports
-// an update (by uuid) already checkpointed: it is acknowledged again but not
-// forwarded twice. notify runs the OnUpdate callbacks; call it unlocked.
-func (a *Agent) executorUpdateLocked(ex *executorState, st mesos.TaskStatus) (notify func(), dup bool, err error) {
+// executorUpdateLocked checkpoints an update the executor sent. An update
+// (by uuid) already checkpointed is not stored or reported twice; the caller
+// acknowledges it again all the same.
+func (a *Agent) executorUpdateLocked(ex *executorState, st mesos.TaskStatus) error {
 	t := ex.tasks[st.TaskID.Value]
 	if t == nil {
 		// An update for a task the agent does not know (lost with a wiped
@@ -21,22 +21,21 @@ func (a *Agent) executorUpdateLocked(ex *executorState, st mesos.TaskStatus) (no
 		t = &taskState{info: mesos.TaskInfo{Name: st.TaskID.Value, TaskID: st.TaskID, AgentID: *a.info.ID}, seen: map[string]bool{}, launched: true}
 		t.dir = a.store.taskDir(ex.fw.id(), ex.id(), st.TaskID.Value)
 		if err := writeProto(filepath.Join(t.dir, "task.info"), &t.info); err != nil {
-			return nil, false, err
+			return err
 		}
 		ex.tasks[st.TaskID.Value] = t
 		ex.order = append(ex.order, st.TaskID.Value)
 	}
 	if t.seen[string(st.UUID)] {
-		return func() {}, true, nil
+		return nil
 	}
-	notify, err = a.checkpointLocked(ex, t, st)
-	return notify, false, err
+	return a.checkpointLocked(ex, t, st)
 }
 
 // agentUpdateLocked checkpoints an update the agent itself generates
 // (source SOURCE_AGENT), as Mesos does for executor termination, drops and
 // kills before launch.
-func (a *Agent) agentUpdateLocked(ex *executorState, t *taskState, state mesos.TaskState, reason mesos.TaskStatus_Reason, message string) (func(), error) {
+func (a *Agent) agentUpdateLocked(ex *executorState, t *taskState, state mesos.TaskState, reason mesos.TaskStatus_Reason, message string) error {
 	src := mesos.SOURCE_AGENT
 	st := mesos.TaskStatus{
 		TaskID:  t.info.TaskID,
@@ -50,9 +49,9 @@ func (a *Agent) agentUpdateLocked(ex *executorState, t *taskState, state mesos.T
 }
 
 // checkpointLocked completes st with the agent's view, appends it to the
-// task's update stream (fsync'd), records it as the task's latest status and
-// prints it.
-func (a *Agent) checkpointLocked(ex *executorState, t *taskState, st mesos.TaskStatus) (func(), error) {
+// task's update stream (fsync'd), records it as the task's latest status,
+// prints it and queues it for the OnUpdate callbacks.
+func (a *Agent) checkpointLocked(ex *executorState, t *taskState, st mesos.TaskStatus) error {
 	if st.AgentID == nil {
 		st.AgentID = a.info.ID
 	}
@@ -66,23 +65,15 @@ func (a *Agent) checkpointLocked(ex *executorState, t *taskState, st mesos.TaskS
 	}
 	a.mergeContainerStatus(ex, &st)
 	if err := appendUpdate(t.dir, &st); err != nil {
-		return nil, err
+		return err
 	}
 	t.seen[string(st.UUID)] = true
 	if !t.terminal() {
 		t.latest = &st
 	}
 	a.printUpdate(ex.fw.id(), st)
-	fwID := ex.fw.id()
-	watchers := make([]func(string, mesos.TaskStatus), 0, len(a.watchers))
-	for _, w := range a.watchers {
-		watchers = append(watchers, w)
-	}
-	return func() {
-		for _, w := range watchers {
-			w(fwID, st)
-		}
-	}, nil
+	a.notify.push(ex.fw.id(), st)
+	return nil
 }
 
 // mergeContainerStatus does what the Mesos agent does with the
@@ -146,7 +137,6 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 		ex.conn.close()
 		ex.conn = nil
 	}
-	var notifies []func()
 	for _, id := range ex.order {
 		t := ex.tasks[id]
 		if t.terminal() {
@@ -156,19 +146,13 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 		if t.killRequested || ex.run.Shutdown {
 			state, msg = mesos.TASK_KILLED, "Executor terminated after a kill or shutdown: "+why
 		}
-		n, err := a.agentUpdateLocked(ex, t, state, mesos.REASON_EXECUTOR_TERMINATED, msg)
-		if err != nil {
+		if err := a.agentUpdateLocked(ex, t, state, mesos.REASON_EXECUTOR_TERMINATED, msg); err != nil {
 			ex.log.Error("checkpointing terminal update failed", zap.String("task_id", id), zap.Error(err))
-			continue
 		}
-		notifies = append(notifies, n)
 	}
 	pid, hasNet := ex.run.PID, len(ex.run.Networks) > 0 || ex.run.NetNSPath != ""
 	a.mu.Unlock()
 	ex.log.Info("executor terminated", zap.String("why", why))
-	for _, n := range notifies {
-		n()
-	}
 	if pid > 0 {
 		killSession(pid)
 	}
@@ -183,23 +167,20 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 }
 
 // failLaunchLocked ends a run that never started.
-func (a *Agent) failLaunchLocked(ex *executorState, err error) []func() {
+func (a *Agent) failLaunchLocked(ex *executorState, err error) {
 	ex.ended = true
 	ex.run.Terminated = true
 	if werr := writeRun(filepath.Join(ex.dir, "run.json"), ex.run); werr != nil {
 		ex.log.Error("checkpointing failed launch", zap.Error(werr))
 	}
-	var notifies []func()
 	for _, id := range ex.order {
 		t := ex.tasks[id]
 		if t.terminal() {
 			continue
 		}
-		n, uerr := a.agentUpdateLocked(ex, t, mesos.TASK_FAILED, mesos.REASON_CONTAINER_LAUNCH_FAILED, fmt.Sprintf("Failed to launch container: %v", err))
-		if uerr == nil {
-			notifies = append(notifies, n)
+		if uerr := a.agentUpdateLocked(ex, t, mesos.TASK_FAILED, mesos.REASON_CONTAINER_LAUNCH_FAILED, fmt.Sprintf("Failed to launch container: %v", err)); uerr != nil {
+			ex.log.Error("checkpointing failed launch update", zap.String("task_id", id), zap.Error(uerr))
 		}
 	}
 	close(ex.exited)
-	return notifies
 }

@@ -1,0 +1,102 @@
+package fakeagent
+
+import (
+	"sync"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// notifier delivers checkpointed updates to the OnUpdate callbacks on one
+// goroutine, in checkpoint order. Updates are queued under the agent's lock
+// and delivered without it, so a callback may call back into the agent
+// (the master launches and kills from its handlers) and the agent never
+// waits for a slow callback.
+type notifier struct {
+	mu sync.Mutex
+	// queue and fns are guarded by mu.
+	queue  []queued
+	fns    map[int]func(frameworkID string, st mesos.TaskStatus)
+	nextID int
+	kick   chan struct{} // 1-slot
+	done   chan struct{}
+}
+
+type queued struct {
+	fw string
+	st mesos.TaskStatus
+}
+
+func newNotifier() *notifier {
+	return &notifier{fns: map[int]func(string, mesos.TaskStatus){}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (n *notifier) push(fw string, st mesos.TaskStatus) {
+	n.mu.Lock()
+	n.queue = append(n.queue, queued{fw, st})
+	n.mu.Unlock()
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *notifier) add(fn func(string, mesos.TaskStatus)) (remove func()) {
+	n.mu.Lock()
+	id := n.nextID
+	n.nextID++
+	n.fns[id] = fn
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		delete(n.fns, id)
+		n.mu.Unlock()
+	}
+}
+
+// run delivers until stop is closed, then delivers what is still queued.
+func (n *notifier) run(stop <-chan struct{}) {
+	defer close(n.done)
+	for {
+		select {
+		case <-n.kick:
+			n.drain()
+		case <-stop:
+			n.drain()
+			return
+		}
+	}
+}
+
+func (n *notifier) drain() {
+	for {
+		n.mu.Lock()
+		if len(n.queue) == 0 {
+			n.mu.Unlock()
+			return
+		}
+		q := n.queue[0]
+		n.queue = n.queue[1:]
+		ids := sortedInts(n.fns)
+		fns := make([]func(string, mesos.TaskStatus), 0, len(ids))
+		for _, id := range ids {
+			fns = append(fns, n.fns[id])
+		}
+		n.mu.Unlock()
+		for _, fn := range fns {
+			fn(q.fw, q.st)
+		}
+	}
+}
+
+func sortedInts[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
