@@ -346,7 +346,6 @@ func waitGone(t *testing.T, pid int) {
 	t.Fatalf("process %d still alive", pid)
 }
 
-
 func findExecutor(t *testing.T, a *fakeagent.Agent, fw, ex string) fakeagent.ExecutorState {
 	t.Helper()
 	for _, f := range a.Snapshot().Frameworks {

@@ -3,9 +3,26 @@
 // launches executors such as dewar-executor, attaches their containers to CNI
 // networks, and survives restarts without killing its executors.
 //
-//	dewar-agent [flags]                       serve
+//	dewar-agent [flags]                          serve
 //	dewar-agent launch [--agent URL] task.json   launch a task on a running agent
 //	dewar-agent run [flags] task.json            one-shot: agent, task, exit
+//
+// A task file is a Mesos TaskInfo in mesos-go's JSON form (protobuf field
+// names). The minimal command task:
+//
+//	{"name": "hello", "command": {"value": "echo hello; sleep 1"}}
+//
+// task_id defaults to "<name>-<random>"; agent_id is filled in. Without an
+// "executor" the task runs under --executor (dewar-executor), as Mesos runs
+// command tasks; "container": {"type": "MESOS", "network_infos": [{"name":
+// "net1"}]} attaches it to CNI networks. Each update is printed as one line:
+// state, task, source, reason, message and container addresses.
+//
+// `run` exits 0 iff the task ends TASK_FINISHED, after its executor exited;
+// its work dir (default: a new temp dir, printed) keeps the sandbox.
+//
+// Stopping the agent (SIGINT, SIGTERM) leaves executors running; starting it
+// again with the same --work-dir recovers them.
 package main
 
 import (
