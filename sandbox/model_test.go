@@ -369,3 +369,45 @@ func TestThermosProfile(t *testing.T) {
 		t.Errorf("stdout %q, %v; want the profile's variable", b, err)
 	}
 }
+
+// TestDaemonUntilTaskEnds: a daemon reruns after every success, waiting
+// min_duration, until the task ends; as ephemeral it does not hold the task.
+func TestDaemonUntilTaskEnds(t *testing.T) {
+	t.Parallel()
+	tr := startTask(t, Task{Name: "daemon", MaxFailures: 1, FinalizationWait: 10 * time.Second, Processes: []Process{
+		{Name: "beat", Cmdline: "echo beat >> beats", MaxFailures: 1, MinDuration: 20 * time.Millisecond, Daemon: true, Ephemeral: true},
+		newProc("main", `until [ "$(wc -l < beats 2>/dev/null)" -ge 3 ]; do sleep 0.01; done`),
+	}})
+	if res := tr.wait(30 * time.Second); res.State != StateSuccess {
+		t.Fatalf("result %+v; events:\n%s", res, tr.dump())
+	}
+	if n := tr.count("beat", EventExited); n < 3 {
+		t.Errorf("daemon succeeded %d times, want at least 3", n)
+	}
+	if tr.count("beat", EventFailed) != 0 {
+		t.Errorf("daemon failed; events:\n%s", tr.dump())
+	}
+	if started, ended := tr.count("beat", EventStarted), tr.count("beat", EventExited)+tr.count("beat", EventLost); started != ended {
+		t.Errorf("daemon started %d runs and ended %d", started, ended)
+	}
+	if last := tr.stateIndex(StateCleaning); tr.index("main", EventExited) > last {
+		t.Errorf("CLEANING before main ended; events:\n%s", tr.dump())
+	}
+}
+
+// TestEventsDropOldest: with nobody reading, the runner never blocks and
+// the newest events are kept.
+func TestEventsDropOldest(t *testing.T) {
+	t.Parallel()
+	r := &Runner{events: make(chan Event, eventBuffer)}
+	const n = eventBuffer + 10
+	for i := range n {
+		r.emit(Event{Run: i})
+	}
+	if r.dropped != 10 {
+		t.Errorf("dropped %d, want 10", r.dropped)
+	}
+	if first := <-r.events; first.Run != 10 {
+		t.Errorf("oldest kept event is run %d, want 10", first.Run)
+	}
+}
