@@ -90,28 +90,51 @@ func (a *Announcer) reconcile(st *state, desired map[slot][]byte) error {
 		return errNoSession
 	}
 	sid := a.conn.SessionID()
+	a.forgetOtherSessions(st, sid)
+	var errs []error
+	for sl, at := range st.attempts {
+		if err := a.settle(st, sid, sl, at, desired); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, a.updateOwned(st, desired)...)
+	if err := a.createMissing(st, sid, desired); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if a.conn.SessionID() != sid {
+		return errNoSession // the session changed under us: go again
+	}
+	return nil
+}
+
+// forgetOtherSessions drops what belonged to an earlier session: the server
+// deleted those members when the session expired.
+func (a *Announcer) forgetOtherSessions(st *state, sid int64) {
 	lost := 0
 	for sl, o := range st.owned {
 		if o.session != sid {
-			// Expired with its session: the server deleted it.
 			delete(st.owned, sl)
 			lost++
+		}
+	}
+	for sl, at := range st.attempts {
+		if at.session != sid {
+			delete(st.attempts, sl)
 		}
 	}
 	if lost > 0 {
 		a.log.Info("members lost with the old session; re-creating", zap.Int("members", lost),
 			zap.String("session", fmt.Sprintf("%#x", sid)))
 	}
+}
+
+// updateOwned deletes the members nobody wants any more and sets new data on
+// the ones whose addresses changed, in place.
+func (a *Announcer) updateOwned(st *state, desired map[slot][]byte) []error {
 	var errs []error
-	for sl, at := range st.attempts {
-		if at.session != sid {
-			delete(st.attempts, sl)
-			continue
-		}
-		if err := a.settle(st, sid, sl, at, desired); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	for sl, o := range st.owned {
 		data, want := desired[sl]
 		switch {
@@ -126,8 +149,7 @@ func (a *Announcer) reconcile(st *state, desired map[slot][]byte) error {
 		case !bytes.Equal(data, o.data):
 			_, err := a.conn.Set(o.node, data, -1)
 			if errors.Is(err, zk.ErrNoNode) {
-				// Someone deleted our member; create it again below.
-				delete(st.owned, sl)
+				delete(st.owned, sl) // someone deleted our member: create it again
 				continue
 			}
 			if err != nil {
@@ -139,16 +161,7 @@ func (a *Announcer) reconcile(st *state, desired map[slot][]byte) error {
 			st.owned[sl] = o
 		}
 	}
-	if err := a.createMissing(st, sid, desired); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if a.conn.SessionID() != sid {
-		return errNoSession // the session changed under us: go again
-	}
-	return nil
+	return errs
 }
 
 // settle resolves an attempt of this session: adopt the node it made if the

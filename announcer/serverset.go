@@ -83,57 +83,9 @@ type MemberWatcher interface {
 // (nil) or fn fails. Connection trouble is retried; watches are set again
 // after a session expires.
 func WatchMembers(ctx context.Context, w MemberWatcher, path string, fn func([]Entry) error) error {
-	type watched struct {
-		entry Entry
-		ch    <-chan zk.Event // nil: read again
-	}
-	nodes := map[string]*watched{}
-	var childCh <-chan zk.Event
+	mw := &memberWatch{w: w, path: path, nodes: map[string]*watchedMember{}}
 	for {
-		err := func() error {
-			if childCh == nil {
-				children, _, ch, err := w.ChildrenW(path)
-				if errors.Is(err, zk.ErrNoNode) {
-					var ok bool
-					ok, _, ch, err = w.ExistsW(path)
-					if err == nil && ok {
-						ch = nil // created in between: list it
-					}
-				}
-				if err != nil {
-					return err
-				}
-				childCh = ch
-				keep := map[string]bool{}
-				for _, c := range memberNames(children) {
-					keep[c] = true
-					if nodes[c] == nil {
-						nodes[c] = &watched{}
-					}
-				}
-				for c := range nodes {
-					if !keep[c] {
-						delete(nodes, c)
-					}
-				}
-			}
-			for c, n := range nodes {
-				if n.ch != nil {
-					continue
-				}
-				data, _, ch, err := w.GetW(path + "/" + c)
-				if errors.Is(err, zk.ErrNoNode) {
-					delete(nodes, c) // the child watch reports it
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				n.entry, n.ch = entryOf(c, data, nil), ch
-			}
-			return nil
-		}()
-		if err != nil {
+		if err := mw.refresh(); err != nil {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -141,47 +93,113 @@ func WatchMembers(ctx context.Context, w MemberWatcher, path string, fn func([]E
 				continue // go-zookeeper reconnects meanwhile
 			}
 		}
-		if childCh == nil {
-			continue
-		}
-		entries := make([]Entry, 0, len(nodes))
-		for _, n := range nodes {
-			entries = append(entries, n.entry)
-		}
-		slices.SortFunc(entries, func(x, y Entry) int {
-			a, _ := MemberSequence(x.Node)
-			b, _ := MemberSequence(y.Node)
-			return cmp.Compare(a, b)
-		})
-		if err := fn(entries); err != nil {
+		if err := fn(mw.entries()); err != nil {
 			return err
 		}
-
-		// Wait for any watch: the child list, or the data of one member.
-		cases := []reflect.SelectCase{
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(childCh)},
-		}
-		order := make([]string, 0, len(nodes))
-		for c, n := range nodes {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(n.ch)})
-			order = append(order, c)
-		}
-		chosen, v, _ := reflect.Select(cases)
-		switch {
-		case chosen == 0:
+		if !mw.wait(ctx) {
 			return nil
-		case chosen == 1:
-			childCh = nil
-		default:
-			nodes[order[chosen-2]].ch = nil
 		}
-		if ev, ok := v.Interface().(zk.Event); ok && ev.Type == zk.EventNotWatching {
-			// The session expired: every watch is gone.
-			childCh = nil
-			for _, n := range nodes {
-				n.ch = nil
+	}
+}
+
+// memberWatch holds a watch on the child list and one on each member's
+// data; a nil channel means "read again".
+type memberWatch struct {
+	w       MemberWatcher
+	path    string
+	childCh <-chan zk.Event
+	nodes   map[string]*watchedMember
+}
+
+type watchedMember struct {
+	entry Entry
+	ch    <-chan zk.Event
+}
+
+// refresh re-reads whatever a fired watch says has changed.
+func (mw *memberWatch) refresh() error {
+	for mw.childCh == nil {
+		children, _, ch, err := mw.w.ChildrenW(mw.path)
+		if errors.Is(err, zk.ErrNoNode) {
+			var exists bool
+			exists, _, ch, err = mw.w.ExistsW(mw.path)
+			if err == nil && exists {
+				continue // created in between: list it
+			}
+		}
+		if err != nil {
+			return err
+		}
+		mw.childCh = ch
+		keep := map[string]bool{}
+		for _, c := range memberNames(children) {
+			keep[c] = true
+			if mw.nodes[c] == nil {
+				mw.nodes[c] = &watchedMember{}
+			}
+		}
+		for c := range mw.nodes {
+			if !keep[c] {
+				delete(mw.nodes, c)
 			}
 		}
 	}
+	for c, n := range mw.nodes {
+		if n.ch != nil {
+			continue
+		}
+		data, _, ch, err := mw.w.GetW(mw.path + "/" + c)
+		if errors.Is(err, zk.ErrNoNode) {
+			delete(mw.nodes, c) // the child watch reports it
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		n.entry, n.ch = entryOf(c, data, nil), ch
+	}
+	return nil
+}
+
+func (mw *memberWatch) entries() []Entry {
+	entries := make([]Entry, 0, len(mw.nodes))
+	for _, n := range mw.nodes {
+		entries = append(entries, n.entry)
+	}
+	slices.SortFunc(entries, func(x, y Entry) int {
+		a, _ := MemberSequence(x.Node)
+		b, _ := MemberSequence(y.Node)
+		return cmp.Compare(a, b)
+	})
+	return entries
+}
+
+// wait blocks until a watch fires (true) or ctx ends (false).
+func (mw *memberWatch) wait(ctx context.Context) bool {
+	cases := []reflect.SelectCase{
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(mw.childCh)},
+	}
+	order := make([]*watchedMember, 0, len(mw.nodes))
+	for _, n := range mw.nodes {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(n.ch)})
+		order = append(order, n)
+	}
+	chosen, v, _ := reflect.Select(cases)
+	switch chosen {
+	case 0:
+		return false
+	case 1:
+		mw.childCh = nil
+	default:
+		order[chosen-2].ch = nil
+	}
+	if ev, ok := v.Interface().(zk.Event); ok && ev.Type == zk.EventNotWatching {
+		// The session expired: every watch is gone.
+		mw.childCh = nil
+		for _, n := range mw.nodes {
+			n.ch = nil
+		}
+	}
+	return true
 }

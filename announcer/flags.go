@@ -1,0 +1,54 @@
+package announcer
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// Flags are the executor's announcer flags, named as Thermos names them.
+// Register them on the executor's FlagSet and call Config after parsing.
+type Flags struct {
+	Ensemble        string
+	ServersetPath   string
+	AllowCustomPath bool
+	Hostname        string
+	AuthConfig      string
+	PrimaryNetwork  string
+}
+
+// Register adds --announcer-* to fs.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Ensemble, "announcer-ensemble", "", "ZooKeeper ensemble host:port[,host:port] to announce into; empty: no announcing")
+	fs.StringVar(&f.ServersetPath, "announcer-serverset-path", DefaultRoot, "root of the serversets: <root>/<role>/<environment>/<job>")
+	fs.BoolVar(&f.AllowCustomPath, "announcer-allow-custom-serverset-path", false, "allow jobs to choose their serverset path with announce.zk_path")
+	fs.StringVar(&f.Hostname, "announcer-hostname", "", "host name to announce for tasks on host networking (default: the agent's host name)")
+	fs.StringVar(&f.AuthConfig, "announcer-zookeeper-auth-config", "", "Aurora zkauth JSON with the identities and ACL for announced znodes")
+	fs.StringVar(&f.PrimaryNetwork, "announcer-primary-network", "", "network whose address goes under the job path (default: the task's first network)")
+}
+
+// Config turns the flags into a Config; enabled is false when no ensemble
+// was given (the executor then does not announce, as Thermos). The auth
+// config file is read and checked here, so a bad one fails at start.
+func (f Flags) Config() (cfg Config, enabled bool, err error) {
+	if strings.TrimSpace(f.Ensemble) == "" {
+		return Config{}, false, nil
+	}
+	for _, h := range strings.Split(f.Ensemble, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.Ensemble = append(cfg.Ensemble, h)
+		}
+	}
+	cfg.Root = f.ServersetPath
+	cfg.AllowCustomPath = f.AllowCustomPath
+	cfg.PrimaryNetwork = f.PrimaryNetwork
+	if f.AuthConfig != "" {
+		if cfg.Auth, err = LoadAuthConfig(f.AuthConfig); err != nil {
+			return Config{}, false, fmt.Errorf("--announcer-zookeeper-auth-config: %w", err)
+		}
+	}
+	if _, err := cfg.withDefaults(); err != nil {
+		return Config{}, false, err
+	}
+	return cfg, true, nil
+}
