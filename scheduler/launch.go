@@ -103,6 +103,11 @@ func (s ExecutorSettings) BuildTask(l Launch, offer mesos.Offer, avail mesos.Res
 		taskRes = append(taskRes, *portRes)
 	}
 	exec := s.executorInfo(l, taskID)
+	// Take the offer's role (and allocation) so that Mesos, and Minus below,
+	// match these resources with the offered ones: a resource without a role
+	// is not comparable with one whose role is "*".
+	taskRes = likeOffered(taskRes, avail)
+	exec.Resources = likeOffered(exec.Resources, avail)
 	ti := mesos.TaskInfo{
 		Name:      jobKey(job),
 		TaskID:    mesos.TaskID{Value: taskID},
@@ -184,3 +189,18 @@ func pickPorts(avail mesos.Resources, names []string) (map[string]int32, *mesos.
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// likeOffered copies role and allocation info from the offered resource of
+// the same name.
+func likeOffered(rs mesos.Resources, offered mesos.Resources) mesos.Resources {
+	for i := range rs {
+		for _, o := range offered {
+			if o.Name == rs[i].Name {
+				rs[i].Role = o.Role
+				rs[i].AllocationInfo = o.AllocationInfo
+				break
+			}
+		}
+	}
+	return rs
+}

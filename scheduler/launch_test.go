@@ -144,3 +144,39 @@ func TestBuildTaskRefusesSmallOffers(t *testing.T) {
 		})
 	}
 }
+
+// Mesos sets role "*" on offered resources; two instances from one offer
+// must still get their own ports and share the cpus.
+func TestBuildTaskTwoInstancesFromOneRoledOffer(t *testing.T) {
+	job, jobJSON := loadJob(t, "web_cni.json")
+	s := ExecutorSettings{Command: "/x", CPUs: 0.25, MemMB: 128}
+	offer := testOffer(0.8, 4096, [2]uint64{31000, 31010})
+	for i := range offer.Resources {
+		offer.Resources[i].Role = ptr("*")
+	}
+	avail := mesos.Resources(offer.Resources).Clone()
+	seen := map[int32]bool{}
+	for inst := 0; inst < 2; inst++ {
+		ti, used, err := s.BuildTask(Launch{Job: job, JobJSON: jobJSON, Instance: inst}, offer, avail)
+		if err != nil {
+			t.Fatalf("instance %d: %v", inst, err)
+		}
+		if !resources.ContainsAll(avail, used) {
+			t.Fatalf("instance %d uses %v, not within what is left of the offer %v", inst, used, avail)
+		}
+		avail = avail.Minus(used...)
+		at, err := aurora.DecodeAssignedTask(ti.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, p := range at.AssignedPorts {
+			if seen[p] {
+				t.Fatalf("instance %d got port %d (%s) that another instance has", inst, p, name)
+			}
+			seen[p] = true
+		}
+	}
+	if _, _, err := s.BuildTask(Launch{Job: job, JobJSON: jobJSON, Instance: 2}, offer, avail); err == nil {
+		t.Fatal("a third instance fit into 0.8 cpus, want the offer exhausted (2 x 0.35)")
+	}
+}
