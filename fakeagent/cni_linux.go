@@ -31,3 +31,5 @@ func (c cniIsolator) Prepare(ctx context.Context, containerID string, networks [
 func (c cniIsolator) Cleanup(ctx context.Context, containerID string) error {
 	return c.i.Cleanup(ctx, containerID)
 }
+
+func (c cniIsolator) Prepared() ([]string, error) { return c.i.Prepared() }

@@ -23,6 +23,14 @@ type Isolator interface {
 	Cleanup(ctx context.Context, containerID string) error
 }
 
+// orphanLister is implemented by an Isolator that can list the containers
+// it has prepared, so that recovery cleans up containers the agent lost
+// track of (a crash between Prepare and the checkpoint), as Mesos destroys
+// orphan containers.
+type orphanLister interface {
+	Prepared() ([]string, error)
+}
+
 // NetContainer is a prepared network namespace.
 type NetContainer struct {
 	NetNSPath string

@@ -1,8 +1,10 @@
 package fakeagent
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
@@ -129,7 +131,42 @@ func (a *Agent) recover() error {
 	for _, ex := range dead {
 		a.executorExited(ex, "executor exited while the agent was down")
 	}
+	a.cleanupOrphans()
 	return nil
+}
+
+// cleanupOrphans removes networks of containers no live executor owns.
+func (a *Agent) cleanupOrphans() {
+	ol, ok := a.cfg.Isolator.(orphanLister)
+	if !ok {
+		return
+	}
+	ids, err := ol.Prepared()
+	if err != nil {
+		a.log.Warn("listing prepared containers failed; orphans stay", zap.Error(err))
+		return
+	}
+	live := map[string]bool{}
+	a.mu.Lock()
+	for _, f := range a.frameworks {
+		for _, ex := range f.executors {
+			if !ex.ended {
+				live[ex.run.ContainerID] = true
+			}
+		}
+	}
+	a.mu.Unlock()
+	for _, id := range ids {
+		if live[id] {
+			continue
+		}
+		a.log.Info("cleaning up orphan container", zap.String("container_id", id))
+		ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+		if err := a.cfg.Isolator.Cleanup(ctx, id); err != nil {
+			a.log.Warn("cleaning up orphan container failed", zap.String("container_id", id), zap.Error(err))
+		}
+		cancel()
+	}
 }
 
 func (a *Agent) recoverExecutor(fw *framework, exID string) (*executorState, error) {

@@ -167,3 +167,45 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// orphanIsolator also lists what it has prepared.
+type orphanIsolator struct {
+	recordingIsolator
+	extra []string
+}
+
+func (o *orphanIsolator) Prepared() ([]string, error) {
+	prepared, cleaned := o.calls()
+	done := map[string]bool{}
+	for _, id := range cleaned {
+		done[id] = true
+	}
+	var out []string
+	for _, id := range append(prepared, o.extra...) {
+		if !done[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// TestOrphanContainersCleanedUp: on start the agent removes the networks of
+// containers the isolator still has but no live executor owns, and keeps
+// those of running executors.
+func TestOrphanContainersCleanedUp(t *testing.T) {
+	dir := t.TempDir()
+	iso := &orphanIsolator{}
+	withIso := func(c *fakeagent.Config) { c.Isolator = iso }
+	a := startAgent(t, dir, withIso)
+	if err := a.Launch(context.Background(), framework("fw-o", true, false), networked("ex-o"), mesos.TaskInfo{Name: "o", TaskID: mesos.TaskID{Value: "task-o"}}); err != nil {
+		t.Fatal(err)
+	}
+	awaitFake(t, a, "fw-o", "ex-o")
+	a.Close()
+	iso.extra = []string{"lost-in-a-crash"}
+	startAgent(t, dir, withIso)
+	prepared, cleaned := iso.calls()
+	if !equal(cleaned, []string{"lost-in-a-crash"}) {
+		t.Errorf("cleaned up %v, want only the orphan (live: %v)", cleaned, prepared)
+	}
+}
