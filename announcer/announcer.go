@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -30,6 +31,9 @@ type Announcer struct {
 	stop      chan struct{}
 	connected chan struct{} // closed on the first session
 	connOnce  sync.Once
+	closing   atomic.Bool
+	connDone  chan struct{} // closed when the client's loop has stopped
+	doneOnce  sync.Once
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 
@@ -66,6 +70,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Announcer, error) {
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		connected: make(chan struct{}),
+		connDone:  make(chan struct{}),
 		tasks:     map[taskKey]Spec{},
 		members:   map[taskKey]map[string][]byte{},
 		appliedCh: make(chan struct{}),
@@ -82,17 +87,17 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Announcer, error) {
 	select {
 	case <-a.connected:
 	case <-timer.C:
-		conn.Close()
+		a.closeConn()
 		return nil, fmt.Errorf("%w: no session from %s within %v; check --announcer-ensemble and that ZooKeeper runs", ErrUnreachable, ensemble, cfg.ConnectTimeout)
 	case <-ctx.Done():
-		conn.Close()
+		a.closeConn()
 		return nil, fmt.Errorf("connect to ZooKeeper ensemble %s: %w", ensemble, ctx.Err())
 	}
 	if cfg.Auth != nil {
 		for _, au := range cfg.Auth.Auth {
 			// The credential is a secret: name the scheme only.
 			if err := conn.AddAuth(au.Scheme, []byte(au.Credential)); err != nil {
-				conn.Close()
+				a.closeConn()
 				return nil, fmt.Errorf("authenticate to ZooKeeper %s with scheme %q: %w; check --announcer-zookeeper-auth-config", ensemble, au.Scheme, err)
 			}
 		}
@@ -109,12 +114,18 @@ func (a *Announcer) onEvent(ev zk.Event) {
 		return
 	}
 	switch ev.State {
+	case zk.StateDisconnected:
+		if a.closing.Load() {
+			// The client's loop reports this last, after its goroutines
+			// have logged their last lines.
+			a.doneOnce.Do(func() { close(a.connDone) })
+			return
+		}
+		a.log.Info("zookeeper disconnected; reconnecting")
 	case zk.StateHasSession:
 		a.connOnce.Do(func() { close(a.connected) })
 	case zk.StateExpired:
 		a.log.Warn("zookeeper session expired; members will be re-created in a new session")
-	case zk.StateDisconnected:
-		a.log.Info("zookeeper disconnected; reconnecting")
 	}
 	a.poke()
 }
@@ -215,10 +226,21 @@ func (a *Announcer) Close() error {
 		a.closed = true
 		a.mu.Unlock()
 		close(a.stop)
-		a.conn.Close() // fails requests in flight with ErrClosing
+		a.closeConn() // fails requests in flight with ErrClosing
 		a.wg.Wait()
 	})
 	return nil
+}
+
+// closeConn closes the client and waits for its loop to stop: go-zookeeper's
+// Close does not wait for its goroutines, and they log through a.log.
+func (a *Announcer) closeConn() {
+	a.closing.Store(true)
+	a.conn.Close()
+	select {
+	case <-a.connDone:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // change applies fn to the desired state under mu and wakes the goroutine.
