@@ -1,0 +1,230 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/executor"
+	"go.uber.org/zap"
+)
+
+// handle serves one event. It never blocks for long: tasks run in their
+// own goroutines. An error ends the stream.
+func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
+	switch ev.GetType() {
+	case executor.Event_SUBSCRIBED:
+		s := ev.GetSubscribed()
+		e.mu.Lock()
+		e.env = &LaunchEnv{
+			Config:      e.cfg,
+			Executor:    s.GetExecutorInfo(),
+			Framework:   s.GetFrameworkInfo(),
+			Agent:       s.GetAgentInfo(),
+			ContainerID: s.ContainerID,
+		}
+		e.mu.Unlock()
+		agent, info := s.GetAgentInfo(), s.GetExecutorInfo()
+		e.log.Info("subscribed", zap.String("agent_id", agent.GetID().GetValue()),
+			zap.String("agent_host", agent.GetHostname()),
+			zap.Int("network_infos", len(info.GetContainer().GetNetworkInfos())))
+		e.setSubscribed(true)
+	case executor.Event_LAUNCH:
+		e.launch(ctx, ev.GetLaunch().GetTask())
+	case executor.Event_LAUNCH_GROUP:
+		group := ev.GetLaunchGroup().GetTaskGroup()
+		for _, t := range group.GetTasks() {
+			e.refuse(t, "task groups are not supported by dewar: launch each task with its own executor, as Aurora does",
+				mesos.REASON_TASK_GROUP_INVALID)
+		}
+	case executor.Event_KILL:
+		k := ev.GetKill()
+		e.kill(k.TaskID.Value, k.KillPolicy)
+	case executor.Event_ACKNOWLEDGED:
+		a := ev.GetAcknowledged()
+		e.acknowledged(a.TaskID.Value, a.GetUUID())
+	case executor.Event_MESSAGE:
+		e.log.Info("framework message", zap.Int("bytes", len(ev.GetMessage().GetData())))
+	case executor.Event_ERROR:
+		e.log.Error("agent reported an error", zap.String("message", ev.GetError().GetMessage()))
+		return errResubscribe
+	case executor.Event_SHUTDOWN:
+		e.startShutdown()
+	case executor.Event_HEARTBEAT:
+		e.log.Debug("heartbeat")
+	default:
+		// Newer agents may send events this build does not know; Mesos
+		// promises executors may ignore them.
+		e.log.Warn("ignoring unknown event", zap.Stringer("type", ev.GetType()))
+	}
+	if e.allDone() {
+		e.finish("every task ended and every update was acknowledged")
+	}
+	return nil
+}
+
+func (e *Executor) launch(ctx context.Context, info mesos.TaskInfo) {
+	id := info.TaskID.Value
+	e.mu.Lock()
+	if _, dup := e.tasks[id]; dup {
+		e.mu.Unlock()
+		e.log.Warn("ignoring duplicate LAUNCH", zap.String("task_id", id))
+		return
+	}
+	var other string
+	for _, oid := range e.order {
+		if t := e.tasks[oid]; t.task != nil && !t.terminal {
+			other = oid
+		}
+	}
+	shutdown, env := e.shutdown, e.env
+	e.mu.Unlock()
+	switch {
+	case shutdown:
+		e.refuse(info, "executor is shutting down", mesos.REASON_EXECUTOR_TERMINATED)
+		return
+	case other != "":
+		e.refuse(info, fmt.Sprintf("dewar runs one task per executor, as Aurora launches them; task %s is still running here", other),
+			mesos.REASON_TASK_INVALID)
+		return
+	case env == nil:
+		// The agent sends LAUNCH only after SUBSCRIBED; guard anyway.
+		e.refuse(info, "LAUNCH before SUBSCRIBED", mesos.REASON_TASK_INVALID)
+		return
+	}
+	entry := &taskEntry{info: info}
+	e.mu.Lock()
+	e.tasks[id] = entry
+	e.order = append(e.order, id)
+	e.mu.Unlock()
+	e.log.Info("launching task", zap.String("task_id", id), zap.String("name", info.GetName()))
+	entry.task = e.launcher.Launch(ctx, *env, info, func(s Status) { e.report(id, s) })
+}
+
+// refuse answers a task this executor will not run with TASK_FAILED.
+func (e *Executor) refuse(info mesos.TaskInfo, msg string, reason mesos.TaskStatus_Reason) {
+	id := info.TaskID.Value
+	e.mu.Lock()
+	if _, ok := e.tasks[id]; !ok {
+		e.tasks[id] = &taskEntry{info: info}
+		e.order = append(e.order, id)
+	}
+	e.mu.Unlock()
+	e.log.Warn("refusing task", zap.String("task_id", id), zap.String("why", msg))
+	e.report(id, Status{State: mesos.TASK_FAILED, Message: msg, Reason: reason.Enum()})
+}
+
+func (e *Executor) kill(id string, policy *mesos.KillPolicy) {
+	e.mu.Lock()
+	t := e.tasks[id]
+	e.mu.Unlock()
+	switch {
+	case t == nil:
+		e.log.Warn("KILL for a task this executor does not know", zap.String("task_id", id))
+	case t.terminal || t.task == nil:
+		e.log.Info("KILL for a task that already ended", zap.String("task_id", id))
+	default:
+		e.log.Info("killing task", zap.String("task_id", id))
+		t.task.Kill(policy)
+	}
+}
+
+// killAll kills every running task with the shutdown grace period.
+func (e *Executor) killAll(why string) {
+	e.mu.Lock()
+	var running []Task
+	for _, id := range e.order {
+		if t := e.tasks[id]; t.task != nil && !t.terminal {
+			running = append(running, t.task)
+		}
+	}
+	e.mu.Unlock()
+	if len(running) > 0 {
+		e.log.Warn("killing all tasks", zap.String("why", why), zap.Int("tasks", len(running)))
+	}
+	grace := e.cfg.ShutdownGracePeriod
+	for _, t := range running {
+		t.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}})
+	}
+}
+
+// startShutdown handles SHUTDOWN: kill everything, then exit once every
+// update is acknowledged or the grace period has run out.
+func (e *Executor) startShutdown() {
+	e.mu.Lock()
+	already := e.shutdown
+	e.shutdown = true
+	e.mu.Unlock()
+	if already {
+		return
+	}
+	e.log.Info("shutdown requested by agent", zap.Duration("grace", e.cfg.ShutdownGracePeriod))
+	e.killAll("agent asked the executor to shut down")
+	go func() {
+		deadline := time.NewTimer(e.cfg.ShutdownGracePeriod)
+		defer deadline.Stop()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if e.quiet() {
+				e.finish("shut down")
+				return
+			}
+			select {
+			case <-deadline.C:
+				e.finish("shutdown grace period ran out")
+				return
+			case <-e.exit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// waitTasks waits until every task reported a terminal state, at most d.
+func (e *Executor) waitTasks(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if e.tasksEnded() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.log.Warn("tasks did not end within the grace period", zap.Duration("grace", d))
+}
+
+func (e *Executor) tasksEnded() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.tasks {
+		if !t.terminal {
+			return false
+		}
+	}
+	return true
+}
+
+// quiet: every task ended and the agent acknowledged every update.
+func (e *Executor) quiet() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.unacked) > 0 {
+		return false
+	}
+	for _, t := range e.tasks {
+		if !t.terminal {
+			return false
+		}
+	}
+	return true
+}
+
+// allDone: a task ran, it ended, and nothing is left unacknowledged.
+func (e *Executor) allDone() bool {
+	e.mu.Lock()
+	n := len(e.tasks)
+	e.mu.Unlock()
+	return n > 0 && e.quiet()
+}

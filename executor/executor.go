@@ -1,0 +1,230 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/executor"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"go.uber.org/zap"
+)
+
+// Executor is one dewar executor process's conversation with its agent.
+type Executor struct {
+	cfg      Config
+	log      *zap.Logger
+	sender   calls.Sender
+	launcher Launcher
+
+	wake     chan struct{} // 1-slot: updates may be waiting to be sent
+	exit     chan struct{} // closed when the executor has nothing left to do
+	exitOnce sync.Once
+
+	// mu guards the following fields.
+	mu         sync.Mutex
+	session    int  // incremented for every SUBSCRIBE call
+	subscribed bool // SUBSCRIBED received on the current stream
+	env        *LaunchEnv
+	tasks      map[string]*taskEntry
+	order      []string // task ids in launch order, for SUBSCRIBE
+	unacked    []*pendingUpdate
+	shutdown   bool
+}
+
+type taskEntry struct {
+	info     mesos.TaskInfo
+	task     Task // nil for tasks refused at launch
+	terminal bool
+	acked    bool // some update of this task was acknowledged
+}
+
+type pendingUpdate struct {
+	update      executor.Call_Update
+	uuid        string
+	sentSession int // session in which the agent got it (SUBSCRIBE or UPDATE)
+}
+
+// New returns an executor for cfg; Run starts it.
+func New(cfg Config, launcher Launcher, log *zap.Logger) *Executor {
+	return &Executor{
+		cfg:      cfg,
+		log:      log.With(zap.String("framework_id", cfg.FrameworkID), zap.String("executor_id", cfg.ExecutorID)),
+		sender:   newSender(cfg),
+		launcher: launcher,
+		wake:     make(chan struct{}, 1),
+		exit:     make(chan struct{}),
+		tasks:    map[string]*taskEntry{},
+	}
+}
+
+// Errors Run ends with when it gives up on the agent.
+var (
+	ErrAgentGone     = errors.New("agent disconnected and the framework does not checkpoint (MESOS_CHECKPOINT=0): tasks killed")
+	ErrRecoveryTimed = errors.New("agent did not come back within MESOS_RECOVERY_TIMEOUT: tasks killed")
+	errResubscribe   = errors.New("agent sent ERROR; resubscribing")
+)
+
+// Run subscribes and serves events until every task has ended and every
+// update is acknowledged, SHUTDOWN has been handled, or the agent is gone
+// for good. Cancelling ctx kills the tasks.
+func (e *Executor) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Add(1)
+	go func() { defer wg.Done(); e.sendLoop(ctx) }()
+
+	var disconnectedAt time.Time
+	for {
+		subscribedOnce, err := e.stream(ctx)
+		if e.exited() {
+			return nil
+		}
+		if ctx.Err() != nil {
+			e.killAll("executor stopped")
+			e.waitTasks(e.cfg.ShutdownGracePeriod)
+			return ctx.Err()
+		}
+		if subscribedOnce {
+			disconnectedAt = time.Time{}
+		}
+		if errors.Is(err, errResubscribe) {
+			e.log.Warn("resubscribing after agent error")
+			continue
+		}
+		e.log.Warn("disconnected from agent", zap.Error(err))
+		if !e.cfg.Checkpoint {
+			e.killAll("agent disconnected and the framework does not checkpoint")
+			e.waitTasks(e.cfg.ShutdownGracePeriod)
+			return ErrAgentGone
+		}
+		if disconnectedAt.IsZero() {
+			disconnectedAt = time.Now()
+		}
+		if time.Since(disconnectedAt) > e.cfg.RecoveryTimeout {
+			e.log.Error("agent did not come back; killing the task", zap.Duration("recovery_timeout", e.cfg.RecoveryTimeout))
+			e.killAll("agent did not come back within the recovery timeout")
+			e.waitTasks(e.cfg.ShutdownGracePeriod)
+			return ErrRecoveryTimed
+		}
+		// A random wait spreads the resubscriptions of all executors of a
+		// restarting agent (MESOS_SUBSCRIPTION_BACKOFF_MAX).
+		var wait time.Duration
+		if m := e.cfg.SubscriptionBackoffMax; m > 0 {
+			wait = time.Duration(mrand.Int64N(int64(m) + 1))
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		case <-e.exit:
+		}
+	}
+}
+
+// stream makes one SUBSCRIBE call and handles its events until the stream
+// ends. It reports whether SUBSCRIBED arrived.
+func (e *Executor) stream(ctx context.Context) (subscribed bool, err error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	go func() {
+		select {
+		case <-e.exit:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+
+	call := e.subscribeCall()
+	resp, err := e.sender.Send(sctx, calls.NonStreaming(call))
+	if err != nil {
+		return false, fmt.Errorf("subscribe to agent: %w", err)
+	}
+	defer resp.Close()
+	defer e.setSubscribed(false)
+	for {
+		var ev executor.Event
+		if err := resp.Decode(&ev); err != nil {
+			return subscribed, fmt.Errorf("event stream: %w", err)
+		}
+		if ev.GetType() == executor.Event_SUBSCRIBED {
+			subscribed = true
+		}
+		if err := e.handle(ctx, &ev); err != nil {
+			return subscribed, err
+		}
+	}
+}
+
+// subscribeCall builds SUBSCRIBE with every unacknowledged task and update:
+// the agent never re-sends them, so they would be lost otherwise.
+func (e *Executor) subscribeCall() *executor.Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.session++
+	e.subscribed = false
+	var tasks []mesos.TaskInfo
+	for _, id := range e.order {
+		if t := e.tasks[id]; !t.acked {
+			tasks = append(tasks, t.info)
+		}
+	}
+	var updates []executor.Call_Update
+	for _, u := range e.unacked {
+		updates = append(updates, u.update)
+		u.sentSession = e.session
+	}
+	e.log.Info("subscribing", zap.Int("unacknowledged_tasks", len(tasks)), zap.Int("unacknowledged_updates", len(updates)))
+	return calls.Subscribe(tasks, updates)
+}
+
+func (e *Executor) setSubscribed(v bool) {
+	e.mu.Lock()
+	e.subscribed = v
+	e.mu.Unlock()
+	if v {
+		e.poke()
+	}
+}
+
+func (e *Executor) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Executor) exited() bool {
+	select {
+	case <-e.exit:
+		return true
+	default:
+		return false
+	}
+}
+
+func (e *Executor) finish(why string) {
+	e.exitOnce.Do(func() {
+		e.log.Info("executor done", zap.String("why", why))
+		close(e.exit)
+	})
+}
+
+// Done is closed when the executor has nothing left to do.
+func (e *Executor) Done() <-chan struct{} { return e.exit }
+
+// newUUID returns 16 random bytes, as Mesos requires of status.uuid.
+func newUUID() []byte {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // cannot happen on Linux
+	}
+	return b
+}

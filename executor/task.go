@@ -1,0 +1,61 @@
+package executor
+
+import (
+	"context"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// Launcher starts the tasks the agent sends. The protocol loop does not know
+// how a task runs; the task lifecycle (package taskrun) does.
+type Launcher interface {
+	// Launch starts task and returns at once. The task reports every status
+	// through report, ending with exactly one terminal state, after which
+	// it reports nothing more.
+	Launch(ctx context.Context, env LaunchEnv, task mesos.TaskInfo, report Reporter) Task
+}
+
+// Task is a launched task as the protocol loop sees it.
+type Task interface {
+	// Kill starts the graceful kill and returns at once; the terminal
+	// status (TASK_KILLED, or TASK_FAILED if the kill went wrong) comes
+	// through the Reporter. Kill may be called more than once.
+	Kill(policy *mesos.KillPolicy)
+}
+
+// Reporter receives a task's status changes.
+type Reporter func(Status)
+
+// Status is a task's state change as the task lifecycle reports it; the
+// protocol loop adds the ids, UUID, source and timestamp.
+type Status struct {
+	State   mesos.TaskState
+	Message string
+	Reason  *mesos.TaskStatus_Reason
+	Healthy *bool
+	// Networks is what the executor discovered itself (MESOS-6281): one
+	// NetworkInfo per CNI network with name, labels and ip_addresses. It
+	// goes into container_status.network_infos so that a scheduler can
+	// compare it with the agent's view.
+	Networks []mesos.NetworkInfo
+	Labels   []mesos.Label
+}
+
+// LaunchEnv is what the agent told the executor at SUBSCRIBED time.
+type LaunchEnv struct {
+	Config      Config
+	Executor    mesos.ExecutorInfo
+	Framework   mesos.FrameworkInfo
+	Agent       mesos.AgentInfo
+	ContainerID *mesos.ContainerID
+}
+
+// terminal reports whether a task in state s will never change again.
+func terminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
+		mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}

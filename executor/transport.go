@@ -1,0 +1,59 @@
+package executor
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/executor"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
+)
+
+// newSender builds the mesos-go sender for the executor API: protobuf
+// codec, TCP or the agent's unix socket, and the bearer token.
+func newSender(cfg Config) calls.Sender {
+	endpoint := "http://" + cfg.AgentEndpoint + "/api/v1/executor"
+	configOpts := []httpcli.ConfigOpt{httpcli.Timeout(10 * time.Second)}
+	if cfg.DomainSocket != "" {
+		// The host part of the URL is ignored: every connection dials the
+		// socket. Mesos mounts it into the sandbox for CNI containers that
+		// cannot route to the agent.
+		if cfg.AgentEndpoint == "" {
+			endpoint = "http://localhost/api/v1/executor"
+		}
+		sock := cfg.DomainSocket
+		configOpts = append(configOpts, httpcli.Transport(func(t *http.Transport) {
+			d := &net.Dialer{Timeout: 10 * time.Second}
+			t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, "unix", sock)
+			}
+			t.Dial = nil //nolint:staticcheck // mesos-go sets the deprecated Dial; DialContext must win
+			t.Proxy = nil
+		}))
+	} else {
+		configOpts = append(configOpts, httpcli.Transport(func(t *http.Transport) {
+			// mesos-go's default dialer binds to 0.0.0.0, which cannot reach
+			// an IPv6 agent; and a proxy from the environment would only get
+			// in the way of reaching the agent directly.
+			d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+			t.DialContext = d.DialContext
+			t.Dial = nil //nolint:staticcheck // see above
+			t.Proxy = nil
+		}))
+	}
+	opts := []httpcli.Opt{
+		httpcli.Endpoint(endpoint),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(configOpts...)),
+	}
+	if cfg.AuthToken != "" {
+		opts = append(opts, httpcli.DefaultHeader("Authorization", "Bearer "+cfg.AuthToken))
+	}
+	cli := httpcli.New(opts...)
+	return calls.SenderWith(httpexec.NewSender(cli.Send),
+		executor.CallOptions{calls.Framework(cfg.FrameworkID), calls.Executor(cfg.ExecutorID)}...)
+}

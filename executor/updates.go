@@ -1,0 +1,122 @@
+package executor
+
+import (
+	"context"
+	"encoding/hex"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/executor"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"go.uber.org/zap"
+)
+
+// report turns a task's status into an UPDATE, keeps it until the agent
+// acknowledges it, and wakes the sender.
+func (e *Executor) report(taskID string, s Status) {
+	if s.State == mesos.TASK_STAGING {
+		// Mesos rejects TASK_STAGING from executors; it is the agent's state.
+		e.log.Error("bug: task reported TASK_STAGING; sending TASK_STARTING", zap.String("task_id", taskID))
+		s.State = mesos.TASK_STARTING
+	}
+	uuid := newUUID()
+	now := float64(time.Now().UnixNano()) / 1e9
+	st := mesos.TaskStatus{
+		TaskID:     mesos.TaskID{Value: taskID},
+		State:      s.State.Enum(),
+		Source:     mesos.SOURCE_EXECUTOR.Enum(),
+		Reason:     s.Reason,
+		ExecutorID: &mesos.ExecutorID{Value: e.cfg.ExecutorID},
+		Timestamp:  &now,
+		UUID:       uuid,
+		Healthy:    s.Healthy,
+	}
+	if s.Message != "" {
+		st.Message = &s.Message
+	}
+	if len(s.Labels) > 0 {
+		st.Labels = &mesos.Labels{Labels: s.Labels}
+	}
+	if len(s.Networks) > 0 {
+		st.ContainerStatus = &mesos.ContainerStatus{NetworkInfos: s.Networks}
+	}
+	e.mu.Lock()
+	if e.env != nil {
+		st.AgentID = e.env.Agent.ID
+	}
+	if t := e.tasks[taskID]; t != nil && terminal(s.State) {
+		t.terminal = true
+	}
+	e.unacked = append(e.unacked, &pendingUpdate{update: executor.Call_Update{Status: st}, uuid: string(uuid)})
+	e.mu.Unlock()
+	e.log.Info("status update", zap.String("task_id", taskID), zap.Stringer("state", s.State),
+		zap.String("message", s.Message), zap.String("uuid", hex.EncodeToString(uuid)))
+	e.poke()
+}
+
+// acknowledged drops the update the agent has checkpointed.
+func (e *Executor) acknowledged(taskID string, uuid []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, u := range e.unacked {
+		if u.uuid == string(uuid) {
+			e.unacked = append(e.unacked[:i], e.unacked[i+1:]...)
+			if t := e.tasks[taskID]; t != nil {
+				t.acked = true
+			}
+			e.log.Debug("acknowledged", zap.String("task_id", taskID), zap.String("uuid", hex.EncodeToString(uuid)))
+			return
+		}
+	}
+	e.log.Warn("acknowledgement for an unknown update", zap.String("task_id", taskID), zap.String("uuid", hex.EncodeToString(uuid)))
+}
+
+// sendLoop sends every update the agent has not seen in this session, in
+// order. An update that fails to send stays pending: it goes out again in
+// the next SUBSCRIBE.
+func (e *Executor) sendLoop(ctx context.Context) {
+	retry := time.NewTimer(0)
+	<-retry.C
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wake:
+		case <-retry.C:
+		}
+		for {
+			u, session := e.nextToSend()
+			if u == nil {
+				break
+			}
+			err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(u.update.Status)))
+			if err != nil {
+				e.log.Warn("sending status update failed; will retry", zap.String("task_id", u.update.Status.TaskID.Value), zap.Error(err))
+				retry.Reset(time.Second)
+				break
+			}
+			e.mu.Lock()
+			if e.session == session {
+				u.sentSession = session
+			}
+			e.mu.Unlock()
+		}
+	}
+}
+
+// nextToSend returns the oldest update not yet sent in the current
+// session, if subscribed.
+func (e *Executor) nextToSend() (*pendingUpdate, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.subscribed {
+		return nil, 0
+	}
+	for _, u := range e.unacked {
+		if u.sentSession != e.session {
+			return u, e.session
+		}
+	}
+	return nil, 0
+}
