@@ -60,7 +60,8 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // Network is one network the task joined, with its addresses in discovery
-// order (the first one goes into the endpoints).
+// order (the first one goes into the endpoints). A network without
+// addresses gets no member until UpdateNetworks gives it one.
 type Network struct {
 	Name  string
 	Addrs []netip.Addr
@@ -78,6 +79,8 @@ type Spec struct {
 	Ports    map[string]int // ports allocated to the task
 	Networks []Network      // in network_infos order; empty = host networking
 	Hostname string         // announced under host networking ("" = os.Hostname)
+	// Metadata is copied into every member; the announcer's own keys
+	// (MetaNetwork, MetaAddressesPrefix+network) win over these.
 	Metadata map[string]string
 }
 
