@@ -1,0 +1,139 @@
+// Command dewar-executor is the executor a Mesos agent launches for each
+// Aurora (or plain Mesos command) task. See README.md for its flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/executor"
+	"github.com/dewarhq/dewar/sandbox"
+	"github.com/dewarhq/dewar/taskrun"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "dewar-executor:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("dewar-executor", flag.ContinueOnError)
+	var (
+		ensemble       = fs.String("announcer-ensemble", "", "ZooKeeper ensemble (host:port,...) to announce into; empty: no announcing")
+		serversetPath  = fs.String("announcer-serverset-path", announcer.DefaultRoot, "root of the serverset paths: <root>/<role>/<environment>/<job>")
+		allowCustom    = fs.Bool("announcer-allow-custom-serverset-path", false, "allow a job's announce.zk_path to choose its own serverset path")
+		annHostname    = fs.String("announcer-hostname", "", "host name to use instead of the agent's, in templates and host-networking announcements")
+		zkAuth         = fs.String("announcer-zookeeper-auth-config", "", "file with Aurora's ZooKeeper auth JSON ({\"auth\":[...],\"acl\":[...]}); empty: open ACL")
+		primaryNetwork = fs.String("announcer-primary-network", "", "CNI network whose address goes under the classic job path; default: the task's first network")
+		logDest        = fs.String("runner-logger-destination", sandbox.LogFile, "where process stdout/stderr go: file, console, both or none")
+		logMode        = fs.String("runner-logger-mode", sandbox.LogStandard, "process log mode: standard or rotate")
+		rotateMB       = fs.Int("runner-rotate-log-size-mb", 100, "rotate mode: rotate a process log at this size (MiB)")
+		rotateBackups  = fs.Int("runner-rotate-log-backups", 5, "rotate mode: rotated files kept per log")
+		noSetuid       = fs.Bool("nosetuid", false, "run processes as the executor's user even when it is root (Thermos' --nosetuid)")
+		discovery      = fs.Duration("discovery-timeout", 10*time.Second, "how long to wait for every CNI network to have a usable address (IPv6 DAD included)")
+		logLevel       = fs.String("log-level", "info", "executor log level: debug, info, warn, error")
+	)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	cfg, err := executor.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", zap.Stringer("config", cfg))
+	if err := checkLogFlags(*logDest, *logMode, *rotateMB, *rotateBackups); err != nil {
+		return err
+	}
+	// As a child subreaper the executor inherits every orphaned descendant
+	// of the task, so a double-forked daemon cannot outlive the task.
+	if err := sandbox.BecomeSubreaper(); err != nil {
+		return fmt.Errorf("becoming a child subreaper: %w", err)
+	}
+	opt := taskrun.Options{
+		Hostname: *annHostname,
+		Log: sandbox.LogConfig{
+			Destination:     *logDest,
+			Mode:            *logMode,
+			RotateSizeBytes: int64(*rotateMB) << 20,
+			RotateBackups:   *rotateBackups,
+		},
+		NoSetuid:         *noSetuid,
+		DiscoveryTimeout: *discovery,
+		Logger:           log,
+	}
+	if *ensemble != "" {
+		ac := &announcer.Config{
+			Ensemble:        strings.Split(*ensemble, ","),
+			Root:            *serversetPath,
+			AllowCustomPath: *allowCustom,
+			PrimaryNetwork:  *primaryNetwork,
+		}
+		if *zkAuth != "" {
+			auth, err := announcer.LoadAuthConfig(*zkAuth)
+			if err != nil {
+				return fmt.Errorf("--announcer-zookeeper-auth-config: %w", err)
+			}
+			ac.Auth = auth
+		}
+		opt.Announcer = ac
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ex := executor.New(cfg, taskrun.New(opt), log)
+	err = ex.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		log.Info("stopped by signal")
+		return nil
+	}
+	return err
+}
+
+func checkLogFlags(dest, mode string, sizeMB, backups int) error {
+	switch dest {
+	case sandbox.LogFile, sandbox.LogConsole, sandbox.LogBoth, sandbox.LogNone:
+	default:
+		return fmt.Errorf("--runner-logger-destination=%q: want file, console, both or none", dest)
+	}
+	switch mode {
+	case sandbox.LogStandard, sandbox.LogRotate:
+	default:
+		return fmt.Errorf("--runner-logger-mode=%q: want standard or rotate", mode)
+	}
+	if sizeMB <= 0 || backups < 0 {
+		return fmt.Errorf("--runner-rotate-log-size-mb must be > 0 and --runner-rotate-log-backups >= 0")
+	}
+	return nil
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	// The agent captures the executor's stderr into the sandbox.
+	cfg.OutputPaths = []string{"stderr"}
+	cfg.Sampling = nil
+	return cfg.Build()
+}

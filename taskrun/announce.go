@@ -1,0 +1,81 @@
+package taskrun
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/announcer"
+)
+
+// announcement is the task's serverset membership.
+type announcement struct {
+	a    *announcer.Announcer
+	spec announcer.Spec
+	log  *zap.Logger
+}
+
+// connectAnnouncer opens the ZooKeeper session before any process starts,
+// so that an unreachable ensemble or a bad announce config fails the task
+// early and clearly.
+func (t *task) connectAnnouncer(ctx context.Context, p *plan, facts *Facts) (*announcement, error) {
+	job, at := p.job, p.assigned
+	key := at.Task.Key()
+	spec := announcer.Spec{
+		Role:        orDefault(key.Role, job.Role),
+		Environment: orDefault(key.Environment, job.Environment),
+		Job:         orDefault(key.Name, job.Name),
+		Shard:       p.instance,
+		CustomPath:  job.Announce.ZkPath,
+		PrimaryPort: job.Announce.PrimaryPort,
+		Portmap:     job.Announce.Portmap,
+		Ports:       p.ports,
+		Hostname:    facts.Hostname,
+		Metadata:    map[string]string{"task_id": facts.TaskID},
+	}
+	// Check the ports now: an unallocated primary port is a config error
+	// the user must see before the task runs, not after.
+	if _, err := announcer.ResolveEndpoints(spec.PrimaryPort, spec.Portmap, spec.Ports); err != nil {
+		return nil, fmt.Errorf("announce: %w (ports of this task: %s)", err, p.portNames())
+	}
+	a, err := announcer.New(ctx, *t.opt.Announcer, t.log)
+	if err != nil {
+		return nil, fmt.Errorf("announce: %w", err)
+	}
+	return &announcement{a: a, spec: spec, log: t.log}, nil
+}
+
+func annNetworks(f *Facts) []announcer.Network {
+	var out []announcer.Network
+	for _, n := range f.Networks {
+		an := announcer.Network{Name: n.Name}
+		for _, p := range n.Addrs {
+			an.Addrs = append(an.Addrs, p.Addr())
+		}
+		out = append(out, an)
+	}
+	return out
+}
+
+func (a *announcement) join(ctx context.Context, f *Facts) error {
+	a.spec.Networks = annNetworks(f)
+	if len(f.Networks) == 0 {
+		if ip, ok := f.PrimaryIP(); ok {
+			a.spec.Metadata["host_ip"] = ip.String()
+		}
+	}
+	return a.a.Join(ctx, a.spec)
+}
+
+func (a *announcement) update(ctx context.Context, f *Facts) error {
+	return a.a.UpdateNetworks(ctx, annNetworks(f))
+}
+
+func (a *announcement) leave(ctx context.Context) error { return a.a.Leave(ctx) }
+
+func (a *announcement) close() {
+	if err := a.a.Close(); err != nil {
+		a.log.Warn("closing the ZooKeeper session", zap.Error(err))
+	}
+}

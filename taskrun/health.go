@@ -1,0 +1,138 @@
+package taskrun
+
+import (
+	"context"
+	"os/user"
+	"strconv"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/health"
+	"github.com/dewarhq/dewar/pystachio"
+	"github.com/dewarhq/dewar/sandbox"
+)
+
+// healthWatch follows the task's health monitor. A nil *healthWatch means
+// the task has no health check: it is healthy as soon as a process runs.
+type healthWatch struct {
+	checker health.Checker
+	cfg     health.MonitorConfig
+	mon     *health.Monitor
+	ok      chan struct{} // closed once healthy
+	bad     chan string
+	okSent  bool
+}
+
+// prepareHealth builds the checker Thermos would build, before anything
+// runs, so that a bad shell command template fails the task early.
+func (t *task) prepareHealth(p *plan, facts Facts, opt sandbox.Options) (*healthWatch, error) {
+	if p.job == nil {
+		return nil, nil
+	}
+	scope := pystachio.Scope(facts.Scope())
+	hopt := health.Options{
+		Ports:   p.ports,
+		Render:  func(s string) (string, error) { return pystachio.Render(s, scope) },
+		Sandbox: t.env.Config.Sandbox,
+		Dir:     opt.WorkDir,
+		Env:     opt.Env,
+	}
+	if opt.User != "" {
+		if cred, err := credential(opt.User); err == nil {
+			hopt.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+	}
+	c, mc, err := health.FromJob(p.job.HealthCheckConfig, hopt)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	return &healthWatch{checker: c, cfg: mc, ok: make(chan struct{}), bad: make(chan string, 1)}, nil
+}
+
+// start runs the monitor and translates its events.
+func (h *healthWatch) start(ctx context.Context, log *zap.Logger) error {
+	if h == nil {
+		return nil
+	}
+	m, err := health.StartMonitor(ctx, h.checker, h.cfg, log)
+	if err != nil {
+		return err
+	}
+	h.mon = m
+	go func() {
+		for ev := range m.Events() {
+			switch ev.State {
+			case health.Healthy:
+				if !h.okSent {
+					h.okSent = true
+					close(h.ok)
+				}
+			case health.Unhealthy:
+				msg := "failed health check"
+				if ev.Reason != "" {
+					msg += ": " + ev.Reason
+				}
+				select {
+				case h.bad <- msg:
+				default:
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func (h *healthWatch) close() {
+	if h != nil && h.mon != nil {
+		h.mon.Close()
+	}
+}
+
+func (h *healthWatch) healthy() <-chan struct{} {
+	if h == nil {
+		return nil
+	}
+	return h.ok
+}
+
+func (h *healthWatch) failed() <-chan string {
+	if h == nil {
+		return nil
+	}
+	return h.bad
+}
+
+func credential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// lifecycleShutdown calls the task's HTTP lifecycle endpoints
+// (/quitquitquit, then /abortabortabort) before any signal is sent, as
+// Thermos' HttpLifecycleManager, returning early when the task ends.
+func (t *task) lifecycleShutdown(ctx context.Context, p *plan, runner *sandbox.Runner) {
+	if p.job == nil {
+		return
+	}
+	port, cfg, ok := health.ShutdownFromJob(p.job.Lifecycle, p.ports)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-runner.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	lc := &health.Lifecycle{Log: t.log}
+	lc.Shutdown(ctx, port, cfg)
+}

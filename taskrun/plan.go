@@ -1,0 +1,198 @@
+package taskrun
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/dewarhq/dewar/aurora"
+	"github.com/dewarhq/dewar/sandbox"
+)
+
+// plan is everything decided about a task before anything runs.
+type plan struct {
+	name     string
+	user     string // the task's user ("" = the executor's own)
+	instance int
+	ports    map[string]int
+	task     sandbox.Task // Cmdlines still hold their {{templates}} in Aurora mode
+	env      []string     // extra environment (CommandInfo.environment)
+	aurora   bool         // render templates
+
+	job           *aurora.MesosJob // nil for a plain Mesos command task
+	assigned      *aurora.AssignedTask
+	health        *healthPlan
+	lifecycle     *aurora.HTTPLifecycleConfig
+	lifecyclePort int
+}
+
+type healthPlan struct {
+	cfg   aurora.HealthCheckConfig
+	port  int    // HTTP checker: the "health" port
+	shell string // shell checker: the command (templated)
+}
+
+// errInvalid marks a task the executor refuses before running anything.
+var errInvalid = errors.New("invalid task")
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errInvalid}, args...)...)
+}
+
+// makePlan decides how to run info: an Aurora AssignedTask in data, or a
+// plain Mesos CommandInfo.
+func makePlan(info mesos.TaskInfo, fw mesos.FrameworkInfo) (*plan, error) {
+	switch {
+	case len(info.GetData()) > 0:
+		return auroraPlan(info)
+	case info.Command != nil:
+		return commandPlan(info, fw)
+	default:
+		return nil, invalidf("task %s has neither data (an Aurora AssignedTask) nor a command; dewar runs one or the other", info.TaskID.Value)
+	}
+}
+
+// commandPlan runs CommandInfo as one process: the mode any Mesos
+// framework can use.
+func commandPlan(info mesos.TaskInfo, fw mesos.FrameworkInfo) (*plan, error) {
+	c := info.Command
+	cmdline := c.GetValue()
+	if !c.GetShell() && c.Shell != nil {
+		// shell=false: value is the program, arguments its argv (argv[0]
+		// included), as Mesos' command executor execs it.
+		if cmdline == "" {
+			return nil, invalidf("command.value is empty")
+		}
+		parts := []string{"exec", shellQuote(cmdline)}
+		args := c.GetArguments()
+		if len(args) > 1 {
+			for _, a := range args[1:] {
+				parts = append(parts, shellQuote(a))
+			}
+		}
+		cmdline = strings.Join(parts, " ")
+	}
+	if strings.TrimSpace(cmdline) == "" {
+		return nil, invalidf("command.value is empty: nothing to run")
+	}
+	p := &plan{
+		name:  info.GetName(),
+		user:  c.GetUser(),
+		ports: map[string]int{},
+	}
+	if p.user == "" {
+		p.user = fw.GetUser()
+	}
+	name := "command"
+	p.task = sandbox.Task{
+		Name: name,
+		Processes: []sandbox.Process{{
+			Name: name, Cmdline: cmdline, MaxFailures: 1,
+		}},
+		MaxFailures: 1,
+	}
+	for _, v := range c.GetEnvironment().GetVariables() {
+		if v.GetType() == mesos.Environment_Variable_SECRET {
+			return nil, invalidf("environment variable %s is a secret; dewar does not resolve Mesos secrets", v.GetName())
+		}
+		p.env = append(p.env, v.GetName()+"="+v.GetValue())
+	}
+	for _, r := range info.GetResources() {
+		if r.GetName() != "ports" {
+			continue
+		}
+		for _, rg := range r.GetRanges().GetRange() {
+			for port := rg.Begin; port <= rg.End && len(p.ports) < 64; port++ {
+				p.ports[fmt.Sprintf("port%d", len(p.ports))] = int(port)
+			}
+		}
+	}
+	return p, nil
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// auroraPlan decodes the AssignedTask Aurora puts in TaskInfo.data and the
+// MesosJob JSON inside it.
+func auroraPlan(info mesos.TaskInfo) (*plan, error) {
+	at, err := aurora.DecodeAssignedTask(info.GetData())
+	if err != nil {
+		return nil, invalidf("TaskInfo.data is not an Aurora AssignedTask: %v", err)
+	}
+	if at.Task.ExecutorConfig == nil || at.Task.ExecutorConfig.Data == "" {
+		return nil, invalidf("AssignedTask.task.executorConfig.data is empty: the scheduler sent no job configuration")
+	}
+	job, err := aurora.ParseJob([]byte(at.Task.ExecutorConfig.Data))
+	if err != nil {
+		return nil, invalidf("AssignedTask.task.executorConfig.data: %v", err)
+	}
+	p := &plan{
+		name:     job.Task.Name,
+		instance: int(at.InstanceID),
+		ports:    map[string]int{},
+		aurora:   true,
+		job:      job,
+		assigned: at,
+	}
+	if job.Instance != nil {
+		p.instance = *job.Instance
+	}
+	// Thermos runs the task as its role (the job key's role, else the
+	// config's role).
+	p.user = at.Task.Key().Role
+	if p.user == "" {
+		p.user = job.Role
+	}
+	for name, port := range at.AssignedPorts {
+		p.ports[name] = int(port)
+	}
+	p.task = sandbox.Task{
+		Name:             job.Task.Name,
+		MaxFailures:      job.Task.MaxFailures,
+		MaxConcurrency:   job.Task.MaxConcurrency,
+		FinalizationWait: job.Task.FinalizationWaitDuration(),
+	}
+	for _, pr := range job.Task.Processes {
+		p.task.Processes = append(p.task.Processes, sandbox.Process{
+			Name:        pr.Name,
+			Cmdline:     pr.Cmdline,
+			MaxFailures: pr.MaxFailures,
+			MinDuration: pr.MinDurationDuration(),
+			Daemon:      pr.Daemon,
+			Ephemeral:   pr.Ephemeral,
+			Final:       pr.Final,
+		})
+	}
+	for _, c := range job.Task.Constraints {
+		p.task.Order = append(p.task.Order, c.Order)
+	}
+	return p, nil
+}
+
+// portNames lists the task's port names, for messages.
+func (p *plan) portNames() string {
+	var names []string
+	for n := range p.ports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// killGrace is how long a kill may take: the KillPolicy's grace period, else
+// the executor's shutdown grace period.
+func killGrace(policy *mesos.KillPolicy, def time.Duration) time.Duration {
+	if gp := policy.GetGracePeriod(); gp != nil && gp.GetNanoseconds() > 0 {
+		return time.Duration(gp.GetNanoseconds())
+	}
+	return def
+}

@@ -1,0 +1,111 @@
+// Package taskrun is the lifecycle of one dewar task: decode what the
+// scheduler sent, discover the container's addresses (MESOS-6281), render
+// the command lines, run the processes, check health, announce, report,
+// and kill gracefully. It implements executor.Launcher.
+package taskrun
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/executor"
+	"github.com/dewarhq/dewar/netdiscover"
+	"github.com/dewarhq/dewar/sandbox"
+)
+
+// Options are the executor-wide settings (the executor's flags).
+type Options struct {
+	// Announcer is nil when no ensemble is configured: nothing is announced.
+	Announcer *announcer.Config
+	// Hostname overrides the agent's host name in templates and host
+	// networking announcements (--announcer-hostname).
+	Hostname string
+	// Log is the default process log configuration (--runner-logger-*).
+	Log sandbox.LogConfig
+	// NoSetuid runs processes as the executor's own user (--nosetuid).
+	NoSetuid bool
+	// DiscoveryTimeout bounds the wait for addresses (IPv6 DAD included).
+	DiscoveryTimeout time.Duration
+	Logger           *zap.Logger
+}
+
+// Launcher starts tasks; it is the executor's executor.Launcher.
+type Launcher struct{ opt Options }
+
+var _ executor.Launcher = (*Launcher)(nil)
+
+// New returns a Launcher with opt.
+func New(opt Options) *Launcher {
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.DiscoveryTimeout <= 0 {
+		opt.DiscoveryTimeout = netdiscover.DefaultTentativeWait
+	}
+	return &Launcher{opt: opt}
+}
+
+// Launch starts the task's lifecycle in its own goroutine.
+func (l *Launcher) Launch(ctx context.Context, env executor.LaunchEnv, info mesos.TaskInfo, report executor.Reporter) executor.Task {
+	t := &task{
+		opt:    l.opt,
+		env:    env,
+		info:   info,
+		report: report,
+		killCh: make(chan *mesos.KillPolicy, 1),
+		log:    l.opt.Logger.With(zap.String("task_id", info.TaskID.Value)),
+	}
+	go t.run(ctx)
+	return t
+}
+
+// task is one running task.
+type task struct {
+	opt    Options
+	env    executor.LaunchEnv
+	info   mesos.TaskInfo
+	report executor.Reporter
+	log    *zap.Logger
+
+	killOnce sync.Once
+	killCh   chan *mesos.KillPolicy
+}
+
+// Kill asks the lifecycle to kill the task; only the first call counts.
+func (t *task) Kill(policy *mesos.KillPolicy) {
+	t.killOnce.Do(func() { t.killCh <- policy })
+}
+
+func (t *task) hostname() string {
+	if t.opt.Hostname != "" {
+		return t.opt.Hostname
+	}
+	if h := t.env.Agent.GetHostname(); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// networks are the NetworkInfos the agent attached, from ExecutorInfo: the
+// executor trusts what it was launched with, not the job's wish list.
+func (t *task) networks() []netdiscover.Network {
+	var out []netdiscover.Network
+	for _, ni := range t.env.Executor.GetContainer().GetNetworkInfos() {
+		n := netdiscover.Network{Name: ni.GetName()}
+		for _, l := range ni.GetLabels().GetLabels() {
+			if n.Labels == nil {
+				n.Labels = map[string]string{}
+			}
+			n.Labels[l.GetKey()] = l.GetValue()
+		}
+		out = append(out, n)
+	}
+	return out
+}
