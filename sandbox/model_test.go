@@ -381,8 +381,9 @@ func TestDaemonUntilTaskEnds(t *testing.T) {
 	if res := tr.wait(30 * time.Second); res.State != StateSuccess {
 		t.Fatalf("result %+v; events:\n%s", res, tr.dump())
 	}
-	if n := tr.count("beat", EventExited); n < 3 {
-		t.Errorf("daemon succeeded %d times, want at least 3", n)
+	// The third run may be stopped by CLEANING right after it wrote.
+	if n := tr.count("beat", EventExited); n < 2 || tr.count("beat", EventStarted) < 3 {
+		t.Errorf("daemon succeeded %d times in %d runs, want at least 2 in 3", n, tr.count("beat", EventStarted))
 	}
 	if tr.count("beat", EventFailed) != 0 {
 		t.Errorf("daemon failed; events:\n%s", tr.dump())
