@@ -31,7 +31,6 @@ func newSender(cfg Config) calls.Sender {
 			t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return d.DialContext(ctx, "unix", sock)
 			}
-			t.Dial = nil //nolint:staticcheck // mesos-go sets the deprecated Dial; DialContext must win
 			t.Proxy = nil
 		}))
 	} else {
@@ -41,7 +40,6 @@ func newSender(cfg Config) calls.Sender {
 			// in the way of reaching the agent directly.
 			d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 			t.DialContext = d.DialContext
-			t.Dial = nil //nolint:staticcheck // see above
 			t.Proxy = nil
 		}))
 	}

@@ -23,17 +23,8 @@ type plan struct {
 	env      []string     // extra environment (CommandInfo.environment)
 	aurora   bool         // render templates
 
-	job           *aurora.MesosJob // nil for a plain Mesos command task
-	assigned      *aurora.AssignedTask
-	health        *healthPlan
-	lifecycle     *aurora.HTTPLifecycleConfig
-	lifecyclePort int
-}
-
-type healthPlan struct {
-	cfg   aurora.HealthCheckConfig
-	port  int    // HTTP checker: the "health" port
-	shell string // shell checker: the command (templated)
+	job      *aurora.MesosJob // nil for a plain Mesos command task
+	assigned *aurora.AssignedTask
 }
 
 // errInvalid marks a task the executor refuses before running anything.
