@@ -1,0 +1,189 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/internal/testenv"
+)
+
+// agentProc is a running `dewar-agent` serving.
+type agentProc struct {
+	cmd    *exec.Cmd
+	url    string
+	mu       sync.Mutex
+	out      strings.Builder
+	exited   chan error
+	stopOnce sync.Once
+}
+
+func startAgentProc(t *testing.T, bin string, args ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{cmd: exec.Command(bin, args...), exited: make(chan error, 1)}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.stop(t) })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatal("dewar-agent printed nothing")
+	}
+	m := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`).FindStringSubmatch(lines.Text())
+	if m == nil {
+		t.Fatalf("first line %q does not name the address", lines.Text())
+	}
+	p.url = "http://" + m[1]
+	go func() {
+		for lines.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(lines.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+// stop sends SIGTERM and waits for the agent to exit (idempotent).
+func (p *agentProc) stop(t *testing.T) {
+	t.Helper()
+	p.stopOnce.Do(func() { p.terminate(t) })
+}
+
+func (p *agentProc) terminate(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("dewar-agent after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		t.Error("dewar-agent did not stop on SIGTERM")
+	}
+}
+
+func (p *agentProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func (p *agentProc) state(t *testing.T) fakeagent.State {
+	t.Helper()
+	res, err := http.Get(p.url + "/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var st fakeagent.State
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestAgentRestartWithRealExecutor: the agent is stopped while the real
+// dewar-executor runs a task; the task finishes while the agent is away;
+// the restarted agent (same work dir, same port) gets TASK_FINISHED from
+// the re-subscribing executor, which then exits. No update is lost.
+func TestAgentRestartWithRealExecutor(t *testing.T) {
+	bin := testenv.Binary(t, "dewar-agent")
+	executor := testenv.Binary(t, "dewar-executor")
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	args := []string{"--listen", "127.0.0.1:0", "--work-dir", work, "--executor", executor, "--subscription-backoff-max", "500ms"}
+	a := startAgentProc(t, bin, args...)
+
+	marker := filepath.Join(dir, "agent-was-down")
+	task := mesos.TaskInfo{Name: "survivor", TaskID: mesos.TaskID{Value: "survivor"},
+		Command: &mesos.CommandInfo{Value: ptr("while [ ! -e " + marker + " ]; do sleep 0.1; done; echo done")}}
+	running := make(chan struct{})
+	var once sync.Once
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	go func() {
+		_, _ = fakeagent.LaunchRemote(ctx, a.url, task, func(st mesos.TaskStatus) {
+			if st.GetState() == mesos.TASK_RUNNING {
+				once.Do(func() { close(running) })
+			}
+		})
+	}()
+	select {
+	case <-running:
+	case <-ctx.Done():
+		t.Fatalf("task never RUNNING; agent output:\n%s", a.output())
+	}
+	ex := a.state(t).Frameworks[0].Executors[0]
+	t.Cleanup(func() { _ = syscall.Kill(ex.PID, syscall.SIGKILL) })
+	a.stop(t)
+
+	// The task finishes while the agent is down; its executor keeps the
+	// TASK_FINISHED update until an agent acknowledges it.
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(ex.Sandbox, ".logs", "command", "0", "stdout"), "done")
+	if err := syscall.Kill(ex.PID, 0); err != nil {
+		t.Fatalf("the executor did not wait for the agent: %v", err)
+	}
+
+	b := startAgentProc(t, bin, args...)
+	if b.url != a.url {
+		t.Fatalf("restarted agent on %s, the executor knows %s", b.url, a.url)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e := b.state(t).Frameworks[0].Executors[0]
+		if e.State == "terminated" {
+			if e.Tasks[0].State != "TASK_FINISHED" {
+				t.Fatalf("task ended %s, want TASK_FINISHED: %s", e.Tasks[0].State, e.Tasks[0].Status)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("executor not done after the restart: %+v\nagent output:\n%s", e, b.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`(?m)^TASK_FINISHED task=survivor source=SOURCE_EXECUTOR`).MatchString(b.output()) {
+		t.Errorf("the restarted agent did not print TASK_FINISHED:\n%s", b.output())
+	}
+}
+
+func waitFile(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never contained %q (has %q)", path, want, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
