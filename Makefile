@@ -52,11 +52,7 @@ test: deps build
 # Each fuzz target briefly, as CI does; run longer with FUZZTIME=5m.
 FUZZTIME ?= 10s
 fuzz:
-	@for spec in $$($(GO) test -list '^Fuzz' ./... 2>/dev/null | awk '/^Fuzz/{print f" "$$1} /^ok/{f=$$2}' | tr ' ' '|'); do \
-	  pkg=$${spec%%|*}; fn=$${spec##*|}; \
-	  echo "fuzz $$pkg $$fn"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	done
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 bench: deps build
 	DEWAR_REQUIRE_INTEGRATION=1 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...

@@ -243,6 +243,9 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 				watch = nil
 				continue
 			}
+			if describe(nets) == describe(facts.Networks) {
+				continue // the watcher's first value is the state we already know
+			}
 			facts.Networks = nets
 			t.log.Info("addresses changed", zap.String("networks", describe(nets)))
 			if ann != nil && running {
