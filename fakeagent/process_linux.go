@@ -103,7 +103,14 @@ func processAlive(pid int, start uint64) bool {
 // started with setsid, so its session holds everything it started that did
 // not start a session of its own. This stands in for Mesos destroying the
 // container's cgroup.
-func killSession(sid int) {
+//
+// The kernel does not reuse a pid while it still names a session, so a
+// session sid is the executor's unless a different process (another start
+// time) now has pid sid, i.e. the session ended and the number moved on.
+func killSession(sid int, start uint64) {
+	if f, err := procStat(sid); err == nil && len(f) >= 20 && start != 0 && string(f[19]) != strconv.FormatUint(start, 10) {
+		return // pid sid is another process now: the session is not ours
+	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return

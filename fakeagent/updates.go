@@ -150,11 +150,11 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 			ex.log.Error("checkpointing terminal update failed", zap.String("task_id", id), zap.Error(err))
 		}
 	}
-	pid, hasNet := ex.run.PID, len(ex.run.Networks) > 0 || ex.run.NetNSPath != ""
+	pid, start, hasNet := ex.run.PID, ex.run.StartTime, len(ex.run.Networks) > 0 || ex.run.NetNSPath != ""
 	a.mu.Unlock()
 	ex.log.Info("executor terminated", zap.String("why", why))
 	if pid > 0 {
-		killSession(pid)
+		killSession(pid, start)
 	}
 	if hasNet && a.cfg.Isolator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
