@@ -3,6 +3,9 @@ package fakeagent_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -157,4 +160,40 @@ func TestLaunchRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExecutorExitKillsItsSession: what the executor left behind in its
+// session dies with it, as Mesos destroys the container.
+func TestExecutorExitKillsItsSession(t *testing.T) {
+	a := startAgent(t, t.TempDir())
+	shell := true
+	info := &mesos.ExecutorInfo{
+		ExecutorID: mesos.ExecutorID{Value: "ex-leak"},
+		Command:    &mesos.CommandInfo{Value: ptr(`sleep 600 & echo $! > child.pid; env > env.tmp && mv env.tmp env.txt && exec sleep 600`), Shell: &shell},
+	}
+	if err := a.Launch(context.Background(), framework("fw-leak", true, false), info, mesos.TaskInfo{Name: "l", TaskID: mesos.TaskID{Value: "l"}}); err != nil {
+		t.Fatal(err)
+	}
+	fe := awaitFake(t, a, "fw-leak", "ex-leak")
+	b, err := os.ReadFile(filepath.Join(fe.env["MESOS_SANDBOX"], "child.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	if sid, err := sessionOf(child); err != nil || sid != fe.pid {
+		t.Fatalf("child session %d (%v), want the executor's %d", sid, err, fe.pid)
+	}
+	if err := syscall.Kill(fe.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.ExecutorDone("fw-leak", "ex-leak"):
+	case <-time.After(waitFor):
+		t.Fatal("executor run not ended")
+	}
+	waitGone(t, child)
 }
