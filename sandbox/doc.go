@@ -19,11 +19,12 @@
 // inherits DEWAR_SANDBOX_RUNNER=<executor pid>-<n> in its environment, and
 // an orphan carrying a Runner's value belongs to that Runner. At the end of a
 // task (and on Kill) a Runner also kills the children of this process that
-// no Runner started and no live Runner claims ("adopted" children: orphans
-// that scrubbed their environment), but only while this process is a
-// subreaper; otherwise every child was started by code in this process.
-// A subreaper that starts children of its own outside this package
-// (health-check commands) must not rely on them surviving the end of a task.
+// no Runner started, no live Runner claims, and that sit in a session other
+// than this process's ("adopted" children: orphans that scrubbed their
+// environment), but only while this process is a subreaper; otherwise every
+// child was started by code in this process. Children the executor starts
+// itself without Setsid (health-check commands, even with Setpgid) stay in
+// its session and are never touched.
 //
 // # Reaping
 //

@@ -2,9 +2,12 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -168,4 +171,38 @@ func TestRunnersKeepTheirOrphans(t *testing.T) {
 	if exists(pid) {
 		t.Errorf("a's orphan %d survives a", pid)
 	}
+}
+
+// TestExecutorChildrenUntouched: children the executor starts itself (a
+// health-check command in its own process group) survive a task's end, and
+// their exit status stays theirs to collect.
+func TestExecutorChildrenUntouched(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-waited
+	})
+	tr := startTask(t, Task{Name: "bystander", MaxFailures: 1, Processes: []Process{
+		newProc("leaver", "(setsid sleep 1000 & echo $! > orphan.pid)")}})
+	if res := tr.wait(30 * time.Second); res.State != StateSuccess {
+		t.Fatalf("result %+v", res)
+	}
+	if !alive(cmd.Process.Pid) {
+		t.Fatal("the end of a task killed a child the executor started itself")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	var ee *exec.ExitError
+	if err := <-waited; !errors.As(err, &ee) || ee.String() != "signal: killed" {
+		t.Errorf("Wait = %v, want the child's own status (signal: killed)", err)
+	}
+	waited <- nil // for the cleanup
 }

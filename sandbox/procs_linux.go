@@ -108,11 +108,13 @@ func parseStat(pid int, b []byte) (procInfo, bool) {
 // children. r's processes are the members of its sessions, the orphans
 // reparented to this process that carry r's marker in their environment,
 // and the descendants of both. Adopted children are the other children of
-// this process that no Runner started and no live Runner claims; they only
-// exist when this process is a subreaper (otherwise every child of it was
-// started by some code in it, which must not be killed). reg.mu must be held.
+// this process that no Runner started, no live Runner claims and that live
+// in a session other than this process's; they only exist when this process
+// is a subreaper (otherwise every child of it was started by some code in
+// it, which must not be killed). reg.mu must be held.
 func (r *Runner) classifyLocked(ps []procInfo) (mine, adopted []procInfo) {
 	self := os.Getpid()
+	ownSession := -1
 	kids := make(map[int][]procInfo)
 	in := make(map[int]bool)
 	var queue []procInfo
@@ -121,6 +123,9 @@ func (r *Runner) classifyLocked(ps []procInfo) (mine, adopted []procInfo) {
 		queue = append(queue, p)
 	}
 	for _, p := range ps {
+		if p.pid == self {
+			ownSession = p.sid
+		}
 		kids[p.ppid] = append(kids[p.ppid], p)
 		if p.pid != self && (reg.sessions[p.sid] == r || reg.sessions[p.pgrp] == r) {
 			claim(p)
@@ -134,7 +139,10 @@ func (r *Runner) classifyLocked(ps []procInfo) (mine, adopted []procInfo) {
 		switch owner := markedBy(p.pid); {
 		case owner == r:
 			claim(p)
-		case owner == nil && subreaper:
+		case owner == nil && subreaper && p.sid != ownSession:
+			// A child still in this process's session was started by code
+			// here (exec.Command, health checks), not orphaned by a task: a
+			// task's processes all start in sessions of their own.
 			adopted = append(adopted, p)
 		}
 	}
