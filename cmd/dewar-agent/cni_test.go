@@ -32,7 +32,8 @@ mv "$MESOS_SANDBOX/probe.tmp" "$MESOS_SANDBOX/probe.txt"
 // network with the reference plugins, starts the executor inside it with
 // MESOS_DOMAIN_SOCKET, merges the CNI addresses into the updates it prints,
 // and removes the container's namespace when the executor exits. An unknown
-// network fails the task with the isolator's message.
+// network fails the task with the isolator's message. With the real
+// dewar-executor, the addresses it discovers equal the ones CNI returned.
 func TestRunCNI(t *testing.T) {
 	testenv.NeedRoot(t)
 	plugins := testenv.CNIPluginDir(t)
@@ -52,12 +53,31 @@ func TestRunCNI(t *testing.T) {
 	probe := filepath.Join(dir, "probe.sh")
 	writeFile(t, probe, probeExecutor, 0o755)
 
+	dewarExecutor := testenv.Binary(t, "dewar-executor")
+
 	for _, tt := range []struct {
-		name    string
-		network string
-		check   func(t *testing.T, work, out string)
+		name     string
+		network  string
+		executor string
+		exitCode int
+		check    func(t *testing.T, work, out string)
 	}{
-		{"known network", network, func(t *testing.T, work, out string) {
+		{"real executor", network, dewarExecutor, 0, func(t *testing.T, work, out string) {
+			// Each update carries the executor's own view (what it found on
+			// eth0) and then the agent's (what CNI returned): they agree.
+			var states []string
+			for _, m := range regexp.MustCompile(`(?m)^(TASK_\w+) task=probe-\S+ source=SOURCE_EXECUTOR .*addresses=(\S+) `).FindAllStringSubmatch(out, -1) {
+				states = append(states, m[1])
+				addrs := strings.Split(m[2], ",")
+				if len(addrs) != 2 || addrs[0] != addrs[1] || !strings.HasPrefix(addrs[0], network+"=198.18.77.") {
+					t.Errorf("%s addresses %v, want the executor's and the agent's view of %s, equal", m[1], addrs, network)
+				}
+			}
+			if strings.Join(states, " ") != "TASK_STARTING TASK_RUNNING TASK_FINISHED" {
+				t.Errorf("updates %v, want STARTING, RUNNING, FINISHED, each with addresses:\n%s", states, out)
+			}
+		}},
+		{"known network", network, probe, 1, func(t *testing.T, work, out string) {
 			m := regexp.MustCompile(`(?m)^TASK_FAILED task=probe-\S+ source=SOURCE_AGENT reason=REASON_EXECUTOR_TERMINATED .*addresses=` + regexp.QuoteMeta(network) + `=(198\.18\.77\.\d+)`).FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("no TASK_FAILED with the CNI address of %s in the output:\n%s", network, out)
@@ -89,7 +109,7 @@ func TestRunCNI(t *testing.T) {
 				}
 			}
 		}},
-		{"unknown network", "dewar-nope-" + suffix, func(t *testing.T, work, out string) {
+		{"unknown network", "dewar-nope-" + suffix, probe, 1, func(t *testing.T, work, out string) {
 			if !regexp.MustCompile(`(?m)^TASK_FAILED task=probe-\S+ source=SOURCE_AGENT reason=REASON_CONTAINER_LAUNCH_FAILED message=".*unknown CNI network \\"dewar-nope-`).MatchString(out) {
 				t.Fatalf("no TASK_FAILED naming the unknown network:\n%s", out)
 			}
@@ -98,18 +118,24 @@ func TestRunCNI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			work := filepath.Join(t.TempDir(), "work")
 			task := filepath.Join(t.TempDir(), "task.json")
-			writeFile(t, task, fmt.Sprintf(`{"name": "probe", "command": {"value": "true"},
+			writeFile(t, task, fmt.Sprintf(`{"name": "probe", "command": {"value": "sleep 0.2"},
   "container": {"type": "MESOS", "network_infos": [{"name": %q, "labels": {"labels": [{"key": "k", "value": "v"}]}}]}}`, tt.network), 0o644)
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
-			cmd := netnstest.Command(ctx, ns, bin, "run", "--work-dir", work, "--executor", probe,
+			cmd := netnstest.Command(ctx, ns, bin, "run", "--work-dir", work, "--executor", tt.executor,
 				"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins, task)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-				t.Fatalf("dewar-agent run: %v (want exit status 1: the task fails)\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+			code := 0
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatalf("dewar-agent run: %v", err)
+			}
+			if code != tt.exitCode {
+				t.Fatalf("dewar-agent run: exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.exitCode, stdout.String(), stderr.String())
 			}
 			tt.check(t, work, stdout.String())
 		})
