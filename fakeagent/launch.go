@@ -21,6 +21,7 @@ var (
 	ErrUnknownTask      = errors.New("unknown task")
 	ErrUnknownFramework = errors.New("unknown framework")
 	ErrInvalidLaunch    = errors.New("invalid launch")
+	ErrClosed           = errors.New("fakeagent: agent is closed")
 )
 
 // Launch starts task under exec (nil, and TaskInfo.executor unset: a command
@@ -55,6 +56,10 @@ func (a *Agent) Launch(ctx context.Context, fw mesos.FrameworkInfo, exec *mesos.
 	task.AgentID = *a.info.ID
 
 	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return ErrClosed
+	}
 	f := a.frameworks[fwID]
 	if f == nil {
 		f = &framework{executors: map[string]*executorState{}}
@@ -244,13 +249,19 @@ func (a *Agent) startRun(ctx context.Context, ex *executorState) error {
 	ex.run.PID, ex.run.StartTime, ex.run.Networks, ex.run.NetNSPath = pid, start, netInfos, netns
 	ex.networks = agentNets
 	err = writeRun(filepath.Join(ex.dir, "run.json"), ex.run)
+	closed := a.closed
+	if !closed {
+		a.wg.Add(1) // under mu: Close sets closed before it waits
+	}
 	a.mu.Unlock()
 	if err != nil {
 		ex.log.Error("checkpointing executor pid failed", zap.Error(err))
 	}
 	ex.log.Info("executor started", zap.Int("pid", pid), zap.String("sandbox", run.Sandbox), zap.Int("networks", len(agentNets)))
-	a.wg.Add(1)
-	go a.monitor(ex)
+	if !closed {
+		// Closed meanwhile: the next agent on this work dir recovers it.
+		go a.monitor(ex)
+	}
 	return nil
 }
 
@@ -315,6 +326,9 @@ func (a *Agent) shutdownExecutorLocked(ex *executorState) {
 	ex.send(&executor.Event{Type: executor.Event_SHUTDOWN})
 	grace := a.gracePeriod(ex.info) + time.Second
 	pid, start := ex.run.PID, ex.run.StartTime
+	if a.closed {
+		return
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
