@@ -206,3 +206,26 @@ func TestExecutorChildrenUntouched(t *testing.T) {
 	}
 	waited <- nil // for the cleanup
 }
+
+// TestRunLeftoversKilled: what a run leaves in its process group is killed
+// when the run exits, while the task goes on (Thermos kills the process
+// tree after every run).
+func TestRunLeftoversKilled(t *testing.T) {
+	t.Parallel()
+	tr := startTask(t, Task{Name: "leftovers", MaxFailures: 1, Processes: []Process{
+		newProc("spawner", "sleep 1000 & echo $! > bg.pid"),
+		newProc("keeper", "while [ ! -e go ]; do sleep 0.02; done"),
+	}})
+	pid := readPid(t, filepath.Join(tr.workDir, "bg.pid"))
+	eventually(t, 10*time.Second, "spawner to exit", func() bool { return tr.count("spawner", EventExited) == 1 })
+	eventually(t, 10*time.Second, "the background sleep to die", func() bool { return !alive(pid) })
+	if st := tr.r.Result().State; st != "" {
+		t.Fatalf("task ended (%s) before the check", st)
+	}
+	if err := os.WriteFile(filepath.Join(tr.workDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := tr.wait(30 * time.Second); res.State != StateSuccess {
+		t.Errorf("result %+v", res)
+	}
+}

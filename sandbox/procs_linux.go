@@ -36,9 +36,8 @@ var reg = struct {
 	// children are the runs started by any Runner whose Wait has not
 	// returned; their statuses belong to exec.Cmd.Wait.
 	children map[int]*child
-	// sessions maps a session id (the pid of a run's bash) to its Runner. A
-	// session id stays reserved by the kernel while the session has members,
-	// so a reused pid always means the old session is empty.
+	// sessions maps a session id (the pid of a run's bash) to its Runner,
+	// until the session is empty and its leader reaped (see classifyLocked).
 	sessions map[int]*Runner
 	// runners maps the markers of live Runners to them.
 	runners map[string]*Runner
@@ -46,8 +45,8 @@ var reg = struct {
 
 // procInfo is what /proc/<pid>/stat says about a process.
 type procInfo struct {
-	pid, ppid, pgrp, sid int
-	state                byte // 'Z' for a zombie
+	pid, ppid, sid int
+	state          byte // 'Z' for a zombie
 }
 
 // scanProcs reads every process's stat. Processes that vanish meanwhile are
@@ -95,9 +94,6 @@ func parseStat(pid int, b []byte) (procInfo, bool) {
 	if pi.ppid, err = strconv.Atoi(string(f[1])); err != nil {
 		return procInfo{}, false
 	}
-	if pi.pgrp, err = strconv.Atoi(string(f[2])); err != nil {
-		return procInfo{}, false
-	}
 	if pi.sid, err = strconv.Atoi(string(f[3])); err != nil {
 		return procInfo{}, false
 	}
@@ -115,6 +111,7 @@ func parseStat(pid int, b []byte) (procInfo, bool) {
 func (r *Runner) classifyLocked(ps []procInfo) (mine, adopted []procInfo) {
 	self := os.Getpid()
 	ownSession := -1
+	live := make(map[int]bool) // r's sessions that still have members
 	kids := make(map[int][]procInfo)
 	in := make(map[int]bool)
 	var queue []procInfo
@@ -127,13 +124,24 @@ func (r *Runner) classifyLocked(ps []procInfo) (mine, adopted []procInfo) {
 			ownSession = p.sid
 		}
 		kids[p.ppid] = append(kids[p.ppid], p)
-		if p.pid != self && (reg.sessions[p.sid] == r || reg.sessions[p.pgrp] == r) {
+		// Every member of a run's session has its id as sid, whatever
+		// process group it moved to; only a process with that very pid
+		// could start a new session of that id.
+		if p.pid != self && reg.sessions[p.sid] == r {
 			claim(p)
+			live[p.sid] = true
+		}
+	}
+	// Forget r's empty sessions whose leader has been reaped: nothing can
+	// join them any more, and their ids may now be reused by anyone.
+	for sid, owner := range reg.sessions {
+		if owner == r && !live[sid] && reg.children[sid] == nil {
+			delete(reg.sessions, sid)
 		}
 	}
 	subreaper := isSubreaper()
 	for _, p := range kids[self] {
-		if in[p.pid] || reg.children[p.pid] != nil || reg.sessions[p.sid] != nil || reg.sessions[p.pgrp] != nil {
+		if in[p.pid] || reg.children[p.pid] != nil || reg.sessions[p.sid] != nil {
 			continue
 		}
 		switch owner := markedBy(p.pid); {
@@ -208,19 +216,13 @@ func (r *Runner) signalAll(sig syscall.Signal) int {
 	return r.signalLocked(mine, sig)
 }
 
-// killGroup SIGKILLs what is left in the process group of a run that just
-// ended, as Thermos does after every run. The group id is the run's pid;
-// while the registry still maps it to r, no other run of any Runner has
-// taken that number, and a process outside this package would not lead a
-// group of that id. Descendants that left the group are found by the scans
-// of CLEANING and of the final sweep; a scan per exit would cost more than
-// the run itself on a busy host.
+// killGroup SIGKILLs what is left in the process group of a run that has
+// exited but is not reaped yet, as Thermos does after every run. The group
+// id is the run's pid, which the kernel keeps reserved while the run is a
+// zombie, so the signal can only reach the run's own group. Descendants that
+// left the group are found by the scans of CLEANING and of the final sweep;
+// a scan per exit would cost more than the run itself on a busy host.
 func (r *Runner) killGroup(pgid int) {
-	reg.mu.Lock()
-	defer reg.mu.Unlock()
-	if reg.sessions[pgid] != r {
-		return
-	}
 	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		r.log.Warn("cannot kill the leftovers of a run", zap.Int("pgid", pgid), zap.Error(err))
 	}

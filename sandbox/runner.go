@@ -355,8 +355,6 @@ func (r *Runner) settle(p *proc, at time.Time, ok bool) {
 func (r *Runner) onExit(ex exit) {
 	p := ex.c.p
 	p.cur = nil
-	// As Thermos does after every run, kill whatever the run left behind.
-	r.killGroup(ex.c.pid)
 	counts := r.state == StateActive || (r.state == StateFinalizing && p.spec.Final)
 	fields := []zap.Field{zap.String("process", p.spec.Name), zap.Int("run", ex.c.run), zap.String("status", ex.status)}
 	switch {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // child is one run of a process.
@@ -96,8 +98,19 @@ func (r *Runner) runEnv() []string {
 	return append(r.env[:len(r.env):len(r.env)], "BASH_ENV="+profile)
 }
 
-// wait reaps exactly this run's pid and reports how it ended.
+// wait reaps exactly this run's pid and reports how it ended. Before
+// reaping it kills what the run left in its process group, as Thermos does
+// after every run: while the run is an unreaped zombie its pid, and so its
+// group id, cannot be reused by anyone else.
 func (r *Runner) wait(cmd *exec.Cmd, c *child) {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, c.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	r.killGroup(c.pid)
 	err := cmd.Wait()
 	ex := exit{c: c, at: time.Now(), status: "exit status 0"}
 	reg.mu.Lock()
