@@ -36,6 +36,10 @@ die() {
   exit 1
 }
 in_ns() { ip netns exec "$NS" "$@"; }
+# bg_in_ns runs a daemon in the node namespace in a session of its own, so
+# that Ctrl-C reaches only this script, which then stops everything in order
+# (setsid and ip netns exec both exec in place: $! is the daemon's PID).
+bg_in_ns() { setsid ip netns exec "$NS" "$@" </dev/null & }
 
 pid_alive() { [[ -f $DEMO/pids/$1 ]] && kill -0 "$(cat "$DEMO/pids/$1")" 2>/dev/null; }
 
@@ -88,7 +92,7 @@ stop() {
     grep -rhoE '"netns_name": *"dewar-c-[^"]+"' "$DEMO/agent/cni" 2>/dev/null |
       sed -E 's/.*"(dewar-c-[^"]+)"/\1/' | sort -u | while read -r n; do
         ip netns del "$n" 2>/dev/null && echo "removed leftover namespace $n" || true
-      done
+      done || true
   fi
   stop_pid zookeeper 10
   # Deleting the node namespace removes its bridges and veths with it.
@@ -156,9 +160,9 @@ maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr
 CFG
-in_ns java -Dzookeeper.log.dir="$DEMO/logs" \
+bg_in_ns java -Dzookeeper.log.dir="$DEMO/logs" \
   -cp "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/*" \
-  org.apache.zookeeper.server.ZooKeeperServerMain "$DEMO/zk/zoo.cfg" >"$DEMO/logs/zookeeper.log" 2>&1 &
+  org.apache.zookeeper.server.ZooKeeperServerMain "$DEMO/zk/zoo.cfg" >"$DEMO/logs/zookeeper.log" 2>&1
 echo $! >"$DEMO/pids/zookeeper"
 for ((i = 0; ; i++)); do
   in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && echo ruok >&3 && head -c4 <&3" 2>/dev/null | grep -q imok && break
@@ -169,12 +173,12 @@ done
 echo "ZooKeeper is up"
 
 say "dewar-agent (master + agent + CNI isolator) on $AGENT"
-in_ns env DEWAR_TEST_WEBSERVER="$BIN/dewar-test-webserver" "$BIN/dewar-agent" \
+bg_in_ns env DEWAR_TEST_WEBSERVER="$BIN/dewar-test-webserver" "$BIN/dewar-agent" \
   --work-dir "$DEMO/agent" --listen "$AGENT" --hostname dewar-demo-node \
   --resources "cpus:4;mem:4096;ports:[31000-31999]" \
   --executor "$BIN/dewar-executor" \
   --network-cni-config-dir "$DEMO/cni" --network-cni-plugins-dir "$ROOT/.tools/cni" \
-  >"$DEMO/logs/agent.log" 2>&1 &
+  >"$DEMO/logs/agent.log" 2>&1
 echo $! >"$DEMO/pids/agent"
 for ((i = 0; ; i++)); do
   in_ns curl -fsS -o /dev/null "http://$AGENT/state" 2>/dev/null && break
@@ -185,11 +189,11 @@ done
 echo "dewar-agent is up"
 
 say "dewar-scheduler: submitting $(basename "$JOB") (2 instances on blue and green)"
-in_ns "$BIN/dewar-scheduler" run --master "$AGENT" --db "$DEMO/scheduler.db" --job "$JOB" \
+bg_in_ns "$BIN/dewar-scheduler" run --master "$AGENT" --db "$DEMO/scheduler.db" --job "$JOB" \
   --enable-cni --allowed-networks blue,green \
   --executor-command "$BIN/dewar-executor" \
   --announcer-ensemble "$BLUE_GW:$ZK_PORT" \
-  >"$DEMO/logs/scheduler.log" 2>&1 &
+  >"$DEMO/logs/scheduler.log" 2>&1
 echo $! >"$DEMO/pids/scheduler"
 
 echo "waiting for both instances to be RUNNING (up to ${WAIT_SECS}s)"
