@@ -11,7 +11,11 @@
 // does not call setsid(2) itself stays in it. A Runner remembers the sessions
 // it created (a process-wide registry, because several Runners may share one
 // executor or test binary) and finds its processes by scanning /proc: members
-// of its sessions plus their descendants by parent pid.
+// of its sessions plus their descendants by parent pid. When a run exits,
+// what it left in its process group is SIGKILLed before the run is reaped
+// (Thermos kills a process's tree after every run); CLEANING sends SIGTERM to
+// everything of the task; the end of the task SIGKILLs whatever is left and
+// waits until nothing is.
 //
 // A descendant that both leaves the session (setsid) and loses its parent
 // (double fork) is reparented to the nearest subreaper: the executor calls
@@ -29,11 +33,13 @@
 // # Reaping
 //
 // Exit statuses of tracked runs are collected with exec.Cmd.Wait, which waits
-// for one specific pid. Nothing here ever waits on pid -1, which would steal
-// statuses from os/exec users elsewhere in the process. Orphans are reaped one
-// pid at a time (wait4(pid, WNOHANG)), and only when /proc shows them as
-// zombies that belong to this Runner, or, at the end of the task, that are
-// adopted children no Runner started. Scans run on SIGCHLD.
+// for one specific pid (after a waitid(WNOWAIT) on the same pid, which only
+// watches). Nothing here ever waits on pid -1, which would steal statuses
+// from os/exec users elsewhere in the process. Orphans are reaped one pid at
+// a time (wait4(pid, WNOHANG)), and only when /proc shows them as zombies
+// that belong to this Runner, or, at the end of the task, adopted children.
+// While the task runs, a SIGCHLD schedules such a scan within half a second
+// (batched, since most SIGCHLDs are tracked runs).
 //
 // # Deviations from Thermos worth knowing
 //
