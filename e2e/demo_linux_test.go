@@ -20,7 +20,6 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/announcer"
-	"github.com/dewarhq/dewar/fakeagent"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/scheduler"
 )
@@ -205,7 +204,15 @@ func (n *node) agentNetworks(t *testing.T) map[string][]scheduler.Network {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var st fakeagent.State
+	// The parts of the agent's /state this test reads.
+	var st struct {
+		Frameworks []struct {
+			Executors []struct {
+				ID       string            `json:"id"`
+				Networks []json.RawMessage `json:"network_infos"`
+			} `json:"executors"`
+		} `json:"frameworks"`
+	}
 	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
 		t.Fatalf("decode /state: %v", err)
 	}

@@ -1,0 +1,183 @@
+package aurora_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// TestHelloWorld: the hello world fixture goes STARTING, RUNNING,
+// FINISHED, and its one run printed the rendered template.
+func TestHelloWorld(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	tk := n.launch(t, "hello_world", fixture(t, "hello_world.json", nil), nil, nil)
+	tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED)
+	want := fmt.Sprintf("hello world from instance 0 of task %s\n", tk.id)
+	if got := tk.processLog(t, "hello", 0, "stdout"); got != want {
+		t.Errorf("stdout %q, want %q", got, want)
+	}
+	if runs := tk.runs(t, "hello"); runs != 1 {
+		t.Errorf("hello ran %d times, want once", runs)
+	}
+}
+
+// TestOrderedWithFinal: ordering constraints hold and the final processes
+// run after every regular one, in their own order. Each command line is
+// wrapped to append "<process> start|end <unix ns>" to order.log, so the
+// order is proven by the times the processes themselves wrote.
+func TestOrderedWithFinal(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	job := fixture(t, "ordered_final.json", func(doc map[string]any) {
+		for _, p := range doc["task"].(map[string]any)["processes"].([]any) {
+			pr := p.(map[string]any)
+			name := pr["name"].(string)
+			pr["cmdline"] = fmt.Sprintf(`echo "%[1]s start $(date +%%s%%N)" >> order.log; ( %[2]s ); rc=$?; echo "%[1]s end $(date +%%s%%N)" >> order.log; exit $rc`,
+				name, pr["cmdline"])
+		}
+	})
+	tk := n.launch(t, "ordered_final", job, nil, nil)
+	tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED)
+
+	times := map[string]int64{}
+	for _, line := range strings.Split(strings.TrimSpace(tk.workFile(t, "order.log")), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			t.Fatalf("bad order.log line %q", line)
+		}
+		ns, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			t.Fatalf("bad order.log line %q", line)
+		}
+		times[f[0]+" "+f[1]] = ns
+	}
+	before := func(a, b string) {
+		t.Helper()
+		ta, oka := times[a]
+		tb, okb := times[b]
+		if !oka || !okb || ta >= tb {
+			t.Errorf("%q (%d) must come before %q (%d)", a, ta, b, tb)
+		}
+	}
+	before("fetch end", "build start")
+	before("build end", "publish start")
+	for _, final := range []string{"archive", "cleanup"} {
+		for _, regular := range []string{"fetch", "build", "publish"} {
+			before(regular+" end", final+" start")
+		}
+	}
+	before("archive end", "cleanup start")
+	if got := tk.workFile(t, "archive.out"); got != "fetched\nbuilt\npublished\n" {
+		t.Errorf("archive.out %q", got)
+	}
+	for _, p := range []string{"fetch", "build", "publish", "archive", "cleanup"} {
+		if runs := tk.runs(t, p); runs != 1 {
+			t.Errorf("%s ran %d times, want once", p, runs)
+		}
+	}
+}
+
+// TestCronBatch: the cron-style batch job fails its first run, is retried
+// (max_failures 3, min_duration 1 s) and finishes; the run's logs show both.
+func TestCronBatch(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	tk := n.launch(t, "cron_batch", fixture(t, "cron_batch.json", nil), nil, nil)
+	tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED)
+	if runs := tk.runs(t, "report"); runs != 2 {
+		t.Fatalf("report ran %d times, want 2 (one failure, one success)", runs)
+	}
+	if got := tk.processLog(t, "report", 0, "stderr"); !strings.Contains(got, "transient failure") {
+		t.Errorf("run 0 stderr %q", got)
+	}
+	dump(t, tk)
+	if got := strings.TrimSpace(tk.workFile(t, "attempts")); got != "2" {
+		t.Errorf("attempts %q, want 2", got)
+	}
+	if got := tk.workFile(t, "report.out"); got != "report for localhost\n" {
+		t.Errorf("report.out %q, want the agent's host name rendered", got)
+	}
+}
+
+// TestWebServiceHealthAndKill: the web service fixture (health port,
+// initial_interval 5 s, interval 1 s) turns healthy after 2 s: the task is
+// STARTING until then and RUNNING only after its first healthy answer. On
+// KILL, /quitquitquit and then /abortabortabort are called, each waited
+// for, before SIGTERM reaches the process.
+func TestWebServiceHealthAndKill(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	ports := freePorts(t, "http", "health")
+	tk := n.launch(t, "web_service", fixture(t, "web_service.json", nil), ports,
+		map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+
+	running := tk.await(t, mesos.TASK_RUNNING)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	if !running.GetHealthy() {
+		t.Errorf("RUNNING without healthy=true: %v", running.TaskStatus.String())
+	}
+	ev := events(t, tk)
+	if ev["healthy"].IsZero() {
+		t.Fatalf("RUNNING, but the service never answered /health with ok; events %v", ev)
+	}
+	if at := statusTime(running); at.Before(ev["healthy"]) {
+		t.Errorf("RUNNING sent at %v, before the first healthy answer at %v", at, ev["healthy"])
+	}
+	if d := ev["healthy"].Sub(ev["start"]); d < 2*time.Second {
+		t.Errorf("healthy %v after start, want >= 2s (-healthy-after 2s)", d)
+	}
+
+	tk.kill(t, 20*time.Second)
+	end := tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
+	ev = events(t, tk)
+	quit, abort, term := ev["quitquitquit"], ev["abortabortabort"], ev["SIGTERM"]
+	if quit.IsZero() || abort.IsZero() || term.IsZero() {
+		t.Fatalf("events %v: want quitquitquit, abortabortabort and SIGTERM (final status %q)", ev, end.GetMessage())
+	}
+	// graceful_shutdown_wait_secs and shutdown_wait_secs are 1 in the
+	// fixture; the helper ignores both requests, so each wait runs out.
+	if d := abort.Sub(quit); d < time.Second {
+		t.Errorf("/abortabortabort %v after /quitquitquit, want >= graceful_shutdown_wait_secs (1s)", d)
+	}
+	if d := term.Sub(abort); d < time.Second {
+		t.Errorf("SIGTERM %v after /abortabortabort, want >= shutdown_wait_secs (1s)", d)
+	}
+	if got := tk.processLog(t, "server", 0, "stderr"); !strings.Contains(got, "listening on :"+strconv.Itoa(int(ports["health"]))) {
+		t.Errorf("server stderr %q: want it listening on the assigned health port", got)
+	}
+}
+
+// TestWebServiceNeverHealthy: a service that never answers ok fails with
+// Thermos' "failed health check" message and is never RUNNING.
+func TestWebServiceNeverHealthy(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	ports := freePorts(t, "http", "health")
+	tk := n.launch(t, "web_unhealthy", fixture(t, "web_unhealthy.json", nil), ports,
+		map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	end := tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_FAILED)
+	if !strings.Contains(end.GetMessage(), "failed health check") {
+		t.Errorf("message %q, want it to say \"failed health check\"", end.GetMessage())
+	}
+	if end.GetReason() != mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED {
+		t.Errorf("reason %v, want REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", end.GetReason())
+	}
+	ev := events(t, tk)
+	if !ev["healthy"].IsZero() {
+		t.Errorf("the service answered ok at %v; the test is wrong", ev["healthy"])
+	}
+	// The failed task is killed the graceful way too.
+	if ev["SIGTERM"].IsZero() || ev["quitquitquit"].IsZero() || !ev["quitquitquit"].Before(ev["SIGTERM"]) {
+		t.Errorf("events %v: want /quitquitquit before SIGTERM", ev)
+	}
+}
