@@ -48,14 +48,15 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// Event is a change of the Monitor's state. Reason is set for Unhealthy and
-// starts with "failed health check".
+// Event is a change of the Monitor's state. Reason is set for Unhealthy: the
+// failing check's error, or that attempts ran out. The task's failure
+// message is ReasonPrefix + ": " + Reason.
 type Event struct {
 	State  State
 	Reason string
 }
 
-// ReasonPrefix starts every Unhealthy reason.
+// ReasonPrefix starts the message of a task failed by its health check.
 const ReasonPrefix = "failed health check"
 
 // Monitor runs a Checker with Thermos' timing rules
@@ -222,7 +223,7 @@ func (m *Monitor) run(ctx context.Context) {
 		}
 		if j.expired() {
 			m.log.Warn("health check: exhausted attempts before becoming healthy", zap.Int("attempts", j.attempts))
-			m.emit(Event{State: Unhealthy, Reason: ReasonPrefix + ": not enough successful health checks in time"})
+			m.emit(Event{State: Unhealthy, Reason: "not enough successful health checks in time"})
 			return
 		}
 		err := m.checkOnce(ctx, &snoozed)
@@ -231,7 +232,7 @@ func (m *Monitor) run(ctx context.Context) {
 		}
 		if !j.record(err) {
 			m.log.Warn("health check: failure limit reached", zap.Error(err), zap.Int("attempts", j.attempts))
-			m.emit(Event{State: Unhealthy, Reason: ReasonPrefix + ": " + j.unhealthyCause})
+			m.emit(Event{State: Unhealthy, Reason: j.unhealthyCause})
 			return
 		}
 		if err != nil {
