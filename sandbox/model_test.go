@@ -412,3 +412,27 @@ func TestEventsDropOldest(t *testing.T) {
 		t.Errorf("oldest kept event is run %d, want 10", first.Run)
 	}
 }
+
+// TestStartFailure: a run that cannot start counts as a failed run, is
+// retried no sooner than a second later, and names the cause.
+func TestStartFailure(t *testing.T) {
+	t.Parallel()
+	tr := startTask(t, Task{Name: "nostart", MaxFailures: 1, Processes: []Process{
+		newProc("vandal", `rm -rf "$PWD"`),
+		{Name: "victim", Cmdline: "true", MaxFailures: 2},
+	}, Order: [][]string{{"vandal", "victim"}}})
+	res := tr.wait(30 * time.Second)
+	if res.State != StateFailed || !strings.Contains(res.Message, `process "victim" failed: cannot start:`) ||
+		!strings.HasSuffix(res.Message, "(after 2 runs)") {
+		t.Fatalf("result %+v", res)
+	}
+	var fails []time.Time
+	for _, e := range tr.snapshot() {
+		if e.Process == "victim" && e.Kind == EventFailed {
+			fails = append(fails, e.Time)
+		}
+	}
+	if len(fails) != 2 || fails[1].Sub(fails[0]) < startRetryDelay {
+		t.Errorf("start failures at %v, want two at least %s apart", fails, startRetryDelay)
+	}
+}

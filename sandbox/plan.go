@@ -24,8 +24,12 @@ type proc struct {
 	runs     int       // runs started so far; the next run's number
 	failures int       // failed runs
 	lastExit time.Time // end of the previous run; zero before the first
-	cur      *child    // the run in flight
-	status   string    // how the last failed run ended, e.g. "exit status 3"
+	// notBefore holds the next run back after a run could not even start
+	// (a missing work directory, a bad user): retrying those at once, with
+	// min_duration 0, would spin the runner.
+	notBefore time.Time
+	cur       *child // the run in flight
+	status    string // how the last failed run ended, e.g. "exit status 3"
 }
 
 func (p *proc) depsDone() bool {
@@ -40,9 +44,16 @@ func (p *proc) depsDone() bool {
 // readyAt is when min_duration allows the next run.
 func (p *proc) readyAt() time.Time {
 	if p.lastExit.IsZero() {
-		return time.Time{}
+		return p.notBefore
 	}
-	return p.lastExit.Add(p.spec.MinDuration)
+	return later(p.lastExit.Add(p.spec.MinDuration), p.notBefore)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // ended applies a run's outcome as Thermos' TaskPlanner does: daemons go

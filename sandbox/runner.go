@@ -301,6 +301,9 @@ func (r *Runner) step(now time.Time) time.Time {
 const (
 	pollInterval = 20 * time.Millisecond
 	reapDelay    = 500 * time.Millisecond
+	// startRetryDelay is the least wait before retrying a run that could
+	// not start.
+	startRetryDelay = time.Second
 )
 
 func earliest(a, b time.Time) time.Time {
@@ -332,7 +335,8 @@ func (r *Runner) startRun(p *proc, now time.Time) {
 	if err != nil {
 		r.log.Error("cannot start process", zap.String("process", p.spec.Name), zap.Int("run", run), zap.Error(err))
 		p.status = "cannot start: " + err.Error()
-		r.emit(Event{Process: p.spec.Name, Run: run, Kind: EventFailed, ExitCode: -1, Message: p.status})
+		r.emit(Event{Time: now, Process: p.spec.Name, Run: run, Kind: EventFailed, ExitCode: -1, Message: p.status})
+		p.notBefore = now.Add(startRetryDelay)
 		r.settle(p, now, false)
 		return
 	}
