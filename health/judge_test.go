@@ -92,3 +92,10 @@ func TestJudgeDeadline(t *testing.T) {
 		t.Error("not expired after 6 attempts without becoming healthy")
 	}
 }
+
+func TestJudgeWithoutGrace(t *testing.T) {
+	j := newJudge(MonitorConfig{Interval: time.Second, MinConsecutiveSuccesses: 1})
+	if j.record(errors.New("boom")) {
+		t.Error("with initial_interval 0 the first failure must count")
+	}
+}

@@ -18,7 +18,7 @@ const SnoozeFile = ".healthchecksnooze"
 
 // MonitorConfig is HealthCheckConfig with durations, so tests can run fast.
 type MonitorConfig struct {
-	InitialInterval         time.Duration // grace period; 0 means twice Interval, as Thermos
+	InitialInterval         time.Duration // grace period; 0 forgives no failure (initial_interval_secs 0 in Thermos)
 	Interval                time.Duration // between checks; must be > 0
 	MaxConsecutiveFailures  int
 	MinConsecutiveSuccesses int    // < 1 is taken as 1
@@ -94,8 +94,8 @@ func StartMonitor(ctx context.Context, c Checker, cfg MonitorConfig, log *zap.Lo
 	if cfg.Interval <= 0 {
 		return nil, fmt.Errorf("health monitor: interval must be > 0, got %v", cfg.Interval)
 	}
-	if cfg.InitialInterval <= 0 {
-		cfg.InitialInterval = 2 * cfg.Interval
+	if cfg.InitialInterval < 0 {
+		cfg.InitialInterval = 0
 	}
 	if cfg.MinConsecutiveSuccesses < 1 {
 		cfg.MinConsecutiveSuccesses = 1
