@@ -151,11 +151,15 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 		}
 	}
 	pid, start, hasNet := ex.run.PID, ex.run.StartTime, len(ex.run.Networks) > 0 || ex.run.NetNSPath != ""
+	netns := ex.run.NetNSPath
 	a.mu.Unlock()
 	ex.log.Info("executor terminated", zap.String("why", why))
 	if pid > 0 {
 		killSession(pid, start)
 	}
+	// Task processes run in sessions of their own; in a CNI container they
+	// all share its network namespace.
+	killNetNS(netns)
 	if hasNet && a.cfg.Isolator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := a.cfg.Isolator.Cleanup(ctx, ex.run.ContainerID); err != nil {
