@@ -98,7 +98,6 @@ func TestCronBatch(t *testing.T) {
 	if got := tk.processLog(t, "report", 0, "stderr"); !strings.Contains(got, "transient failure") {
 		t.Errorf("run 0 stderr %q", got)
 	}
-	dump(t, tk)
 	if got := strings.TrimSpace(tk.workFile(t, "attempts")); got != "2" {
 		t.Errorf("attempts %q, want 2", got)
 	}
