@@ -43,8 +43,10 @@ func (m *Master) subscribe(info mesos.FrameworkInfo) (*subscription, string, err
 		FrameworkID:              &mesos.FrameworkID{Value: id},
 		HeartbeatIntervalSeconds: &hb,
 	}})
-	for _, st := range fw.unacked {
-		fw.sub.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
+	now := time.Now()
+	for i := range fw.unacked {
+		fw.unacked[i].sent = now
+		fw.sub.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: fw.unacked[i].status}})
 	}
 	m.kickAllocator()
 	return fw.sub, id, nil
@@ -232,8 +234,8 @@ func (m *Master) acknowledge(log *zap.Logger, fwID, taskID string, uuid []byte) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fw := m.frameworks[fwID]
-	for i, st := range fw.unacked {
-		if st.TaskID.Value == taskID && string(st.UUID) == string(uuid) {
+	for i, p := range fw.unacked {
+		if st := p.status; st.TaskID.Value == taskID && string(st.UUID) == string(uuid) {
 			fw.unacked = append(fw.unacked[:i:i], fw.unacked[i+1:]...)
 			return
 		}
@@ -272,8 +274,8 @@ func (m *Master) reconcile(fwID string, tasks []scheduler.Call_Reconcile_Task) {
 }
 
 func (m *Master) unackedLocked(fw *framework, taskID string) bool {
-	for _, st := range fw.unacked {
-		if st.TaskID.Value == taskID {
+	for _, p := range fw.unacked {
+		if p.status.TaskID.Value == taskID {
 			return true
 		}
 	}

@@ -27,6 +27,10 @@ type Config struct {
 	OfferInterval time.Duration
 	// AgentTimeout bounds each call into the Agent.
 	AgentTimeout time.Duration
+	// UpdateRetry is how long an update may stay unacknowledged before it
+	// is sent again, as the agent's status update manager retries (Mesos:
+	// 10s).
+	UpdateRetry time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -41,6 +45,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AgentTimeout <= 0 {
 		c.AgentTimeout = 2 * time.Minute
+	}
+	if c.UpdateRetry <= 0 {
+		c.UpdateRetry = 10 * time.Second
 	}
 	return c
 }
@@ -81,7 +88,12 @@ type framework struct {
 	suppressed bool
 	// unacked holds forwarded updates (those with a uuid) in arrival order
 	// until the framework acknowledges them.
-	unacked []mesos.TaskStatus
+	unacked []pending
+}
+
+type pending struct {
+	status mesos.TaskStatus
+	sent   time.Time // zero: not sent yet (no subscription)
 }
 
 type offer struct {
@@ -149,6 +161,8 @@ func (m *Master) run() {
 	defer heartbeat.Stop()
 	offerTick := time.NewTicker(m.cfg.OfferInterval)
 	defer offerTick.Stop()
+	retry := time.NewTicker(m.cfg.UpdateRetry / 2)
+	defer retry.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
@@ -161,6 +175,8 @@ func (m *Master) run() {
 			m.mu.Unlock()
 		case <-offerTick.C:
 			m.allocate()
+		case <-retry.C:
+			m.retryUpdates()
 		case <-m.kick:
 			m.allocate()
 		}
@@ -219,9 +235,37 @@ func (m *Master) updateLocked(frameworkID string, st mesos.TaskStatus) {
 		m.frameworks[frameworkID] = fw
 	}
 	if len(st.UUID) > 0 {
-		fw.unacked = append(fw.unacked, st)
+		p := pending{status: st}
+		if fw.sub != nil {
+			p.sent = time.Now()
+		}
+		fw.unacked = append(fw.unacked, p)
 	}
 	m.sendLocked(fw, &scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
+}
+
+// retryUpdates sends again what a subscribed framework has left
+// unacknowledged for UpdateRetry.
+func (m *Master) retryUpdates() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	for _, fw := range m.frameworks {
+		if fw.sub == nil {
+			continue
+		}
+		for i := range fw.unacked {
+			p := &fw.unacked[i]
+			if now.Sub(p.sent) < m.cfg.UpdateRetry {
+				continue
+			}
+			p.sent = now
+			m.sendLocked(fw, &scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: p.status}})
+			if fw.sub == nil {
+				break // the stream was dropped as full
+			}
+		}
+	}
 }
 
 // Recover tells a freshly started master about a task the agent is still

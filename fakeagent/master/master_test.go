@@ -418,3 +418,16 @@ func TestHeartbeatAndTeardown(t *testing.T) {
 		}
 	}
 }
+
+func TestUnacknowledgedUpdatesAreRetried(t *testing.T) {
+	h := newHarness(t, Config{UpdateRetry: 100 * time.Millisecond})
+	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
+	offer := c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+	c.call(launch(offer, newTask("t1", offer, 1)))
+	first := c.update(mesos.TASK_RUNNING)
+	again := c.update(mesos.TASK_RUNNING) // not acknowledged: sent again
+	if !bytes.Equal(first.UUID, again.UUID) {
+		t.Fatalf("retried update has uuid %x, want %x", again.UUID, first.UUID)
+	}
+	c.call(calls.Acknowledge("agent-1", "t1", again.UUID))
+}
