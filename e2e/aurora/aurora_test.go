@@ -180,3 +180,33 @@ func TestWebServiceNeverHealthy(t *testing.T) {
 		t.Errorf("events %v: want /quitquitquit before SIGTERM", ev)
 	}
 }
+
+// TestKillWhileHealthFails: a service that drains on /quitquitquit stops
+// answering its health checks while it is being killed. That is part of the
+// kill, not a health failure: the task ends TASK_KILLED.
+func TestKillWhileHealthFails(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	ports := freePorts(t, "http", "health")
+	job := fixture(t, "web_service.json", func(doc map[string]any) {
+		doc["health_check_config"] = map[string]any{
+			"health_checker":           map[string]any{"http": map[string]any{}},
+			"initial_interval_secs":    0.5,
+			"interval_secs":            0.25,
+			"max_consecutive_failures": 0,
+		}
+		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
+		pr["cmdline"] = strings.Replace(pr["cmdline"].(string), "-healthy-after 2s", "-quit-stops-health", 1)
+	})
+	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	tk.await(t, mesos.TASK_RUNNING)
+	tk.kill(t, 20*time.Second)
+	end := tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
+	if strings.Contains(end.GetMessage(), "health") {
+		t.Errorf("message %q: a kill is not a health failure", end.GetMessage())
+	}
+	if ev := events(t, tk); ev["SIGTERM"].IsZero() || !ev["quitquitquit"].Before(ev["SIGTERM"]) {
+		t.Errorf("events %v: want /quitquitquit, then SIGTERM", ev)
+	}
+}

@@ -4,7 +4,8 @@
 // records, one line "<event> <unix nanoseconds>" each, when it started, when
 // it first answered /health with ok, every /quitquitquit and
 // /abortabortabort request, and SIGTERM, which ends it. The test then
-// proves the order of the kill from these times.
+// proves the order of the kill from these times. With -quit-stops-health it
+// fails its health checks once asked to quit, as a draining service does.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -43,6 +45,7 @@ func main() {
 	healthyAfter := flag.Duration("healthy-after", 0, "answer /health with ok only after this long")
 	message := flag.String("message", "hello from dewar", "body served on /")
 	eventsPath := flag.String("events", "lifecycle.events", "file the events are appended to")
+	quitStopsHealth := flag.Bool("quit-stops-health", false, "after /quitquitquit, answer /health with 503, as a draining service does")
 	flag.Parse()
 
 	f, err := os.OpenFile(*eventsPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -56,10 +59,13 @@ func main() {
 	start := time.Now()
 	record("start")
 
-	var healthyOnce sync.Once
+	var (
+		healthyOnce sync.Once
+		quitting    atomic.Bool
+	)
 	health := http.NewServeMux()
 	health.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		if time.Since(start) < *healthyAfter {
+		if time.Since(start) < *healthyAfter || (*quitStopsHealth && quitting.Load()) {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
@@ -69,6 +75,7 @@ func main() {
 	for _, ep := range []string{"/quitquitquit", "/abortabortabort"} {
 		health.HandleFunc(ep, func(w http.ResponseWriter, r *http.Request) {
 			record(ep[1:])
+			quitting.Store(true)
 			fmt.Fprintln(w, "noted; waiting for a signal")
 		})
 	}
