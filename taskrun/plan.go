@@ -140,9 +140,14 @@ func auroraPlan(info mesos.TaskInfo) (*plan, error) {
 	if p.user == "" {
 		p.user = job.Role
 	}
-	for name, port := range at.AssignedPorts {
-		p.ports[name] = int(port)
+	// Thermos' view of the ports: assigned ones plus the announce
+	// portmap's aliases and static ports, so {{thermos.ports[alias]}} and a
+	// "health" alias work as on Thermos.
+	ports, _, err := aurora.ResolvePorts(job.Announce, at.AssignedPorts)
+	if err != nil {
+		return nil, invalidf("announce.portmap: %v", err)
 	}
+	p.ports = ports
 	p.task = sandbox.Task{
 		Name:             job.Task.Name,
 		MaxFailures:      job.Task.MaxFailures,
