@@ -65,7 +65,7 @@ func (f *Framework) Kill(ctx context.Context, instances []int) ([]string, error)
 		return nil, errors.New("the stub is not subscribed to the master right now; retry in a few seconds")
 	}
 	var msgs []string
-	var kill []string
+	var kill, agentIDs []string
 	for _, i := range instances {
 		f.killed[i] = true
 		r, ok := f.current[i]
@@ -76,14 +76,14 @@ func (f *Framework) Kill(ctx context.Context, instances []int) ([]string, error)
 			msgs = append(msgs, fmt.Sprintf("instance %d: task %s already %s", i, r.TaskID, r.State))
 		default:
 			kill = append(kill, r.TaskID)
+			agentIDs = append(agentIDs, r.AgentID)
 			msgs = append(msgs, fmt.Sprintf("instance %d: killing task %s", i, r.TaskID))
 		}
 	}
-	agentID := f.agentID
 	f.mu.Unlock()
-	for _, id := range kill {
+	for i, id := range kill {
 		f.log.Info("killing", zap.String("task", id))
-		if err := f.call(ctx, calls.Kill(id, agentID)); err != nil {
+		if err := f.call(ctx, calls.Kill(id, agentIDs[i])); err != nil {
 			return msgs, err
 		}
 	}

@@ -58,17 +58,13 @@ func (f *Framework) onSubscribed(ctx context.Context, fwID string) error {
 	recon := map[string]string{}
 	for _, r := range f.current {
 		if !terminalState(r.State) {
-			recon[r.TaskID] = ""
+			recon[r.TaskID] = r.AgentID
 		}
 	}
-	agentID := f.agentID
 	f.mu.Unlock()
 	f.log.Info("subscribed", zap.String("framework", fwID), zap.Int("reconciling", len(recon)))
 	if err := f.cfg.Store.UpdateMeta(func(m *Meta) { m.FrameworkID = fwID }); err != nil {
 		return err
-	}
-	for id := range recon {
-		recon[id] = agentID
 	}
 	if len(recon) == 0 {
 		return nil
@@ -79,7 +75,6 @@ func (f *Framework) onSubscribed(ctx context.Context, fwID string) error {
 // offer launches every instance that should run and fits, or declines.
 func (f *Framework) offer(ctx context.Context, o mesos.Offer) error {
 	f.mu.Lock()
-	f.agentID = o.AgentID.Value
 	fwID := f.fwID
 	pending := f.pendingLocked(time.Now())
 	f.mu.Unlock()
@@ -94,7 +89,7 @@ func (f *Framework) offer(ctx context.Context, o mesos.Offer) error {
 		}
 		avail = avail.Minus(used...)
 		now := time.Now()
-		rec := TaskRecord{TaskID: ti.TaskID.Value, Instance: inst, State: mesos.TASK_STAGING.String(), Launched: now, Updated: now}
+		rec := TaskRecord{TaskID: ti.TaskID.Value, Instance: inst, AgentID: o.AgentID.Value, State: mesos.TASK_STAGING.String(), Launched: now, Updated: now}
 		if at, err := aurora.DecodeAssignedTask(ti.Data); err == nil {
 			rec.Ports = at.AssignedPorts
 		}
@@ -148,37 +143,12 @@ func (f *Framework) pendingLocked(now time.Time) []int {
 // acknowledges it, and notices when the job has nothing left to do.
 func (f *Framework) update(ctx context.Context, st mesos.TaskStatus) error {
 	taskID := st.TaskID.Value
-	views, verr := ViewsOf(st)
-	if verr != nil {
-		f.log.Warn("executor addresses unreadable", zap.Error(verr))
-	}
-	rec, known, err := f.cfg.Store.UpdateTask(taskID, func(r *TaskRecord) {
-		r.State = st.GetState().String()
-		r.Message = st.GetMessage()
-		r.Reason = ""
-		if st.Reason != nil {
-			r.Reason = st.GetReason().String()
-		}
-		r.Updated = time.Now()
-		if views.Agent != nil {
-			r.Views.Agent = views.Agent
-		}
-		if views.Executor != nil {
-			r.Views.Executor = views.Executor
-		}
-	})
+	rec, known, err := recordUpdate(f.cfg.Store, f.log, st)
 	if err != nil {
 		return err
 	}
 	log := f.log.With(zap.String("task", taskID), zap.Stringer("state", st.GetState()))
-	if !known {
-		log.Warn("update for a task this stub did not launch", zap.String("message", st.GetMessage()))
-	} else {
-		log.Info("status update", zap.Int("instance", rec.Instance), zap.String("message", st.GetMessage()),
-			zap.Any("agent_view", rec.Views.Agent), zap.Any("executor_view", rec.Views.Executor))
-		if d := rec.Views.Disagreement(); d != "" {
-			log.Warn("the agent and the executor disagree on the task's addresses", zap.String("diff", d))
-		}
+	if known {
 		f.mu.Lock()
 		if cur, ok := f.current[rec.Instance]; ok && cur.TaskID == taskID {
 			f.current[rec.Instance] = &rec
@@ -229,4 +199,48 @@ func terminalState(s string) bool {
 		return true
 	}
 	return false
+}
+
+// recordUpdate stores a status update: state, message, reason, the agent
+// that runs the task, and both address views (an update without addresses
+// keeps the last ones). It logs the update and any disagreement between
+// the views.
+func recordUpdate(store *Store, log *zap.Logger, st mesos.TaskStatus) (TaskRecord, bool, error) {
+	taskID := st.TaskID.Value
+	log = log.With(zap.String("task", taskID), zap.Stringer("state", st.GetState()))
+	views, verr := ViewsOf(st)
+	if verr != nil {
+		log.Warn("executor addresses unreadable", zap.Error(verr))
+	}
+	rec, known, err := store.UpdateTask(taskID, func(r *TaskRecord) {
+		r.State = st.GetState().String()
+		r.Message = st.GetMessage()
+		r.Reason = ""
+		if st.Reason != nil {
+			r.Reason = st.GetReason().String()
+		}
+		if id := st.GetAgentID().GetValue(); id != "" {
+			r.AgentID = id
+		}
+		r.Updated = time.Now()
+		if views.Agent != nil {
+			r.Views.Agent = views.Agent
+		}
+		if views.Executor != nil {
+			r.Views.Executor = views.Executor
+		}
+	})
+	if err != nil {
+		return rec, known, err
+	}
+	if !known {
+		log.Warn("update for a task this stub did not launch", zap.String("message", st.GetMessage()))
+		return rec, false, nil
+	}
+	log.Info("status update", zap.Int("instance", rec.Instance), zap.String("message", st.GetMessage()),
+		zap.Any("agent_view", rec.Views.Agent), zap.Any("executor_view", rec.Views.Executor))
+	if d := rec.Views.Disagreement(); d != "" {
+		log.Warn("the agent and the executor disagree on the task's addresses", zap.String("diff", d))
+	}
+	return rec, true, nil
 }

@@ -62,8 +62,7 @@ type Framework struct {
 
 	mu sync.Mutex // mu guards the following fields
 	// fwID is the framework id Mesos gave (kept in the store for failover).
-	fwID    string
-	agentID string
+	fwID string
 	// current is the latest task of each instance, state its last state.
 	current    map[int]*TaskRecord
 	killed     map[int]bool

@@ -16,6 +16,7 @@ import (
 type TaskRecord struct {
 	TaskID   string           `json:"task_id"`
 	Instance int              `json:"instance"`
+	AgentID  string           `json:"agent_id,omitempty"`
 	State    string           `json:"state"`
 	Message  string           `json:"message,omitempty"`
 	Reason   string           `json:"reason,omitempty"`
