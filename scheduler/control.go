@@ -90,6 +90,10 @@ func (f *Framework) Kill(ctx context.Context, instances []int) ([]string, error)
 	return msgs, nil
 }
 
+// ErrStubNotRunning: no `run` answers on the control endpoint recorded in
+// the database.
+var ErrStubNotRunning = errors.New("no running stub")
+
 // RequestKill asks the running stub recorded in store to kill instance (or
 // every instance when instance < 0) and returns its answer.
 func RequestKill(ctx context.Context, store *Store, instance int) (string, error) {
@@ -98,7 +102,7 @@ func RequestKill(ctx context.Context, store *Store, instance int) (string, error
 		return "", err
 	}
 	if meta.ControlAddr == "" {
-		return "", errors.New("no running stub recorded in the database; start it with `dewar-scheduler run`")
+		return "", fmt.Errorf("%w recorded in the database", ErrStubNotRunning)
 	}
 	u := url.URL{Scheme: "http", Host: meta.ControlAddr, Path: "/kill"}
 	if instance >= 0 {
@@ -112,7 +116,7 @@ func RequestKill(ctx context.Context, store *Store, instance int) (string, error
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("reach the running stub at %s (is `dewar-scheduler run` still running?): %w", meta.ControlAddr, err)
+		return "", fmt.Errorf("%w at %s: %w", ErrStubNotRunning, meta.ControlAddr, err)
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))

@@ -267,3 +267,59 @@ func TestStubRejectsBeforeLaunching(t *testing.T) {
 		})
 	}
 }
+
+// After `run` stopped, its tasks keep running; kill reaches them by
+// subscribing as the recorded framework.
+func TestKillWithoutRunningStub(t *testing.T) {
+	a, addr := startMaster(t)
+	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startStub(t, addr, store, "web_cni.json")
+	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
+	r.stop()
+	<-r.done
+	r.done <- nil // for the cleanup
+
+	ctx := context.Background()
+	if _, err := RequestKill(ctx, store, 0); !errors.Is(err, ErrStubNotRunning) {
+		t.Fatalf("RequestKill with no stub = %v, want ErrStubNotRunning", err)
+	}
+	log := zaptest.NewLogger(t)
+	msgs, err := KillDirect(ctx, addr, store, 0, log)
+	if err != nil || !strings.Contains(strings.Join(msgs, "\n"), "instance 0: killing task "+latest[0].TaskID) {
+		t.Fatalf("KillDirect(0) = %q, %v", msgs, err)
+	}
+	waitFor(t, store, "instance 0 KILLED", func(l map[int]TaskRecord) bool {
+		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_RUNNING"
+	})
+	if _, err := KillDirect(ctx, addr, store, -1, log); err != nil {
+		t.Fatalf("KillDirect(job): %v", err)
+	}
+	l := waitFor(t, store, "every instance KILLED", func(l map[int]TaskRecord) bool {
+		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_KILLED"
+	})
+	if l[1].Views.Agent == nil {
+		t.Error("killing dropped the stored addresses")
+	}
+	if meta, _ := store.Meta(); meta.FrameworkID != "" {
+		t.Errorf("framework id %q still recorded after the job was killed", meta.FrameworkID)
+	}
+	waitUntilTrue(t, "the framework torn down", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.shutdowns == 1
+	})
+}
+
+func waitUntilTrue(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

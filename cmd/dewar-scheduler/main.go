@@ -3,11 +3,12 @@
 //
 //	dewar-scheduler run --master HOST:PORT --db FILE --job job.json --executor-command PATH [flags]
 //	dewar-scheduler status --db FILE [--endpoints PORT]
-//	dewar-scheduler kill --db FILE [--instance N]
+//	dewar-scheduler kill --db FILE [--instance N] [--master HOST:PORT]
 //
 // `kill` talks to the running `run` through its control endpoint (its
 // address is in the database), so that the stub knows the kill was wanted
-// and does not relaunch the instance.
+// and does not relaunch the instance. With no `run` up and --master given,
+// it subscribes as the recorded framework itself and kills directly.
 package main
 
 import (
@@ -30,7 +31,7 @@ import (
 const usage = `usage:
   dewar-scheduler run --master HOST:PORT --db FILE --job JOB.json --executor-command PATH [flags]
   dewar-scheduler status --db FILE [--endpoints PORT]
-  dewar-scheduler kill --db FILE [--instance N]
+  dewar-scheduler kill --db FILE [--instance N] [--master HOST:PORT]
 Run a subcommand with -h for its flags.`
 
 func main() {
@@ -148,7 +149,8 @@ func kill(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("kill", flag.ContinueOnError)
 	db := fs.String("db", "dewar-scheduler.db", "the stub's database (it records where the running stub listens)")
 	instance := fs.Int("instance", -1, "instance to kill; default: every instance (the job)")
-	_ = fs.String("master", "", "accepted for symmetry with run; the running stub talks to the master")
+	master := fs.String("master", "", "when no `run` is up: subscribe to this master as the recorded framework and kill directly")
+	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -157,11 +159,26 @@ func kill(ctx context.Context, args []string) error {
 		return err
 	}
 	out, err := scheduler.RequestKill(ctx, store, *instance)
-	if err != nil {
+	if err == nil {
+		fmt.Println(out)
+		return nil
+	}
+	if !errors.Is(err, scheduler.ErrStubNotRunning) {
 		return err
 	}
-	fmt.Println(out)
-	return nil
+	if *master == "" {
+		return fmt.Errorf("%w; pass --master HOST:PORT to kill without it, or start `dewar-scheduler run` again", err)
+	}
+	log, lerr := newLogger(*verbose)
+	if lerr != nil {
+		return lerr
+	}
+	defer func() { _ = log.Sync() }()
+	msgs, err := scheduler.KillDirect(ctx, *master, store, *instance, log)
+	for _, m := range msgs {
+		fmt.Println(m)
+	}
+	return err
 }
 
 // announcer holds the executor flags the stub passes through unchanged.

@@ -1,0 +1,132 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	"go.uber.org/zap"
+)
+
+// KillDirect kills instance (every instance when instance < 0) without a
+// running stub: after `run` was stopped its tasks keep running, and only
+// the framework may kill them. It subscribes as the framework recorded in
+// store (a failover, as Mesos allows), sends KILL, records the updates
+// until every targeted task has ended and, when the whole job is gone,
+// tears the framework down. Never use it while `run` is up: the master
+// gives the stream to the newest subscriber.
+func KillDirect(ctx context.Context, master string, store *Store, instance int, log *zap.Logger) ([]string, error) {
+	meta, err := store.Meta()
+	if err != nil {
+		return nil, err
+	}
+	if meta.FrameworkID == "" {
+		return nil, errors.New("no framework recorded in the database: nothing to kill")
+	}
+	recs, err := store.Tasks()
+	if err != nil {
+		return nil, err
+	}
+	targets := map[string]TaskRecord{}
+	var msgs []string
+	latest := Latest(recs)
+	for i, r := range latest {
+		if instance >= 0 && i != instance {
+			continue
+		}
+		if terminalState(r.State) {
+			msgs = append(msgs, fmt.Sprintf("instance %d: task %s already %s", i, r.TaskID, r.State))
+			continue
+		}
+		targets[r.TaskID] = r
+	}
+	if instance >= 0 {
+		if _, ok := latest[instance]; !ok {
+			return nil, fmt.Errorf("instance %d: no task recorded", instance)
+		}
+	}
+	wholeJob := instance < 0
+	if len(targets) == 0 && !wholeJob {
+		return msgs, nil
+	}
+
+	cli := httpcli.New(httpcli.Endpoint(SchedulerURL(master)), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+	caller := httpsched.NewCaller(cli)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	host, _ := os.Hostname()
+	failover := (7 * 24 * time.Hour).Seconds()
+	resp, err := caller.Call(ctx, calls.Subscribe(&mesos.FrameworkInfo{
+		ID: &mesos.FrameworkID{Value: meta.FrameworkID}, User: currentUser(), Name: "dewar-scheduler",
+		Hostname: &host, Checkpoint: ptr(true), FailoverTimeout: &failover,
+	}))
+	if err != nil {
+		return msgs, fmt.Errorf("subscribe to %s as framework %s: %w", SchedulerURL(master), meta.FrameworkID, err)
+	}
+	defer resp.Close()
+	call := func(c *scheduler.Call) error {
+		c.FrameworkID = &mesos.FrameworkID{Value: meta.FrameworkID}
+		r, err := caller.Call(ctx, c)
+		if r != nil {
+			r.Close()
+		}
+		return err
+	}
+	for {
+		if len(targets) == 0 {
+			break
+		}
+		var ev scheduler.Event
+		if err := resp.Decode(&ev); err != nil {
+			return msgs, fmt.Errorf("event stream while killing: %w", err)
+		}
+		switch ev.Type {
+		case scheduler.Event_SUBSCRIBED:
+			for id, r := range targets {
+				msgs = append(msgs, fmt.Sprintf("instance %d: killing task %s", r.Instance, id))
+				if err := call(calls.Kill(id, r.AgentID)); err != nil {
+					return msgs, err
+				}
+			}
+		case scheduler.Event_OFFERS:
+			for _, o := range ev.Offers.Offers {
+				if err := call(calls.Decline(o.ID).With(calls.RefuseSeconds(time.Minute))); err != nil {
+					return msgs, err
+				}
+			}
+		case scheduler.Event_UPDATE:
+			st := ev.Update.Status
+			if _, _, err := recordUpdate(store, log, st); err != nil {
+				return msgs, err
+			}
+			if len(st.UUID) > 0 {
+				if err := call(calls.Acknowledge(st.GetAgentID().GetValue(), st.TaskID.Value, st.UUID)); err != nil {
+					return msgs, err
+				}
+			}
+			if terminalState(st.GetState().String()) {
+				delete(targets, st.TaskID.Value)
+			}
+		case scheduler.Event_ERROR:
+			return msgs, fmt.Errorf("master sent ERROR: %s", ev.GetError().GetMessage())
+		}
+	}
+	if wholeJob {
+		if err := call(&scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
+			return msgs, fmt.Errorf("teardown: %w", err)
+		}
+		if err := store.UpdateMeta(func(m *Meta) { m.FrameworkID = "" }); err != nil {
+			return msgs, err
+		}
+		msgs = append(msgs, "framework "+meta.FrameworkID+" torn down")
+	}
+	return msgs, nil
+}
