@@ -36,7 +36,8 @@ while [ ! -e "$MESOS_SANDBOX/stop" ]; do sleep 0.05; done`
 // discovers from inside its container and reports in TASK_STARTING and
 // TASK_RUNNING are exactly the ones the CNI plugins assigned (the agent's
 // view, merged behind the executor's), network by network in network_infos
-// order; they are on the container's interfaces; and the task sees them in
+// order, and still in TASK_FINISHED; they are on the container's
+// interfaces; and the task sees them in
 // DEWAR_IP, DEWAR_IPV6, DEWAR_IPS and DEWAR_IP[V6]_<NET>. When the task
 // ends, its container's namespace and networks are removed.
 func TestExecutorReportsCNIAddresses(t *testing.T) {
@@ -87,7 +88,9 @@ func TestExecutorReportsCNIAddresses(t *testing.T) {
 			checkTaskEnv(t, ex.Sandbox, tc.nets, cni)
 
 			touch(t, filepath.Join(ex.Sandbox, "stop"))
-			run.WaitFor(t, launchTimeout, "TASK_FINISHED", e2etest.InState(mesos.TASK_FINISHED))
+			finished := run.WaitFor(t, launchTimeout, "TASK_FINISHED", e2etest.InState(mesos.TASK_FINISHED))
+			mine, _ = split(t, finished, len(infos))
+			checkExecutorView(t, "TASK_FINISHED", infos, mine, cni)
 			agent.WaitContainerGone(t, ex.ContainerID, ns, launchTimeout)
 		})
 	}
