@@ -74,8 +74,9 @@ stop() {
     # Kill the job through the stub: executors withdraw from the
     # serversets, stop their processes and exit; the agent then runs CNI
     # DEL and removes each container's namespace.
-    if pid_alive scheduler; then
-      in_ns "$BIN/dewar-scheduler" kill --db "$DEMO/scheduler.db" || true
+    # (With the stub gone, kill subscribes as its framework itself.)
+    if pid_alive agent && [[ -f $DEMO/scheduler.db ]]; then
+      in_ns "$BIN/dewar-scheduler" kill --db "$DEMO/scheduler.db" --master "$AGENT" || true
       for ((i = 0; i < 300; i++)); do pid_alive scheduler || break; sleep 0.1; done
     fi
   fi

@@ -94,7 +94,7 @@ func runJob(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("job %s: %w", *jobFile, err)
 	}
-	log, err := newLogger(*verbose)
+	log, err := newLogger(level(*verbose, zap.InfoLevel))
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,9 @@ func kill(ctx context.Context, args []string) error {
 	if *master == "" {
 		return fmt.Errorf("%w; pass --master HOST:PORT to kill without it, or start `dewar-scheduler run` again", err)
 	}
-	log, lerr := newLogger(*verbose)
+	// Quiet: the printed lines are the answer; warnings (such as views that
+	// disagree) still show.
+	log, lerr := newLogger(level(*verbose, zap.WarnLevel))
 	if lerr != nil {
 		return lerr
 	}
@@ -224,12 +226,17 @@ func splitList(s string) []string {
 	return out
 }
 
-func newLogger(debug bool) (*zap.Logger, error) {
+func newLogger(level zapcore.Level) (*zap.Logger, error) {
 	cfg := zap.NewProductionConfig()
 	cfg.Encoding = "console"
 	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	if debug {
-		cfg.Level = zap.NewAtomicLevelAt(zap.DebugLevel)
-	}
+	cfg.Level = zap.NewAtomicLevelAt(level)
 	return cfg.Build()
+}
+
+func level(verbose bool, quiet zapcore.Level) zapcore.Level {
+	if verbose {
+		return zap.DebugLevel
+	}
+	return quiet
 }
