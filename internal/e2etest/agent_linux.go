@@ -46,7 +46,8 @@ type Agent struct {
 // once the agent answers /state on its unix socket. Cleanup kills what is
 // still running (executors first, by PID, so that the agent tears their
 // containers down), stops the agent and reports anything left behind as an
-// error.
+// error. One agent per node: its work dir is the node's, and an agent that
+// exits before the cleanup is an error.
 func (n *Node) StartAgent(t *testing.T, extra ...string) *Agent {
 	t.Helper()
 	plugins := testenv.CNIPluginDir(t)
