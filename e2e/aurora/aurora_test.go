@@ -2,12 +2,16 @@ package aurora_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // TestHelloWorld: the hello world fixture goes STARTING, RUNNING,
@@ -209,4 +213,41 @@ func TestKillWhileHealthFails(t *testing.T) {
 	if ev := events(t, tk); ev["SIGTERM"].IsZero() || !ev["quitquitquit"].Before(ev["SIGTERM"]) {
 		t.Errorf("events %v: want /quitquitquit, then SIGTERM", ev)
 	}
+}
+
+// TestRunsAsRole: as root, the executor runs the processes as the job's
+// role (Thermos' setuid), and refuses a role with no such user with a
+// message that names it, before anything runs.
+func TestRunsAsRole(t *testing.T) {
+	testenv.NeedRoot(t)
+	t.Parallel()
+	n := startNode(t)
+	asRole := func(role string) []byte {
+		return fixture(t, "hello_world.json", func(doc map[string]any) {
+			doc["role"] = role
+			pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
+			pr["cmdline"] = "id -un; echo user={{thermos.user}}"
+		})
+	}
+	t.Run("existing user", func(t *testing.T) {
+		tk := n.launch(t, "hello_world", asRole("nobody"), nil, nil)
+		tk.awaitTerminal(t)
+		tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED)
+		if got := tk.processLog(t, "hello", 0, "stdout"); got != "nobody\nuser=nobody\n" {
+			t.Errorf("stdout %q, want the process to run as nobody", got)
+		}
+	})
+	t.Run("missing user", func(t *testing.T) {
+		const role = "dewar-no-such-user"
+		tk := n.launch(t, "hello_world", asRole(role), nil, nil)
+		end := tk.awaitTerminal(t)
+		tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_FAILED)
+		// The task id holds the role too: look for the user, quoted.
+		if !strings.Contains(end.GetMessage(), `user "`+role+`"`) {
+			t.Errorf("message %q does not name the user %s", end.GetMessage(), role)
+		}
+		if _, err := os.Stat(filepath.Join(tk.sandbox, ".logs", "hello")); !os.IsNotExist(err) {
+			t.Errorf("the process was prepared or started (%v)", err)
+		}
+	})
 }

@@ -89,8 +89,16 @@ func startNode(t *testing.T) *node {
 		updates:  map[string][]update{},
 		changed:  make(chan struct{}, 1),
 	}
+	// A Mesos agent's work dir is traversable by every task user (the
+	// sandbox itself belongs to the user); t.TempDir is not.
+	work := t.TempDir()
+	for _, d := range []string{work, filepath.Dir(work)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	a, err := fakeagent.New(fakeagent.Config{
-		WorkDir:             t.TempDir(),
+		WorkDir:             work,
 		Listen:              "127.0.0.1:0",
 		Hostname:            "localhost",
 		ShutdownGracePeriod: 5 * time.Second,
