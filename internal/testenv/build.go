@@ -14,8 +14,20 @@ var (
 	buildDir string
 )
 
+// BinDirEnv names a directory of prebuilt binaries (`make test` sets it to
+// bin/, which `make build` has just filled), so that every test package
+// does not build its own copies.
+const BinDirEnv = "DEWAR_BIN_DIR"
+
 func buildBinary(t testing.TB, name string) string {
 	t.Helper()
+	if dir := os.Getenv(BinDirEnv); dir != "" {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s but %s is missing: run `make build`", BinDirEnv, dir, p)
+		}
+		return p
+	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if p, ok := built[name]; ok {
