@@ -195,26 +195,23 @@ func launch(t testing.TB, agentURL string, task mesos.TaskInfo) *launched {
 // await returns the next update, which must be in state want.
 func (l *launched) await(t testing.TB, want mesos.TaskState) mesos.TaskStatus {
 	t.Helper()
+	var st mesos.TaskStatus
 	select {
-	case st := <-l.updates:
-		if st.GetState() != want {
-			t.Fatalf("task %s: got %s (%s), want %s", st.TaskID.Value, st.GetState(), st.GetMessage(), want)
-		}
-		return st
+	case st = <-l.updates:
 	case <-l.done:
+		// LaunchRemote has returned: every update it saw is queued.
 		select {
-		case st := <-l.updates:
-			if st.GetState() != want {
-				t.Fatalf("task %s: got %s (%s), want %s", st.TaskID.Value, st.GetState(), st.GetMessage(), want)
-			}
-			return st
+		case st = <-l.updates:
 		default:
+			t.Fatalf("update stream ended (%v) before %s", l.err, want)
 		}
-		t.Fatalf("update stream ended (%v) before %s", l.err, want)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no %s within 30s", want)
 	}
-	return mesos.TaskStatus{}
+	if st.GetState() != want {
+		t.Fatalf("task %s: got %s (%s), want %s", st.TaskID.Value, st.GetState(), st.GetMessage(), want)
+	}
+	return st
 }
 
 // commandTask is a plain Mesos command task, run by the agent under its

@@ -85,7 +85,9 @@ func TestAgentRestartNoUpdateLost(t *testing.T) {
 		t.Fatal("the executor exited with the agent")
 	}
 
-	// Both updates happen while no agent listens.
+	// Both updates happen while no agent listens. The executor's own log
+	// (JSON on its stderr, kept in the sandbox) is the only witness of an
+	// update no agent has received.
 	execLog := filepath.Join(ex.Sandbox, "stderr")
 	if err := os.WriteFile(healthy, nil, 0o644); err != nil {
 		t.Fatal(err)
