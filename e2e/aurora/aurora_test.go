@@ -251,3 +251,46 @@ func TestRunsAsRole(t *testing.T) {
 		}
 	})
 }
+
+// TestRunnerLoggerFlags: the executor's --runner-logger-* flags decide
+// where process output goes: nowhere, or into files rotated at a size.
+func TestRunnerLoggerFlags(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	job := fixture(t, "hello_world.json", func(doc map[string]any) {
+		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
+		// 2.5 MiB of x on stdout.
+		pr["cmdline"] = "head -c 2621440 /dev/zero | tr '\\0' x"
+	})
+	t.Run("destination none", func(t *testing.T) {
+		tk := n.launch(t, "hello_world", job, nil, nil, "--runner-logger-destination=none")
+		tk.awaitTerminal(t)
+		tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED)
+		if _, err := os.Stat(filepath.Join(tk.sandbox, ".logs", "hello", "0", "stdout")); !os.IsNotExist(err) {
+			t.Errorf("stdout log exists (%v), want none", err)
+		}
+	})
+	t.Run("rotate", func(t *testing.T) {
+		tk := n.launch(t, "hello_world", job, nil, nil,
+			"--runner-logger-mode=rotate", "--runner-rotate-log-size-mb=1", "--runner-rotate-log-backups=1")
+		tk.awaitTerminal(t)
+		tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED)
+		dir := filepath.Join(tk.sandbox, ".logs", "hello", "0")
+		for name, want := range map[string]int64{"stdout": 512 << 10, "stdout.1": 1 << 20} {
+			st, err := os.Stat(filepath.Join(dir, name))
+			if err != nil || st.Size() != want {
+				t.Errorf("%s: %v, size %d, want %d bytes", name, err, sizeOf(st), want)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "stdout.2")); !os.IsNotExist(err) {
+			t.Errorf("stdout.2 exists (%v): one backup was asked for", err)
+		}
+	})
+}
+
+func sizeOf(st os.FileInfo) int64 {
+	if st == nil {
+		return -1
+	}
+	return st.Size()
+}
