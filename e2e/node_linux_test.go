@@ -101,7 +101,10 @@ func startNode(t *testing.T) *node {
     "routes": [{"dst": "198.18.41.0/24"}, {"dst": "2001:db8:41::/64"}]}}`, n.nets[1], sfx, ipam))
 
 	n.agentWork = filepath.Join(n.dir, "agent")
-	cmd := netnstest.Command(context.Background(), n.ns, n.bin["dewar-agent"],
+	// nsenter --net, not `ip netns exec`: the latter gives the agent a
+	// private mount namespace, hiding the container namespaces it pins
+	// under /run/netns from everyone else (and from its own restart).
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+n.ns, "--", n.bin["dewar-agent"],
 		"--work-dir", n.agentWork, "--listen", "127.0.0.1:0", "--hostname", "dewar-e2e-node",
 		"--resources", "cpus:4;mem:4096;ports:[31000-31999]", "--executor", n.bin["dewar-executor"],
 		"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins,
@@ -146,7 +149,7 @@ func (n *node) stopAgent(cmd *exec.Cmd, done chan struct{}, out *syncBuffer) {
 		n.t.Errorf("executor or task process %d outlived the job; killing it", pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	states, _ := filepath.Glob(filepath.Join(n.agentWork, "cni", "*.json"))
+	states, _ := filepath.Glob(filepath.Join(n.agentWork, "cni", "containers", "*.json"))
 	for _, f := range states {
 		var st struct {
 			NetNS string `json:"netns_name"`

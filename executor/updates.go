@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -10,6 +11,10 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
 	"go.uber.org/zap"
 )
+
+// NetworkInfosLabel is the status label holding, as JSON, the
+// NetworkInfos the executor discovered itself.
+const NetworkInfosLabel = "dewar.executor.network_infos"
 
 // report turns a task's status into an UPDATE, keeps it until the agent
 // acknowledges it, and wakes the sender.
@@ -34,11 +39,18 @@ func (e *Executor) report(taskID string, s Status) {
 	if s.Message != "" {
 		st.Message = &s.Message
 	}
-	if len(s.Labels) > 0 {
-		st.Labels = &mesos.Labels{Labels: s.Labels}
-	}
+	labels := s.Labels
 	if len(s.Networks) > 0 {
 		st.ContainerStatus = &mesos.ContainerStatus{NetworkInfos: s.Networks}
+		// An agent merges its own view into container_status; the label
+		// keeps the executor's view recognisable whatever the agent does.
+		if b, err := json.Marshal(s.Networks); err == nil {
+			v := string(b)
+			labels = append(labels, mesos.Label{Key: NetworkInfosLabel, Value: &v})
+		}
+	}
+	if len(labels) > 0 {
+		st.Labels = &mesos.Labels{Labels: labels}
 	}
 	e.mu.Lock()
 	if e.env != nil {

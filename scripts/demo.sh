@@ -35,11 +35,14 @@ die() {
   fi
   exit 1
 }
-in_ns() { ip netns exec "$NS" "$@"; }
+# nsenter --net enters only the network namespace. (`ip netns exec` would
+# also give the command a private mount namespace, and the container
+# namespaces the agent pins under /run/netns would be invisible outside it.)
+in_ns() { nsenter --net="/run/netns/$NS" -- "$@"; }
 # bg_in_ns runs a daemon in the node namespace in a session of its own, so
 # that Ctrl-C reaches only this script, which then stops everything in order
-# (setsid and ip netns exec both exec in place: $! is the daemon's PID).
-bg_in_ns() { setsid ip netns exec "$NS" "$@" </dev/null & }
+# (setsid and nsenter both exec in place: $! is the daemon's PID).
+bg_in_ns() { setsid nsenter --net="/run/netns/$NS" -- "$@" </dev/null & }
 
 pid_alive() { [[ -f $DEMO/pids/$1 ]] && kill -0 "$(cat "$DEMO/pids/$1")" 2>/dev/null; }
 
@@ -233,8 +236,8 @@ say "the demo is running"
 cat <<TXT
   logs:        $DEMO/logs/
   status:      $BIN/dewar-scheduler status --db $DEMO/scheduler.db
-  serversets:  ip netns exec $NS $BIN/dewar-serverset watch --zk 127.0.0.1:$ZK_PORT /aurora/root/devel/hello@green
-  kill one:    ip netns exec $NS $BIN/dewar-scheduler kill --db $DEMO/scheduler.db --instance 1
+  serversets:  nsenter --net=/run/netns/$NS $BIN/dewar-serverset watch --zk 127.0.0.1:$ZK_PORT /aurora/root/devel/hello@green
+  kill one:    nsenter --net=/run/netns/$NS $BIN/dewar-scheduler kill --db $DEMO/scheduler.db --instance 1
 Press Ctrl-C to stop and clean up (or run: make demo-stop).
 TXT
 if [[ -n ${DEWAR_DEMO_NO_WAIT:-} ]]; then

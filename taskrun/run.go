@@ -179,13 +179,14 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 		}
 	}
 	var (
-		running    bool
-		killing    bool
-		failReason string                  // set when the executor kills because of a failure
-		failCode   mesos.TaskStatus_Reason // Mesos' reason for that failure
-		killDone   = make(chan struct{})
-		events     = runner.Events()
-		healthy    = hc.healthy()
+		running           bool
+		killing           bool
+		failReason        string                  // set when the executor kills because of a failure
+		failCode          mesos.TaskStatus_Reason // Mesos' reason for that failure
+		killedByScheduler bool
+		killDone          = make(chan struct{})
+		events            = runner.Events()
+		healthy           = hc.healthy()
 	)
 	status := func(s mesos.TaskState, msg string) executor.Status {
 		st := executor.Status{State: s, Message: msg, Networks: NetworkInfos(facts.Networks)}
@@ -237,6 +238,9 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 			becomeRunning("healthy")
 		case why := <-hc.failed():
 			if killing {
+				continue // a task being killed may well stop answering
+			}
+			if killing {
 				// A service told to /quitquitquit stops answering its
 				// health checks: part of the kill, not a failure of it.
 				t.log.Info("health check failed during the kill; ignored", zap.String("reason", why))
@@ -263,12 +267,13 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 				t.report(status(mesos.TASK_RUNNING, "addresses changed: "+describe(nets)))
 			}
 		case policy := <-t.killCh:
+			killedByScheduler = !killing
 			startKill(policy, "killed by the scheduler")
 		case <-runner.Done():
 			if killing {
 				<-killDone
 			}
-			t.report(t.terminalStatus(runner.Result(), failReason, failCode, facts))
+			t.report(t.terminalStatus(runner.Result(), killedByScheduler, failReason, failCode, facts))
 			return
 		}
 	}
@@ -290,12 +295,16 @@ func (t *task) kill(ctx context.Context, p *plan, runner *sandbox.Runner, ann *a
 	runner.Kill(ctx, time.Until(deadline))
 }
 
-func (t *task) terminalStatus(r sandbox.Result, failReason string, failCode mesos.TaskStatus_Reason, facts *Facts) executor.Status {
+func (t *task) terminalStatus(r sandbox.Result, killed bool, failReason string, failCode mesos.TaskStatus_Reason, facts *Facts) executor.Status {
 	nets := NetworkInfos(facts.Networks)
 	switch {
 	case failReason != "":
 		return executor.Status{State: mesos.TASK_FAILED, Message: failReason, Networks: nets,
 			Reason: failCode.Enum()}
+	case killed:
+		// Thermos reports a kill as TASK_KILLED even when the processes
+		// exited cleanly on /quitquitquit before any signal.
+		return executor.Status{State: mesos.TASK_KILLED, Message: "killed by the scheduler: " + orDefault(r.Message, "task killed"), Networks: nets}
 	case r.State == sandbox.StateSuccess:
 		return executor.Status{State: mesos.TASK_FINISHED, Message: orDefault(r.Message, "task finished"), Networks: nets}
 	case r.State == sandbox.StateKilled:
