@@ -240,12 +240,6 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 			if killing {
 				continue // a task being killed may well stop answering
 			}
-			if killing {
-				// A service told to /quitquitquit stops answering its
-				// health checks: part of the kill, not a failure of it.
-				t.log.Info("health check failed during the kill; ignored", zap.String("reason", why))
-				continue
-			}
 			failReason, failCode = why, mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED
 			startKill(nil, why)
 		case nets, ok := <-watch:
