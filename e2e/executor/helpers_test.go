@@ -68,7 +68,17 @@ func startAgent(t testing.TB, bin string, args ...string) *agentProc {
 		p.err = p.cmd.Wait()
 		close(p.exited)
 	}()
-	t.Cleanup(func() { p.stop(t) })
+	t.Cleanup(func() {
+		// A test that failed half-way may leave executors behind, and a
+		// checkpointing framework's executor outlives its agent by design.
+		pids := p.executorPIDs()
+		p.stop(t)
+		for _, pid := range pids {
+			if isExecutor(pid) {
+				killPID(pid)
+			}
+		}
+	})
 
 	first := make(chan string, 1)
 	go func() {
@@ -131,6 +141,33 @@ func (p *agentProc) stop(t testing.TB) {
 		<-p.exited
 		t.Error("dewar-agent did not stop within 20s of SIGTERM; killed")
 	}
+}
+
+// executorPIDs lists the executors the agent runs; nil once it is gone.
+func (p *agentProc) executorPIDs() []int {
+	select {
+	case <-p.exited:
+		return nil
+	default:
+	}
+	res, err := http.Get(p.url + "/state")
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	var st fakeagent.State
+	if json.NewDecoder(res.Body).Decode(&st) != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range st.Frameworks {
+		for _, e := range f.Executors {
+			if e.State != "terminated" && e.PID > 0 {
+				pids = append(pids, e.PID)
+			}
+		}
+	}
+	return pids
 }
 
 // output is what the agent printed after its first line: one line per

@@ -19,6 +19,9 @@ import (
 // dewar-executor as a custom executor) whose one process waits for the file
 // done and whose shell health check passes once the file healthy exists:
 // the test decides when the task becomes RUNNING and when it FINISHES.
+//
+// The loop also ends when the test's temp dir is gone, so that a failed
+// test leaves nothing running.
 func auroraTask(t testing.TB, executorBin, taskID, healthy, done string) mesos.TaskInfo {
 	t.Helper()
 	jobJSON := fmt.Sprintf(`{
@@ -30,11 +33,11 @@ func auroraTask(t testing.TB, executorBin, taskID, healthy, done string) mesos.T
   },
   "task": {
     "name": "restart",
-    "processes": [{"name": "wait", "cmdline": "while [ ! -e %s ]; do sleep 0.05; done; echo done", "max_failures": 1}],
+    "processes": [{"name": "wait", "cmdline": "while [ ! -e %s ] && [ -d %s ]; do sleep 0.05; done; echo done", "max_failures": 1}],
     "constraints": [], "resources": {"cpu": 0.1, "ram": 16777216, "disk": 16777216},
     "max_failures": 1, "max_concurrency": 0, "finalization_wait": 0
   }
-}`, healthy, done)
+}`, healthy, done, filepath.Dir(done))
 	job, err := aurora.ParseJob([]byte(jobJSON))
 	if err != nil {
 		t.Fatalf("test job: %v", err)
