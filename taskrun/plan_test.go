@@ -227,6 +227,39 @@ func TestAuroraPlan(t *testing.T) {
 			t.Errorf("report %+v, want 3 failures allowed, 1s apart", r)
 		}
 	})
+	t.Run("announce portmap aliases become ports", func(t *testing.T) {
+		jobJSON := fixtureJSON(t, "hello_world.json", func(doc map[string]any) {
+			doc["announce"] = map[string]any{"portmap": map[string]any{
+				"health": "http", "admin": "8080", "dangling": "nope", "http": "9999",
+			}}
+		})
+		p, err := makePlan(auroraTaskInfo(t, jobJSON, map[string]int32{"http": 31000}), mesos.FrameworkInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The assigned http port wins over the alias of the same name; a
+		// portmap given replaces the default {"aurora": primary_port}; a
+		// dangling alias is dropped.
+		want := map[string]int{"http": 31000, "health": 31000, "admin": 8080}
+		if len(p.ports) != len(want) {
+			t.Errorf("ports %v, want %v", p.ports, want)
+		}
+		for n, port := range want {
+			if p.ports[n] != port {
+				t.Errorf("ports %v, want %v", p.ports, want)
+				break
+			}
+		}
+	})
+	t.Run("a cycle of port aliases is refused", func(t *testing.T) {
+		jobJSON := fixtureJSON(t, "hello_world.json", func(doc map[string]any) {
+			doc["announce"] = map[string]any{"portmap": map[string]any{"a": "b", "b": "a"}}
+		})
+		_, err := makePlan(auroraTaskInfo(t, jobJSON, map[string]int32{"http": 31000}), mesos.FrameworkInfo{})
+		if err == nil || !strings.Contains(err.Error(), "announce.portmap") {
+			t.Fatalf("error %v, want one naming announce.portmap", err)
+		}
+	})
 	t.Run("daemon and ephemeral flags", func(t *testing.T) {
 		jobJSON := fixtureJSON(t, "hello_world.json", func(doc map[string]any) {
 			task := doc["task"].(map[string]any)

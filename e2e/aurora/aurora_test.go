@@ -294,3 +294,40 @@ func sizeOf(st os.FileInfo) int64 {
 	}
 	return st.Size()
 }
+
+// TestHealthPortAlias: Aurora's common announce.portmap {"health": "http"}
+// makes the http port the health port, as Thermos' resolve_ports does:
+// the task is health-checked there (STARTING until healthy), the alias
+// renders in {{thermos.ports[health]}}, and the kill calls the lifecycle
+// endpoints on it before SIGTERM.
+func TestHealthPortAlias(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	ports := freePorts(t, "http")
+	job := fixture(t, "web_service.json", func(doc map[string]any) {
+		doc["announce"] = map[string]any{"primary_port": "http", "portmap": map[string]any{"aurora": "http", "health": "http"}}
+		hc := doc["health_check_config"].(map[string]any)
+		hc["initial_interval_secs"], hc["interval_secs"] = 3.0, 0.5
+		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
+		pr["cmdline"] = `echo "health={{thermos.ports[health]}} env=$DEWAR_PORT_HEALTH"; exec "$DEWAR_TEST_WEBSERVER" -http {{thermos.ports[http]}} -healthy-after 1s`
+	})
+	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	running := tk.await(t, mesos.TASK_RUNNING)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	ev := events(t, tk)
+	if ev["healthy"].IsZero() || statusTime(running).Before(ev["healthy"]) {
+		t.Errorf("RUNNING at %v, first healthy answer at %v: want RUNNING after a check on the http port", statusTime(running), ev["healthy"])
+	}
+	want := fmt.Sprintf("health=%d env=%d\n", ports["http"], ports["http"])
+	if got := tk.processLog(t, "server", 0, "stdout"); got != want {
+		t.Errorf("stdout %q, want %q", got, want)
+	}
+	tk.kill(t, 20*time.Second)
+	tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
+	ev = events(t, tk)
+	if ev["quitquitquit"].IsZero() || ev["abortabortabort"].IsZero() || ev["SIGTERM"].IsZero() ||
+		!ev["quitquitquit"].Before(ev["abortabortabort"]) || !ev["abortabortabort"].Before(ev["SIGTERM"]) {
+		t.Errorf("events %v: want /quitquitquit, /abortabortabort, SIGTERM in that order", ev)
+	}
+}
