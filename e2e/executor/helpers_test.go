@@ -268,7 +268,7 @@ func uniqueSleep() string {
 
 // shellWord spells marker for a shell command line so that the shell's own
 // command line does not contain it but the words it passes on do:
-// `1000.''123` is `1000.123` to the command it runs.
+// `1000.”123` is `1000.123` to the command it runs.
 func shellWord(marker string) string {
 	whole, frac, _ := strings.Cut(marker, ".")
 	return whole + ".''" + frac
