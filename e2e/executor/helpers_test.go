@@ -267,8 +267,10 @@ func uniqueSleep() string {
 }
 
 // shellWord spells marker for a shell command line so that the shell's own
-// command line does not contain it but the words it passes on do:
-// `1000.”123` is `1000.123` to the command it runs.
+// command line does not contain it but the words it passes on do; the
+// empty quotes vanish when the shell splits words:
+//
+//	sleep 1000.''123   runs   sleep 1000.123
 func shellWord(marker string) string {
 	whole, frac, _ := strings.Cut(marker, ".")
 	return whole + ".''" + frac
