@@ -56,8 +56,10 @@ func main() {
 	// Take SIGTERM before serving, so that no signal can arrive unrecorded.
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	start := time.Now()
+	// Recorded first, so that "healthy" - "start" is never shorter than
+	// -healthy-after.
 	record("start")
+	start := time.Now()
 
 	var (
 		healthyOnce sync.Once
