@@ -331,3 +331,25 @@ func TestHealthPortAlias(t *testing.T) {
 		t.Errorf("events %v: want /quitquitquit, /abortabortabort, SIGTERM in that order", ev)
 	}
 }
+
+// TestHealthCheckSnooze: while .healthchecksnooze exists in the sandbox
+// root, health checks count as passed (Thermos), so a service that never
+// answers ok still goes RUNNING.
+func TestHealthCheckSnooze(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	ports := freePorts(t, "http", "health")
+	job := fixture(t, "web_unhealthy.json", func(doc map[string]any) {
+		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
+		pr["cmdline"] = `touch "$MESOS_SANDBOX/.healthchecksnooze" && ` + pr["cmdline"].(string)
+	})
+	tk := n.launch(t, "web_unhealthy", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	tk.await(t, mesos.TASK_RUNNING)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	if ev := events(t, tk); !ev["healthy"].IsZero() {
+		t.Fatalf("the service answered ok at %v; the test is wrong", ev["healthy"])
+	}
+	tk.kill(t, 20*time.Second)
+	tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
+}
