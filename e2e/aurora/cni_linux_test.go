@@ -1,0 +1,258 @@
+package aurora_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dewarhq/dewar/aurora"
+	"github.com/dewarhq/dewar/internal/netnstest"
+	"github.com/dewarhq/dewar/internal/testenv"
+)
+
+// TestCNIService runs the cni_service fixture on two real CNI bridge
+// networks, blue and green, with the whole node inside a network namespace
+// of the test's own: `dewar-agent run` (under nsenter, as the isolator's doc
+// asks) attaches the container, the real executor discovers its addresses,
+// the shell health check sees {{mesos.ip}}, and the service, bound to
+// {{mesos.ip}}, serves what {{mesos.ips[blue]}} and {{mesos.ips[green]}}
+// rendered to: the addresses the agent reports. Ctrl-C kills it.
+func TestCNIService(t *testing.T) {
+	testenv.NeedRoot(t)
+	plugins := testenv.CNIPluginDir(t)
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		testenv.Missing(t, "nsenter (util-linux) not on PATH")
+	}
+	t.Parallel()
+	ns, _ := netnstest.New(t)
+	agentBin := testenv.Binary(t, "dewar-agent")
+	executorBin := testenv.Binary(t, "dewar-executor")
+	web := lifecycleBinary(t)
+
+	dir := t.TempDir()
+	suffix := randomSuffix(t)
+	confDir := filepath.Join(dir, "cni")
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Names of the networks are the fixture's; bridges carry the suffix so
+	// that parallel tests never meet (DESIGN.md, test hygiene).
+	for i, name := range []string{"blue", "green"} {
+		conf := fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-%c-%s",
+  "isGateway": true, "ipMasq": false,
+  "ipam": {"type": "host-local", "subnet": "198.18.%d.0/24", "dataDir": %q}}`,
+			name, name[0], suffix, 91+i, filepath.Join(dir, "ipam"))
+		if err := os.WriteFile(filepath.Join(confDir, name+".conf"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	jobJSON := fixture(t, "cni_service.json", nil)
+	job, err := aurora.ParseJob(jobJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const httpPort = 31080 // inside the container's own namespace: always free
+	taskID := "root-devel-cni_web-0-" + suffix
+	data, err := aurora.BuildAssignedTask(job, jobJSON, taskID, 0, map[string]int32{"http": httpPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The TaskInfo as mesos-go's JSON: data is base64, the executor runs
+	// dewar-executor in a container on the job's networks (what the
+	// scheduler copies from MesosJob.networks).
+	var nets []map[string]any
+	for _, n := range job.Networks {
+		var labels []map[string]string
+		for k, v := range n.Labels {
+			labels = append(labels, map[string]string{"key": k, "value": v})
+		}
+		nets = append(nets, map[string]any{"name": n.Name, "labels": map[string]any{"labels": labels}})
+	}
+	taskInfo := map[string]any{
+		"name":     job.Name,
+		"task_id":  map[string]string{"value": taskID},
+		"agent_id": map[string]string{"value": ""},
+		"data":     data,
+		"executor": map[string]any{
+			"executor_id": map[string]string{"value": "thermos-" + taskID},
+			"name":        aurora.ExecutorName,
+			"command": map[string]any{
+				"value": executorBin, "shell": false, "arguments": []string{executorBin},
+				"environment": map[string]any{"variables": []map[string]string{{"name": "DEWAR_TEST_WEBSERVER", "value": web}}},
+			},
+			"container": map[string]any{"type": "MESOS", "network_infos": nets},
+		},
+	}
+	b, err := json.Marshal(taskInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskFile := filepath.Join(dir, "task.json")
+	if err := os.WriteFile(taskFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitFor)
+	defer cancel()
+	work := filepath.Join(dir, "work")
+	// Not CommandContext: its SIGKILL on return would leave the agent no
+	// time to remove the container's namespace; the cleanup stops it.
+	cmd := exec.Command(nsenter, "--net=/run/netns/"+ns, agentBin, "run", "--work-dir", work,
+		"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins, taskFile)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// nsenter execs: the PID is dewar-agent's. Whatever happens, it ends.
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(waitFor):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	lines := make(chan string, 64)
+	out := &syncBuffer{}
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			fmt.Fprintln(out, sc.Text())
+			lines <- sc.Text()
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	output := func() string { return out.String() + "\nstderr:\n" + stderr.String() }
+	state := regexp.MustCompile(`^(TASK_[A-Z_]+) task=` + regexp.QuoteMeta(taskID) + ` `)
+	// next waits for the next update line of the task.
+	next := func() string {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("dewar-agent ended early:\n%s", output())
+				}
+				if m := state.FindStringSubmatch(l); m != nil {
+					return l
+				}
+			case <-ctx.Done():
+				t.Fatalf("no update in time:\n%s", output())
+			}
+		}
+	}
+	if l := next(); !strings.HasPrefix(l, "TASK_STARTING ") {
+		t.Fatalf("first update %q, want TASK_STARTING\n%s", l, output())
+	}
+	running := next()
+	if !strings.HasPrefix(running, "TASK_RUNNING ") {
+		t.Fatalf("second update %q, want TASK_RUNNING (the shell health check saw {{mesos.ip}})\n%s", running, output())
+	}
+	blue := regexp.MustCompile(`blue=(198\.18\.91\.\d+)`).FindStringSubmatch(running)
+	green := regexp.MustCompile(`green=(198\.18\.92\.\d+)`).FindStringSubmatch(running)
+	if blue == nil || green == nil {
+		t.Fatalf("RUNNING update %q does not carry both networks' addresses", running)
+	}
+
+	// From the node (the test's namespace), the service answers on the
+	// primary address {{mesos.ip}} (blue's: the first network) with the
+	// addresses its templates rendered.
+	// The socket is made inside the node's namespace (http.Transport dials
+	// on goroutines of its own, which netnstest.Run would not cover).
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = netnstest.Run(ns, func() error {
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+	var body string
+	deadline := time.Now().Add(waitFor)
+	for {
+		resp, err := client.Get("http://" + net.JoinHostPort(blue[1], fmt.Sprint(httpPort)) + "/")
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body, err = string(b), rerr
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service on %s:%d: %v\n%s", blue[1], httpPort, err, output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if want := fmt.Sprintf("blue=%s green=%s\n", blue[1], green[1]); body != want {
+		t.Errorf("service says %q, want %q", body, want)
+	}
+
+	// Ctrl-C: the agent shuts the executor down, which kills the task.
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if l := next(); !strings.HasPrefix(l, "TASK_KILLED ") {
+		t.Errorf("update after Ctrl-C %q, want TASK_KILLED\n%s", l, output())
+	}
+	// The agent then removes the container and exits; a second Ctrl-C
+	// (the cleanup's) must not cut that short.
+	for range lines {
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func randomSuffix(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
