@@ -196,6 +196,13 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 		}
 		return st
 	}
+	// join runs the announcement in the background so that a slow or
+	// unreachable ensemble never blocks a kill; it is bounded by
+	// joinTimeout and waited for before Leave.
+	var (
+		join   *joining
+		joined <-chan struct{} // join.done until handled
+	)
 	startKill := func(policy *mesos.KillPolicy, why string) {
 		if killing {
 			return
@@ -203,25 +210,29 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 		killing = true
 		t.log.Info("killing", zap.String("why", why))
 		grace := killGrace(policy, t.env.Config.ShutdownGracePeriod)
+		j := join
 		go func() {
 			defer close(killDone)
+			if j != nil {
+				j.cancel()
+				<-j.done
+			}
 			t.kill(ctx, p, runner, ann, grace)
 		}()
 	}
+	runningMsg := ""
 	becomeRunning := func(msg string) {
-		if running || killing {
+		if running || killing || join != nil {
 			return
 		}
-		running = true
-		if ann != nil {
-			if err := ann.join(ctx, facts); err != nil {
-				failReason = fmt.Sprintf("announcing into ZooKeeper failed: %v", err)
-				failCode = mesos.REASON_EXECUTOR_TERMINATED
-				startKill(nil, failReason)
-				return
-			}
+		if ann == nil {
+			running = true
+			t.report(status(mesos.TASK_RUNNING, msg))
+			return
 		}
-		t.report(status(mesos.TASK_RUNNING, msg))
+		runningMsg = msg
+		join = startJoin(ctx, ann, *facts, t.joinTimeout())
+		joined = join.done
 	}
 	for {
 		select {
@@ -233,6 +244,22 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 			if ev.Kind == sandbox.EventStarted && hc == nil {
 				becomeRunning(fmt.Sprintf("process %s started", ev.Process))
 			}
+		case <-joined:
+			joined = nil
+			if killing {
+				continue
+			}
+			if join.err != nil {
+				failReason = fmt.Sprintf("announcing into ZooKeeper failed: %v", join.err)
+				failCode = mesos.REASON_EXECUTOR_TERMINATED
+				startKill(nil, failReason)
+				continue
+			}
+			running = true
+			if describe(facts.Networks) != describe(join.facts.Networks) {
+				t.updateAnnouncement(ctx, ann, facts)
+			}
+			t.report(status(mesos.TASK_RUNNING, runningMsg))
 		case <-healthy:
 			healthy = nil // closed: take it once
 			becomeRunning("healthy")
@@ -253,9 +280,7 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 			facts.Networks = nets
 			t.log.Info("addresses changed", zap.String("networks", describe(nets)))
 			if ann != nil && running {
-				if err := ann.update(ctx, facts); err != nil {
-					t.log.Warn("updating the serverset members failed", zap.Error(err))
-				}
+				t.updateAnnouncement(ctx, ann, facts)
 			}
 			if running && !killing {
 				t.report(status(mesos.TASK_RUNNING, "addresses changed: "+describe(nets)))
@@ -313,4 +338,41 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// joining is an announcement in progress.
+type joining struct {
+	facts  Facts
+	cancel context.CancelFunc
+	done   chan struct{} // closed when err is set
+	err    error
+}
+
+func startJoin(ctx context.Context, ann *announcement, facts Facts, timeout time.Duration) *joining {
+	jctx, cancel := context.WithTimeout(ctx, timeout)
+	j := &joining{facts: facts, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(j.done)
+		defer cancel()
+		j.err = ann.join(jctx, &j.facts)
+	}()
+	return j
+}
+
+func (t *task) joinTimeout() time.Duration {
+	if t.opt.Announcer != nil && t.opt.Announcer.ConnectTimeout > 0 {
+		return t.opt.Announcer.ConnectTimeout
+	}
+	return 30 * time.Second
+}
+
+// updateAnnouncement sets the members' data to the new addresses. The
+// announcer keeps converging in the background, so a slow ensemble gets a
+// short wait here, never a blocked task.
+func (t *task) updateAnnouncement(ctx context.Context, ann *announcement, facts *Facts) {
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := ann.update(uctx, facts); err != nil {
+		t.log.Warn("updating the serverset members failed", zap.Error(err))
+	}
 }
