@@ -353,3 +353,34 @@ func TestHealthCheckSnooze(t *testing.T) {
 	tk.awaitTerminal(t)
 	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
 }
+
+// TestKillBoundedByGracePeriod: the kill policy's grace period bounds the
+// whole kill, lifecycle waits included: with 5 s + 5 s of lifecycle waits
+// and a grace period of 2 s the task is KILLED well before 10 s.
+func TestKillBoundedByGracePeriod(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	ports := freePorts(t, "http", "health")
+	job := fixture(t, "web_service.json", func(doc map[string]any) {
+		doc["lifecycle"].(map[string]any)["http"] = map[string]any{"graceful_shutdown_wait_secs": 5, "shutdown_wait_secs": 5}
+		hc := doc["health_check_config"].(map[string]any)
+		hc["initial_interval_secs"], hc["interval_secs"] = 1.0, 0.25
+		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
+		pr["cmdline"] = strings.Replace(pr["cmdline"].(string), "-healthy-after 2s", "", 1)
+	})
+	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	tk.await(t, mesos.TASK_RUNNING)
+	start := time.Now()
+	tk.kill(t, 2*time.Second)
+	end := tk.awaitTerminal(t)
+	took := end.received.Sub(start)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLED)
+	// 2 s of grace; the rest of the margin is for a slow CI machine, and
+	// still far below the 10 s the lifecycle alone would take.
+	if took > 7*time.Second {
+		t.Errorf("kill took %v with a grace period of 2s", took)
+	}
+	if ev := events(t, tk); ev["quitquitquit"].IsZero() {
+		t.Errorf("events %v: /quitquitquit was not called", ev)
+	}
+}
