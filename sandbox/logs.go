@@ -51,9 +51,8 @@ type output struct {
 }
 
 // openOutput builds the stream name ("stdout" or "stderr") of a run whose
-// log directory is dir; console is the executor's own stream.
-func (r *Runner) openOutput(dir, name string, console *os.File) (output, error) {
-	cfg := r.opt.Log
+// log directory is dir, as cfg says; console is the executor's own stream.
+func (r *Runner) openOutput(cfg LogConfig, dir, name string, console *os.File) (output, error) {
 	path := filepath.Join(dir, name)
 	toFile := cfg.Destination == LogFile || cfg.Destination == LogBoth
 	switch {

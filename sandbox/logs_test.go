@@ -111,3 +111,30 @@ func TestRotatingWriterSplitsWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestPerProcessLogger: a process' own logger (Thermos' Process.logger)
+// overrides the Runner's, and a bad one is refused before anything runs.
+func TestPerProcessLogger(t *testing.T) {
+	t.Parallel()
+	quiet := newProc("quiet", `echo hidden`)
+	quiet.Log = &LogConfig{Destination: LogNone}
+	loud := newProc("loud", `echo shown`)
+	tr := startTask(t, Task{Name: "loggers", MaxFailures: 1, Processes: []Process{quiet, loud}})
+	if res := tr.wait(30 * time.Second); res.State != StateSuccess {
+		t.Fatalf("result %+v", res)
+	}
+	if _, err := os.Stat(tr.logFile("quiet", 0, "stdout")); err == nil {
+		t.Errorf("process with destination none has a log file")
+	}
+	if b, err := os.ReadFile(tr.logFile("loud", 0, "stdout")); err != nil || string(b) != "shown\n" {
+		t.Errorf("loud stdout = %q, %v", b, err)
+	}
+
+	bad := newProc("bad", `echo never`)
+	bad.Log = &LogConfig{Destination: "syslog"}
+	_, err := Start(t.Context(), Task{Name: "bad-logger", MaxFailures: 1, Processes: []Process{bad}},
+		Options{Sandbox: t.TempDir(), Env: os.Environ()})
+	if err == nil || !strings.Contains(err.Error(), `process "bad" logger`) {
+		t.Fatalf("Start with a bad process logger = %v, want an error naming the process", err)
+	}
+}

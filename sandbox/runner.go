@@ -69,6 +69,16 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 	if err := checkLogConfig(&opt.Log); err != nil {
 		return nil, err
 	}
+	t.Processes = append([]Process(nil), t.Processes...) // Log defaults are filled in below
+	for i := range t.Processes {
+		if lc := t.Processes[i].Log; lc != nil {
+			c := *lc
+			if err := checkLogConfig(&c); err != nil {
+				return nil, fmt.Errorf("process %q logger: %w", t.Processes[i].Name, err)
+			}
+			t.Processes[i].Log = &c
+		}
+	}
 	if opt.Sandbox == "" {
 		return nil, fmt.Errorf("no sandbox directory given: set Options.Sandbox ($MESOS_SANDBOX)")
 	}

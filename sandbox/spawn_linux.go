@@ -39,11 +39,15 @@ func (r *Runner) spawn(p *proc, run int) (*child, error) {
 	if err := r.makeDir(dir); err != nil {
 		return nil, err
 	}
-	stdout, err := r.openOutput(dir, "stdout", os.Stdout)
+	cfg := r.opt.Log
+	if p.spec.Log != nil {
+		cfg = *p.spec.Log
+	}
+	stdout, err := r.openOutput(cfg, dir, "stdout", os.Stdout)
 	if err != nil {
 		return nil, err
 	}
-	stderr, err := r.openOutput(dir, "stderr", os.Stderr)
+	stderr, err := r.openOutput(cfg, dir, "stderr", os.Stderr)
 	if err != nil {
 		stdout.abort()
 		return nil, err

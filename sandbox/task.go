@@ -25,6 +25,9 @@ type Process struct {
 	Ephemeral bool
 	// Final processes run in FINALIZING, after the regular ones (or a kill).
 	Final bool
+	// Log overrides Options.Log for this process (Thermos' per-process
+	// logger); nil uses the Runner's.
+	Log *LogConfig
 }
 
 // Task is the process part of a Thermos task.

@@ -192,3 +192,34 @@ func killGrace(policy *mesos.KillPolicy, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// applyLoggers gives every process with its own Thermos logger its log
+// configuration; what the logger leaves out (rotation sizes) comes from the
+// executor's --runner-* flags, as Thermos does.
+func applyLoggers(p *plan, def sandbox.LogConfig) {
+	if p.job == nil {
+		return
+	}
+	for i, pr := range p.job.Task.Processes {
+		l := pr.Logger
+		if l == nil || i >= len(p.task.Processes) {
+			continue
+		}
+		lc := def
+		if l.Destination != "" {
+			lc.Destination = l.Destination
+		}
+		if l.Mode != "" {
+			lc.Mode = l.Mode
+		}
+		if r := l.Rotate; r != nil {
+			if r.LogSize > 0 {
+				lc.RotateSizeBytes = r.LogSize
+			}
+			if r.Backups > 0 {
+				lc.RotateBackups = r.Backups
+			}
+		}
+		p.task.Processes[i].Log = &lc
+	}
+}

@@ -72,6 +72,7 @@ func (t *task) run(ctx context.Context) {
 		defer ann.close()
 	}
 
+	applyLoggers(p, t.opt.Log)
 	sopt := t.sandboxOptions(p, facts)
 	hc, err := t.prepareHealth(p, facts, sopt)
 	if err != nil {

@@ -23,8 +23,8 @@ import (
 
 // agentProc is a running `dewar-agent` serving.
 type agentProc struct {
-	cmd    *exec.Cmd
-	url    string
+	cmd      *exec.Cmd
+	url      string
 	mu       sync.Mutex
 	out      strings.Builder
 	exited   chan error

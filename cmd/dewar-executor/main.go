@@ -119,8 +119,8 @@ func checkLogFlags(dest, mode string, sizeMB, backups int) error {
 	default:
 		return fmt.Errorf("--runner-logger-mode=%q: want standard or rotate", mode)
 	}
-	if sizeMB <= 0 || backups < 0 {
-		return fmt.Errorf("--runner-rotate-log-size-mb must be > 0 and --runner-rotate-log-backups >= 0")
+	if sizeMB <= 0 || backups < 1 {
+		return fmt.Errorf("--runner-rotate-log-size-mb and --runner-rotate-log-backups must be at least 1 (got %d and %d)", sizeMB, backups)
 	}
 	return nil
 }
