@@ -11,6 +11,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -382,5 +383,51 @@ func TestKillBoundedByGracePeriod(t *testing.T) {
 	}
 	if ev := events(t, tk); ev["quitquitquit"].IsZero() {
 		t.Errorf("events %v: /quitquitquit was not called", ev)
+	}
+}
+
+// TestBadInput: what the executor cannot run ends in TASK_FAILED naming
+// the field, no process starts, and the executor exits cleanly (the
+// harness waits for it) instead of crashing.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	hello := fixture(t, "hello_world.json", nil)
+	job, err := aurora.ParseJob(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := aurora.BuildAssignedTask(job, hello, "bad-input", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownVar, err := aurora.BuildAssignedTask(job, fixture(t, "hello_world.json", func(doc map[string]any) {
+		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
+		pr["cmdline"] = "echo {{thermos.ports[http]}}"
+	}), "bad-input", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		data   []byte
+		states []mesos.TaskState
+		want   string
+	}{
+		{"truncated Thrift", good[:len(good)-7], []mesos.TaskState{mesos.TASK_FAILED}, "AssignedTask"},
+		{"unallocated port", unknownVar, []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_FAILED}, "thermos.ports[http]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("bad-%d", time.Now().UnixNano())
+			tk := n.launchData(t, "bad", id, tt.data, nil)
+			end := tk.awaitTerminal(t)
+			tk.expectStates(t, tt.states...)
+			if !strings.Contains(end.GetMessage(), tt.want) || end.GetReason() != mesos.REASON_TASK_INVALID {
+				t.Errorf("%v %q, want REASON_TASK_INVALID naming %s", end.GetReason(), end.GetMessage(), tt.want)
+			}
+			if _, err := os.Stat(filepath.Join(tk.sandbox, ".logs")); !os.IsNotExist(err) {
+				t.Errorf("process logs exist (%v): something ran", err)
+			}
+		})
 	}
 }

@@ -145,6 +145,14 @@ func (n *node) launch(t *testing.T, name string, jobJSON []byte, ports map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	tk := n.launchData(t, job.Name, id, data, env, flags...)
+	tk.ports = ports
+	return tk
+}
+
+// launchData launches TaskInfo.data as it is, valid or not.
+func (n *node) launchData(t *testing.T, name, id string, data []byte, env map[string]string, flags ...string) *task {
+	t.Helper()
 	shell := false
 	vars := []mesos.Environment_Variable{}
 	for k, v := range env {
@@ -160,12 +168,12 @@ func (n *node) launch(t *testing.T, name string, jobJSON []byte, ports map[strin
 			Environment: &mesos.Environment{Variables: vars},
 		},
 	}
-	info := mesos.TaskInfo{Name: job.Name, TaskID: mesos.TaskID{Value: id}, Data: data,
+	info := mesos.TaskInfo{Name: name, TaskID: mesos.TaskID{Value: id}, Data: data,
 		Resources: []mesos.Resource{{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 0.1}}}}
 	if err := n.agent.Launch(context.Background(), n.fw, exInfo, info); err != nil {
 		t.Fatalf("launch %s: %v", name, err)
 	}
-	tk := &task{n: n, id: id, executor: exInfo.ExecutorID.Value, ports: ports}
+	tk := &task{n: n, id: id, executor: exInfo.ExecutorID.Value}
 	for _, f := range n.agent.Snapshot().Frameworks {
 		for _, e := range f.Executors {
 			if f.ID == n.fw.ID.Value && e.ID == tk.executor {
