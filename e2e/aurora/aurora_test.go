@@ -431,3 +431,45 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessLoggers: a process' own Thermos logger wins over the
+// executor's flags: one process logs nowhere, another rotates at 1 MiB
+// keeping one backup, a third follows the executor (file, standard).
+func TestProcessLoggers(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	const big = "head -c 2621440 /dev/zero | tr '\\0' x" // 2.5 MiB
+	job := fixture(t, "hello_world.json", func(doc map[string]any) {
+		doc["task"].(map[string]any)["processes"] = []any{
+			map[string]any{"name": "quiet", "cmdline": "echo unseen", "logger": map[string]any{"destination": "none"}},
+			map[string]any{"name": "rotated", "cmdline": big,
+				"logger": map[string]any{"destination": "file", "mode": "rotate", "rotate": map[string]any{"log_size": 1 << 20, "backups": 1}}},
+			map[string]any{"name": "plain", "cmdline": big},
+		}
+	})
+	tk := n.launch(t, "hello_world", job, nil, nil)
+	tk.awaitTerminal(t)
+	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED)
+	size := func(process, file string) int64 {
+		st, err := os.Stat(filepath.Join(tk.sandbox, ".logs", process, "0", file))
+		if err != nil {
+			return -1
+		}
+		return st.Size()
+	}
+	for _, c := range []struct {
+		process, file string
+		want          int64 // -1: absent
+	}{
+		{"quiet", "stdout", -1},
+		{"rotated", "stdout", 512 << 10},
+		{"rotated", "stdout.1", 1 << 20},
+		{"rotated", "stdout.2", -1},
+		{"plain", "stdout", 2621440},
+		{"plain", "stdout.1", -1},
+	} {
+		if got := size(c.process, c.file); got != c.want {
+			t.Errorf("%s %s: size %d, want %d (-1: absent)", c.process, c.file, got, c.want)
+		}
+	}
+}
