@@ -23,6 +23,11 @@ const MemberPrefix = "member_"
 type Endpoint struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
+	// Inet and Inet6 are the endpoint's IPv4 and IPv6 addresses, which
+	// twitter.common's Endpoint reads besides host; on a dual-stack network
+	// they carry both families. Finagle ignores them.
+	Inet  string `json:"inet,omitempty"`
+	Inet6 string `json:"inet6,omitempty"`
 }
 
 // Member is the JSON of one serverset member (Finagle/twitter.common

@@ -40,15 +40,30 @@ func (s Spec) members(cfg Config) (map[string][]byte, error) {
 
 	out := map[string][]byte{}
 	add := func(p, host, network string) error {
+		var inet, inet6 string
+		for _, n := range s.Networks {
+			if n.Name != network {
+				continue
+			}
+			for _, a := range n.Addrs {
+				switch {
+				case a.Is4() && inet == "":
+					inet = a.String()
+				case a.Is6() && !a.Is4In6() && inet6 == "":
+					inet6 = a.String()
+				}
+			}
+		}
+		ep := func(port int) Endpoint { return Endpoint{Host: host, Port: port, Inet: inet, Inet6: inet6} }
 		m := Member{
-			ServiceEndpoint:     Endpoint{Host: host, Port: ports.Primary},
+			ServiceEndpoint:     ep(ports.Primary),
 			AdditionalEndpoints: make(map[string]Endpoint, len(ports.Additional)),
 			Status:              StatusAlive,
 			Shard:               &s.Shard,
 			Metadata:            maps.Clone(meta),
 		}
 		for name, port := range ports.Additional {
-			m.AdditionalEndpoints[name] = Endpoint{Host: host, Port: port}
+			m.AdditionalEndpoints[name] = ep(port)
 		}
 		if network != "" {
 			m.Metadata[MetaNetwork] = network
