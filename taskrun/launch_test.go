@@ -203,3 +203,48 @@ func TestLaunchRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestLaunchCommandKill: a plain Mesos command task runs its command
+// through bash with the task's environment, and a kill ends it as
+// TASK_KILLED within the grace period.
+func TestLaunchCommandKill(t *testing.T) {
+	yes := true
+	info := mesos.TaskInfo{Name: "sleeper", TaskID: mesos.TaskID{Value: "sleeper-1"}, Command: &mesos.CommandInfo{
+		Value: ptr(`echo "$GREETING $DEWAR_TASK_ID" > out.txt; exec sleep 60`), Shell: &yes,
+		Environment: &mesos.Environment{Variables: []mesos.Environment_Variable{{Name: "GREETING", Value: ptr("hi")}}},
+	}}
+	l := launch(t, info)
+	var got []executor.Status
+	for len(got) < 2 {
+		select {
+		case s := <-l.statuses:
+			got = append(got, s)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("statuses %v, want STARTING and RUNNING", states(got))
+		}
+	}
+	if s := strings.Join(states(got), " "); s != "TASK_STARTING TASK_RUNNING" {
+		t.Fatalf("statuses %s", s)
+	}
+	out := filepath.Join(l.sandbox, "sandbox", "out.txt")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(out)
+		if err == nil && string(b) == "hi sleeper-1\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("out.txt %q, %v; want the task's environment", b, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	l.task.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(3 * time.Second)}})
+	got = l.until(t)
+	if last := got[len(got)-1]; last.State != mesos.TASK_KILLED {
+		t.Fatalf("final %v %q, want TASK_KILLED", last.State, last.Message)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("kill took %v with a 3s grace period", d)
+	}
+}
