@@ -1,7 +1,10 @@
 # dewar — see README.md. `make demo` and `make test` each do all the set-up a
 # fresh Debian machine needs (as root).
 SHELL := /bin/bash
-GO ?= go
+# sudo's secure_path drops /usr/local/go/bin: find go there too.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+# ... and let the scripts and tests that run `go` find the same one.
+export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
 PKG := github.com/dewarhq/dewar
 TOOLS := $(CURDIR)/.tools
 CNI_PLUGINS_VERSION := v1.9.0

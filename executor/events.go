@@ -50,7 +50,7 @@ func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
 		e.log.Error("agent reported an error", zap.String("message", ev.GetError().GetMessage()))
 		return errResubscribe
 	case executor.Event_SHUTDOWN:
-		e.startShutdown()
+		e.Shutdown("the agent asked the executor to shut down")
 	case executor.Event_HEARTBEAT:
 		e.log.Debug("heartbeat")
 	default:
@@ -126,11 +126,20 @@ func (e *Executor) kill(id string, policy *mesos.KillPolicy) {
 		e.log.Info("KILL for a task that already ended", zap.String("task_id", id))
 	default:
 		e.log.Info("killing task", zap.String("task_id", id))
-		t.task.Kill(policy)
+		t.task.Kill(policy, "killed by the scheduler")
 	}
 }
 
-// killAll kills every running task with the shutdown grace period.
+// killGrace is the grace period a task gets when the executor itself has
+// to stop within the shutdown grace period: less, so that the task's
+// terminal update still reaches the agent (as Mesos' command executor
+// keeps a margin for reaping and sending).
+func (e *Executor) killGrace() time.Duration {
+	g := e.cfg.ShutdownGracePeriod
+	return g - min(g/2, time.Second)
+}
+
+// killAll kills every running task within killGrace.
 func (e *Executor) killAll(why string) {
 	e.mu.Lock()
 	var running []Task
@@ -143,15 +152,16 @@ func (e *Executor) killAll(why string) {
 	if len(running) > 0 {
 		e.log.Warn("killing all tasks", zap.String("why", why), zap.Int("tasks", len(running)))
 	}
-	grace := e.cfg.ShutdownGracePeriod
+	grace := e.killGrace()
 	for _, t := range running {
-		t.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}})
+		t.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}}, why)
 	}
 }
 
-// startShutdown handles SHUTDOWN: kill everything, then exit once every
-// update is acknowledged or the grace period has run out.
-func (e *Executor) startShutdown() {
+// Shutdown kills every task and makes Run return once every update is
+// acknowledged or the shutdown grace period has run out. The agent's
+// SHUTDOWN event calls it, and so does a SIGTERM to the executor.
+func (e *Executor) Shutdown(why string) {
 	e.mu.Lock()
 	already := e.shutdown
 	e.shutdown = true
@@ -159,8 +169,8 @@ func (e *Executor) startShutdown() {
 	if already {
 		return
 	}
-	e.log.Info("shutdown requested by agent", zap.Duration("grace", e.cfg.ShutdownGracePeriod))
-	e.killAll("agent asked the executor to shut down")
+	e.log.Info("shutting down", zap.String("why", why), zap.Duration("grace", e.cfg.ShutdownGracePeriod))
+	e.killAll(why)
 	go func() {
 		deadline := time.NewTimer(e.cfg.ShutdownGracePeriod)
 		defer deadline.Stop()

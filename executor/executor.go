@@ -84,6 +84,11 @@ func (e *Executor) Run(ctx context.Context) error {
 	for {
 		subscribedOnce, err := e.stream(ctx)
 		if e.exited() {
+			// Killed tasks end within killGrace; give a straggler the
+			// margin so that nothing outlives the executor.
+			if !e.tasksEnded() {
+				e.waitTasks(e.cfg.ShutdownGracePeriod - e.killGrace())
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -96,6 +101,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		}
 		if errors.Is(err, errResubscribe) {
 			e.log.Warn("resubscribing after agent error")
+			e.backoff(ctx)
 			continue
 		}
 		e.log.Warn("disconnected from agent", zap.Error(err))
@@ -113,17 +119,24 @@ func (e *Executor) Run(ctx context.Context) error {
 			e.waitTasks(e.cfg.ShutdownGracePeriod)
 			return ErrRecoveryTimed
 		}
-		// A random wait spreads the resubscriptions of all executors of a
-		// restarting agent (MESOS_SUBSCRIPTION_BACKOFF_MAX).
-		var wait time.Duration
-		if m := e.cfg.SubscriptionBackoffMax; m > 0 {
-			wait = time.Duration(mrand.Int64N(int64(m) + 1))
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-		case <-e.exit:
-		}
+		e.backoff(ctx)
+	}
+}
+
+// backoff waits a random time in [0, MESOS_SUBSCRIPTION_BACKOFF_MAX]: it
+// spreads the resubscriptions of all executors of a restarting agent, and
+// keeps an agent that answers with ERROR from being hammered.
+func (e *Executor) backoff(ctx context.Context) {
+	wait := 10 * time.Millisecond
+	if m := e.cfg.SubscriptionBackoffMax; m > 0 {
+		wait += time.Duration(mrand.Int64N(int64(m) + 1))
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-e.exit:
 	}
 }
 

@@ -169,7 +169,7 @@ func (s *scriptTask) Launch(_ context.Context, _ LaunchEnv, _ mesos.TaskInfo, re
 	return s
 }
 
-func (s *scriptTask) Kill(p *mesos.KillPolicy) {
+func (s *scriptTask) Kill(p *mesos.KillPolicy, _ string) {
 	s.killed <- p
 	s.mu.Lock()
 	r := s.report

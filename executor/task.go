@@ -19,8 +19,9 @@ type Launcher interface {
 type Task interface {
 	// Kill starts the graceful kill and returns at once; the terminal
 	// status (TASK_KILLED, or TASK_FAILED if the kill went wrong) comes
-	// through the Reporter. Kill may be called more than once.
-	Kill(policy *mesos.KillPolicy)
+	// through the Reporter, its message saying why (reason). Kill may be
+	// called more than once; the first call counts.
+	Kill(policy *mesos.KillPolicy, reason string)
 }
 
 // Reporter receives a task's status changes.

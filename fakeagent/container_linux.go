@@ -1,6 +1,7 @@
 package fakeagent
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,6 +40,45 @@ func killNetNS(path string) {
 			}
 			if syscall.Kill(pid, syscall.SIGKILL) == nil {
 				killed++
+			}
+		}
+		if killed == 0 {
+			return
+		}
+	}
+}
+
+// killByEnv SIGKILLs every process whose environment holds exactly the
+// variable kv ("NAME=value"), repeating until a pass finds nobody: what is
+// left of a host-networking container whose executor died. A process that
+// cleared its environment escapes it; only a cgroup would catch that one.
+func killByEnv(kv string) {
+	if kv == "" || kv[len(kv)-1] == '=' {
+		return
+	}
+	want := []byte(kv)
+	for pass := 0; pass < 10; pass++ {
+		envs, err := filepath.Glob("/proc/[0-9]*/environ")
+		if err != nil {
+			return
+		}
+		killed := 0
+		for _, f := range envs {
+			pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for _, v := range bytes.Split(b, []byte{0}) {
+				if bytes.Equal(v, want) {
+					if syscall.Kill(pid, syscall.SIGKILL) == nil {
+						killed++
+					}
+					break
+				}
 			}
 		}
 		if killed == 0 {

@@ -151,7 +151,7 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 		}
 	}
 	pid, start, hasNet := ex.run.PID, ex.run.StartTime, len(ex.run.Networks) > 0 || ex.run.NetNSPath != ""
-	netns := ex.run.NetNSPath
+	netns, sandboxDir := ex.run.NetNSPath, ex.run.Sandbox
 	a.mu.Unlock()
 	ex.log.Info("executor terminated", zap.String("why", why))
 	if pid > 0 {
@@ -160,6 +160,9 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 	// Task processes run in sessions of their own; in a CNI container they
 	// all share its network namespace.
 	killNetNS(netns)
+	// Without a network namespace, the sandbox is the container's mark:
+	// the executor passes MESOS_DIRECTORY on to every process it starts.
+	killByEnv("MESOS_DIRECTORY=" + sandboxDir)
 	if hasNet && a.cfg.Isolator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := a.cfg.Isolator.Cleanup(ctx, ex.run.ContainerID); err != nil {

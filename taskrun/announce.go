@@ -2,6 +2,7 @@ package taskrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -79,3 +80,6 @@ func (a *announcement) close() {
 		a.log.Warn("closing the ZooKeeper session", zap.Error(err))
 	}
 }
+
+// errWithdrawn answers a join or update that came after the withdrawal.
+var errWithdrawn = errors.New("the task's announcement was withdrawn")

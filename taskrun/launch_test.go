@@ -239,10 +239,12 @@ func TestLaunchCommandKill(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	start := time.Now()
-	l.task.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(3 * time.Second)}})
+	l.task.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(3 * time.Second)}}, "killed by the scheduler")
 	got = l.until(t)
 	if last := got[len(got)-1]; last.State != mesos.TASK_KILLED {
 		t.Fatalf("final %v %q, want TASK_KILLED", last.State, last.Message)
+	} else if !strings.HasPrefix(last.Message, "killed by the scheduler") {
+		t.Errorf("final message %q does not say who killed the task", last.Message)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("kill took %v with a 3s grace period", d)

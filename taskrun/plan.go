@@ -184,11 +184,14 @@ func (p *plan) portNames() string {
 	return strings.Join(names, ", ")
 }
 
-// killGrace is how long a kill may take: the KillPolicy's grace period, else
-// the executor's shutdown grace period.
-func killGrace(policy *mesos.KillPolicy, def time.Duration) time.Duration {
-	if gp := policy.GetGracePeriod(); gp != nil && gp.GetNanoseconds() > 0 {
-		return time.Duration(gp.GetNanoseconds())
+// killGrace is how long a kill may take: the KILL's policy, else the
+// TaskInfo's kill_policy (Mesos: "used when the kill event has none"), else
+// the executor's shutdown grace period. An explicit 0 means kill now.
+func killGrace(policy, taskPolicy *mesos.KillPolicy, def time.Duration) time.Duration {
+	for _, p := range []*mesos.KillPolicy{policy, taskPolicy} {
+		if gp := p.GetGracePeriod(); gp != nil {
+			return max(time.Duration(gp.GetNanoseconds()), 0)
+		}
 	}
 	return def
 }

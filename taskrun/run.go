@@ -21,11 +21,32 @@ import (
 func (t *task) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Discovery and the ZooKeeper connect can take a while; a kill during
+	// them abandons them.
+	pctx, pcancel := context.WithCancel(ctx)
+	defer pcancel()
+	go func() {
+		select {
+		case <-t.killed:
+			pcancel()
+		case <-pctx.Done():
+		}
+	}()
 	var facts Facts
 	fail := func(msg string, reason mesos.TaskStatus_Reason) {
 		t.log.Error("task failed", zap.String("message", msg))
 		t.report(executor.Status{State: mesos.TASK_FAILED, Message: msg, Reason: reason.Enum(),
 			Networks: NetworkInfos(facts.Networks)})
+	}
+	killedEarly := func() bool {
+		select {
+		case <-t.killed:
+			t.report(executor.Status{State: mesos.TASK_KILLED, Networks: NetworkInfos(facts.Networks),
+				Message: t.killReason + " before any process started"})
+			return true
+		default:
+			return false
+		}
 	}
 
 	p, err := makePlan(t.info, t.env.Framework)
@@ -41,21 +62,17 @@ func (t *task) run(ctx context.Context) {
 		Sandbox:  t.env.Config.Sandbox,
 		Ports:    p.ports,
 	}
-	if err := t.discover(ctx, &facts); err != nil {
-		fail(err.Error(), mesos.REASON_CONTAINER_LAUNCH_FAILED)
+	if err := t.discover(pctx, &facts); err != nil {
+		if !killedEarly() {
+			fail(err.Error(), mesos.REASON_CONTAINER_LAUNCH_FAILED)
+		}
 		return
 	}
 	t.report(executor.Status{State: mesos.TASK_STARTING, Networks: NetworkInfos(facts.Networks),
 		Message: "addresses: " + facts.summary()})
-
-	select {
-	case <-t.killCh:
-		t.report(executor.Status{State: mesos.TASK_KILLED, Message: "killed before any process started",
-			Networks: NetworkInfos(facts.Networks)})
+	if killedEarly() {
 		return
-	default:
 	}
-
 	if p.aurora {
 		if err := renderPlan(p, facts.Scope()); err != nil {
 			fail(err.Error(), mesos.REASON_TASK_INVALID)
@@ -64,12 +81,18 @@ func (t *task) run(ctx context.Context) {
 	}
 	var ann *announcement
 	if p.job != nil && p.job.Announce != nil && t.opt.Announcer != nil {
-		ann, err = t.connectAnnouncer(ctx, p, &facts)
+		ann, err = t.connectAnnouncer(pctx, p, &facts)
 		if err != nil {
-			fail(err.Error(), mesos.REASON_TASK_INVALID)
+			if !killedEarly() {
+				fail(err.Error(), mesos.REASON_TASK_INVALID)
+			}
 			return
 		}
-		defer ann.close()
+	}
+	annc := startAnnouncing(ann, t.log)
+	defer annc.close()
+	if killedEarly() {
+		return
 	}
 
 	applyLoggers(p, t.opt.Log)
@@ -88,7 +111,7 @@ func (t *task) run(ctx context.Context) {
 		t.log.Error("cannot start the health monitor; the task will stay STARTING", zap.Error(err))
 	}
 	defer hc.close()
-	t.supervise(ctx, p, &facts, runner, ann, hc)
+	t.supervise(ctx, p, &facts, runner, annc, hc)
 }
 
 // discover fills facts with the container's addresses: every CNI network's
@@ -168,7 +191,7 @@ func executorEnv() []string {
 
 // supervise drives a started task to its end: RUNNING when started (and
 // healthy), address changes, health failures and kills.
-func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *sandbox.Runner, ann *announcement, hc *healthWatch) {
+func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *sandbox.Runner, annc *announcing, hc *healthWatch) {
 	var watch <-chan []netdiscover.NetworkAddrs
 	if len(facts.Networks) > 0 {
 		w, err := netdiscover.Watch(ctx, t.networks(), netdiscover.Options{TentativeWait: t.opt.DiscoveryTimeout, Log: t.log})
@@ -180,14 +203,18 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 		}
 	}
 	var (
-		running           bool
-		killing           bool
-		failReason        string                  // set when the executor kills because of a failure
-		failCode          mesos.TaskStatus_Reason // Mesos' reason for that failure
-		killedByScheduler bool
-		killDone          = make(chan struct{})
-		events            = runner.Events()
-		healthy           = hc.healthy()
+		running    bool
+		killing    bool
+		withdrawn  bool
+		failReason string                  // set when the executor kills because of a failure
+		failCode   mesos.TaskStatus_Reason // Mesos' reason for that failure
+		killReason string                  // set when the kill came through Kill
+		killDone   = make(chan struct{})
+		events     = runner.Events()
+		healthy    = hc.healthy()
+		killed     = t.killed
+		joined     <-chan error // the announcement in flight
+		runningMsg string
 	)
 	status := func(s mesos.TaskState, msg string) executor.Status {
 		st := executor.Status{State: s, Message: msg, Networks: NetworkInfos(facts.Networks)}
@@ -197,43 +224,30 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 		}
 		return st
 	}
-	// join runs the announcement in the background so that a slow or
-	// unreachable ensemble never blocks a kill; it is bounded by
-	// joinTimeout and waited for before Leave.
-	var (
-		join   *joining
-		joined <-chan struct{} // join.done until handled
-	)
 	startKill := func(policy *mesos.KillPolicy, why string) {
 		if killing {
 			return
 		}
 		killing = true
 		t.log.Info("killing", zap.String("why", why))
-		grace := killGrace(policy, t.env.Config.ShutdownGracePeriod)
-		j := join
+		grace := killGrace(policy, t.info.KillPolicy, t.env.Config.ShutdownGracePeriod)
 		go func() {
 			defer close(killDone)
-			if j != nil {
-				j.cancel()
-				<-j.done
-			}
-			t.kill(ctx, p, runner, ann, grace)
+			t.kill(ctx, p, runner, annc, grace)
 		}()
 	}
-	runningMsg := ""
 	becomeRunning := func(msg string) {
-		if running || killing || join != nil {
+		if running || killing || joined != nil {
 			return
 		}
-		if ann == nil {
+		if annc == nil {
 			running = true
 			t.report(status(mesos.TASK_RUNNING, msg))
 			return
 		}
+		// Announce first: a task is RUNNING once clients can find it.
 		runningMsg = msg
-		join = startJoin(ctx, ann, *facts, t.joinTimeout())
-		joined = join.done
+		joined = annc.join(*facts, t.joinTimeout())
 	}
 	for {
 		select {
@@ -245,21 +259,25 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 			if ev.Kind == sandbox.EventStarted && hc == nil {
 				becomeRunning(fmt.Sprintf("process %s started", ev.Process))
 			}
-		case <-joined:
+			// The task is ending on its own: stop sending clients to it
+			// before its remaining processes are signalled.
+			if ev.Kind == sandbox.EventState && ev.TaskState != sandbox.StateActive && !withdrawn && !killing {
+				withdrawn = true
+				annc.leave(2 * time.Second)
+			}
+		case err := <-joined:
 			joined = nil
-			if killing {
+			if killing || withdrawn {
 				continue
 			}
-			if join.err != nil {
-				failReason = fmt.Sprintf("announcing into ZooKeeper failed: %v", join.err)
+			if err != nil {
+				failReason = fmt.Sprintf("announcing into ZooKeeper failed: %v", err)
 				failCode = mesos.REASON_EXECUTOR_TERMINATED
 				startKill(nil, failReason)
 				continue
 			}
 			running = true
-			if describe(facts.Networks) != describe(join.facts.Networks) {
-				t.updateAnnouncement(ctx, ann, facts)
-			}
+			annc.update(*facts) // in case the addresses changed while joining
 			t.report(status(mesos.TASK_RUNNING, runningMsg))
 		case <-healthy:
 			healthy = nil // closed: take it once
@@ -280,20 +298,21 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 			}
 			facts.Networks = nets
 			t.log.Info("addresses changed", zap.String("networks", describe(nets)))
-			if ann != nil && running {
-				t.updateAnnouncement(ctx, ann, facts)
-			}
-			if running && !killing {
+			if running && !killing && !withdrawn {
+				annc.update(*facts)
 				t.report(status(mesos.TASK_RUNNING, "addresses changed: "+describe(nets)))
 			}
-		case policy := <-t.killCh:
-			killedByScheduler = !killing
-			startKill(policy, "killed by the scheduler")
+		case <-killed:
+			killed = nil
+			if !killing {
+				killReason = t.killReason
+			}
+			startKill(t.killPolicy, t.killReason)
 		case <-runner.Done():
 			if killing {
 				<-killDone
 			}
-			t.report(t.terminalStatus(runner.Result(), killedByScheduler, failReason, failCode, facts))
+			t.report(t.terminalStatus(runner.Result(), killReason, failReason, failCode, facts))
 			return
 		}
 	}
@@ -301,30 +320,34 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 
 // kill is the graceful kill: withdraw the announcement first, so no client
 // is sent to a dying instance; then the HTTP lifecycle endpoints; then
-// signals. All of it within grace.
-func (t *task) kill(ctx context.Context, p *plan, runner *sandbox.Runner, ann *announcement, grace time.Duration) {
+// signals. All of it within grace; the withdrawal gets a small share of it,
+// so an unreachable ensemble cannot eat the processes' grace period.
+func (t *task) kill(ctx context.Context, p *plan, runner *sandbox.Runner, annc *announcing, grace time.Duration) {
 	deadline := time.Now().Add(grace)
+	<-annc.leave(min(grace/4, 2*time.Second))
 	kctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	if ann != nil {
-		if err := ann.leave(kctx); err != nil {
-			t.log.Warn("withdrawing the announcement failed", zap.Error(err))
-		}
-	}
 	t.lifecycleShutdown(kctx, p, runner)
 	runner.Kill(ctx, time.Until(deadline))
 }
 
-func (t *task) terminalStatus(r sandbox.Result, killed bool, failReason string, failCode mesos.TaskStatus_Reason, facts *Facts) executor.Status {
+func (t *task) joinTimeout() time.Duration {
+	if t.opt.Announcer != nil && t.opt.Announcer.ConnectTimeout > 0 {
+		return t.opt.Announcer.ConnectTimeout
+	}
+	return 30 * time.Second
+}
+
+func (t *task) terminalStatus(r sandbox.Result, killReason, failReason string, failCode mesos.TaskStatus_Reason, facts *Facts) executor.Status {
 	nets := NetworkInfos(facts.Networks)
 	switch {
 	case failReason != "":
 		return executor.Status{State: mesos.TASK_FAILED, Message: failReason, Networks: nets,
 			Reason: failCode.Enum()}
-	case killed:
+	case killReason != "":
 		// Thermos reports a kill as TASK_KILLED even when the processes
 		// exited cleanly on /quitquitquit before any signal.
-		return executor.Status{State: mesos.TASK_KILLED, Message: "killed by the scheduler: " + orDefault(r.Message, "task killed"), Networks: nets}
+		return executor.Status{State: mesos.TASK_KILLED, Message: killReason + ": " + orDefault(r.Message, "task killed"), Networks: nets}
 	case r.State == sandbox.StateSuccess:
 		return executor.Status{State: mesos.TASK_FINISHED, Message: orDefault(r.Message, "task finished"), Networks: nets}
 	case r.State == sandbox.StateKilled:
@@ -339,41 +362,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// joining is an announcement in progress.
-type joining struct {
-	facts  Facts
-	cancel context.CancelFunc
-	done   chan struct{} // closed when err is set
-	err    error
-}
-
-func startJoin(ctx context.Context, ann *announcement, facts Facts, timeout time.Duration) *joining {
-	jctx, cancel := context.WithTimeout(ctx, timeout)
-	j := &joining{facts: facts, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(j.done)
-		defer cancel()
-		j.err = ann.join(jctx, &j.facts)
-	}()
-	return j
-}
-
-func (t *task) joinTimeout() time.Duration {
-	if t.opt.Announcer != nil && t.opt.Announcer.ConnectTimeout > 0 {
-		return t.opt.Announcer.ConnectTimeout
-	}
-	return 30 * time.Second
-}
-
-// updateAnnouncement sets the members' data to the new addresses. The
-// announcer keeps converging in the background, so a slow ensemble gets a
-// short wait here, never a blocked task.
-func (t *task) updateAnnouncement(ctx context.Context, ann *announcement, facts *Facts) {
-	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := ann.update(uctx, facts); err != nil {
-		t.log.Warn("updating the serverset members failed", zap.Error(err))
-	}
 }

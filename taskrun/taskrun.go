@@ -58,7 +58,7 @@ func (l *Launcher) Launch(ctx context.Context, env executor.LaunchEnv, info meso
 		env:    env,
 		info:   info,
 		report: report,
-		killCh: make(chan *mesos.KillPolicy, 1),
+		killed: make(chan struct{}),
 		log:    l.opt.Logger.With(zap.String("task_id", info.TaskID.Value)),
 	}
 	go t.run(ctx)
@@ -73,13 +73,18 @@ type task struct {
 	report executor.Reporter
 	log    *zap.Logger
 
-	killOnce sync.Once
-	killCh   chan *mesos.KillPolicy
+	killOnce   sync.Once
+	killed     chan struct{} // closed by Kill; killPolicy and killReason are set before
+	killPolicy *mesos.KillPolicy
+	killReason string
 }
 
 // Kill asks the lifecycle to kill the task; only the first call counts.
-func (t *task) Kill(policy *mesos.KillPolicy) {
-	t.killOnce.Do(func() { t.killCh <- policy })
+func (t *task) Kill(policy *mesos.KillPolicy, reason string) {
+	t.killOnce.Do(func() {
+		t.killPolicy, t.killReason = policy, reason
+		close(t.killed)
+	})
 }
 
 func (t *task) hostname() string {

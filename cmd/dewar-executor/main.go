@@ -97,9 +97,29 @@ func run() error {
 		opt.Announcer = ac
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	ex := executor.New(cfg, taskrun.New(opt), log)
+	// The first SIGTERM/SIGINT is a graceful shutdown, as the agent's
+	// SHUTDOWN: the task gets its grace period and its final update is
+	// delivered. A second one stops at once.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case sig := <-sigs:
+			ex.Shutdown("the executor received " + sig.String())
+		case <-ex.Done():
+			return
+		}
+		select {
+		case sig := <-sigs:
+			log.Warn("second signal: stopping now", zap.Stringer("signal", sig))
+			cancel()
+		case <-ex.Done():
+		}
+	}()
 	err = ex.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		log.Info("stopped by signal")
