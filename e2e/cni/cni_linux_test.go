@@ -152,11 +152,15 @@ func TestAddressChangeReported(t *testing.T) {
 				u := run.WaitFor(t, 10*time.Second, fmt.Sprintf("TASK_RUNNING after %s %s", verb, ip), func(u e2etest.Update) bool {
 					return u.Status.GetState() == mesos.TASK_RUNNING && has(u) == want
 				})
-				lat := u.At.Sub(t0)
-				t.Logf("%s %s: TASK_RUNNING at the agent after %v (executor timestamp %+.3fs)", verb, ip, lat.Round(time.Millisecond),
-					u.Status.GetTimestamp()-float64(t0.UnixNano())/1e9)
+				// The executor stamps the update when it makes it: that is
+				// when the change "shows up in a new TASK_RUNNING". Its
+				// arrival at the agent adds the agent's disk checkpoint,
+				// which a loaded CI machine may stretch; it is only logged.
+				lat := time.Duration((u.Status.GetTimestamp() - float64(t0.UnixNano())/1e9) * float64(time.Second))
+				t.Logf("%s %s: TASK_RUNNING made by the executor after %v, at the agent after %v", verb, ip,
+					lat.Round(time.Millisecond), u.At.Sub(t0).Round(time.Millisecond))
 				if lat > time.Second {
-					t.Errorf("%s %s reached the agent after %v, want within 1s", verb, ip, lat)
+					t.Errorf("%s %s: the executor reported it after %v, want within 1s", verb, ip, lat)
 				}
 				if !strings.HasPrefix(u.Status.GetMessage(), "addresses changed") {
 					t.Errorf("update after %s %s says %q, want \"addresses changed: ...\"", verb, ip, u.Status.GetMessage())
