@@ -214,6 +214,13 @@ func (s *Server) start() error {
 	defer cancel()
 	for {
 		if s.serving(ctx) {
+			// Another package's server may have taken the port between
+			// freePort and our JVM binding it: make sure the one that
+			// answers is ours (its conf names our data dir).
+			conf, err := s.FourLetterWord(ctx, "conf")
+			if err != nil || !bytes.Contains(conf, []byte(s.dir)) {
+				return fmt.Errorf("port %d is answered by another ZooKeeper (conf: %q, %v)", s.port, conf, err)
+			}
 			return nil
 		}
 		select {
