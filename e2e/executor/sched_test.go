@@ -104,16 +104,20 @@ func (f *framework) call(c *scheduler.Call) {
 // under its --executor) and returns the agent id it went to.
 func (f *framework) launchCommand(taskID, cmd string) string {
 	f.t.Helper()
+	return f.launchTask(mesos.TaskInfo{Name: taskID, TaskID: mesos.TaskID{Value: taskID}, Command: &mesos.CommandInfo{Value: &cmd}})
+}
+
+// launchTask accepts an offer with task (given a small share of the
+// offer's resources and its agent id) and returns the agent id it went to.
+func (f *framework) launchTask(task mesos.TaskInfo) string {
+	f.t.Helper()
 	for len(f.offers) == 0 {
 		f.next(scheduler.Event_OFFERS)
 	}
 	o := f.offers[0]
 	f.offers = f.offers[1:]
-	task := mesos.TaskInfo{
-		Name: taskID, TaskID: mesos.TaskID{Value: taskID}, AgentID: o.AgentID,
-		Resources: []mesos.Resource{resources.NewCPUs(0.1).Resource, resources.NewMemory(32).Resource},
-		Command:   &mesos.CommandInfo{Value: &cmd},
-	}
+	task.AgentID = o.AgentID
+	task.Resources = []mesos.Resource{resources.NewCPUs(0.1).Resource, resources.NewMemory(32).Resource}
 	f.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(o.ID)))
 	return o.AgentID.Value
 }
