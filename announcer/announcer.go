@@ -32,6 +32,7 @@ type Announcer struct {
 	connected chan struct{} // closed on the first session
 	connOnce  sync.Once
 	closing   atomic.Bool
+	silent    atomic.Bool   // drop go-zookeeper's logs: the connection was abandoned
 	connDone  chan struct{} // closed when the client's loop has stopped
 	doneOnce  sync.Once
 	closeOnce sync.Once
@@ -76,7 +77,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Announcer, error) {
 		appliedCh: make(chan struct{}),
 	}
 	conn, _, err := zk.Connect(cfg.Ensemble, cfg.SessionTimeout,
-		zk.WithLogger(zkLogger{a.log}), zk.WithEventCallback(a.onEvent))
+		zk.WithLogger(zkLogger{a.log, &a.silent}), zk.WithEventCallback(a.onEvent))
 	if err != nil {
 		return nil, fmt.Errorf("connect to ZooKeeper ensemble %s: %w; check --announcer-ensemble", ensemble, err)
 	}
@@ -84,13 +85,18 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Announcer, error) {
 
 	timer := time.NewTimer(cfg.ConnectTimeout)
 	defer timer.Stop()
+	// Giving up: go-zookeeper's Close and its loop can take seconds against
+	// a server that accepted the connection but never answers; the caller
+	// (a task being killed) must not wait for that.
 	select {
 	case <-a.connected:
 	case <-timer.C:
-		a.closeConn()
+		a.silent.Store(true)
+		go a.closeConn()
 		return nil, fmt.Errorf("%w: no session from %s within %v; check --announcer-ensemble and that ZooKeeper runs", ErrUnreachable, ensemble, cfg.ConnectTimeout)
 	case <-ctx.Done():
-		a.closeConn()
+		a.silent.Store(true)
+		go a.closeConn()
 		return nil, fmt.Errorf("connect to ZooKeeper ensemble %s: %w", ensemble, ctx.Err())
 	}
 	if cfg.Auth != nil {
