@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -110,7 +109,7 @@ func startNode(t *testing.T) *node {
 		"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins,
 		"--executor-shutdown-grace-period", "3s")
 	cmd.Env = append(os.Environ(), "DEWAR_TEST_WEBSERVER="+web)
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start dewar-agent: %v", err)
@@ -137,7 +136,7 @@ func startNode(t *testing.T) *node {
 // stopAgent stops the agent and anything it left: executors still running
 // (found by their sandbox under the agent's work dir) and their container
 // namespaces.
-func (n *node) stopAgent(cmd *exec.Cmd, done chan struct{}, out *syncBuffer) {
+func (n *node) stopAgent(cmd *exec.Cmd, done chan struct{}, out *testenv.Buffer) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
@@ -189,7 +188,7 @@ func pidsWithEnvPrefix(prefix string) []int {
 type stub struct {
 	cmd  *exec.Cmd
 	db   string
-	out  *syncBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 }
 
@@ -203,7 +202,7 @@ func (n *node) stubArgs(db, job string, extra ...string) []string {
 func (n *node) startStub(t *testing.T, db, job string, extra ...string) *stub {
 	t.Helper()
 	argv := n.stubArgs(db, job, extra...)
-	s := &stub{cmd: netnstest.Command(context.Background(), n.ns, argv...), db: db, out: &syncBuffer{}, done: make(chan struct{})}
+	s := &stub{cmd: netnstest.Command(context.Background(), n.ns, argv...), db: db, out: &testenv.Buffer{}, done: make(chan struct{})}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start dewar-scheduler: %v", err)
@@ -303,22 +302,4 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,29 +106,11 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the watch goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestWatch(t *testing.T) {
 	srv, a := serverset(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"watch", "--zk", srv.Addr(), job + "@net-a"}, &out, &errb) }()
 	waitOutput := func(want string) {

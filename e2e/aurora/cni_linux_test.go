@@ -2,7 +2,6 @@ package aurora_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -117,7 +115,7 @@ func TestCNIService(t *testing.T) {
 	// time to remove the container's namespace; the cleanup stops it.
 	cmd := exec.Command(nsenter, "--net=/run/netns/"+ns, agentBin, "run", "--work-dir", work,
 		"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins, taskFile)
-	stderr := &syncBuffer{}
+	stderr := &testenv.Buffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -139,7 +137,7 @@ func TestCNIService(t *testing.T) {
 		}
 	})
 	lines := make(chan string, 64)
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(stdout)
@@ -228,24 +226,6 @@ func TestCNIService(t *testing.T) {
 	// (the cleanup's) must not cut that short.
 	for range lines {
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func randomSuffix(t *testing.T) string {
