@@ -137,6 +137,15 @@ func startNode(t *testing.T) *node {
 // (found by their sandbox under the agent's work dir) and their container
 // namespaces.
 func (n *node) stopAgent(cmd *exec.Cmd, done chan struct{}, out *testenv.Buffer) {
+	// A killed task's executor exits only after the agent acknowledged its
+	// last update; stopping the agent first would leave it waiting for a
+	// recovery (the stub checkpoints). Give the executors time to finish.
+	prefix := "MESOS_DIRECTORY=" + n.agentWork + "/"
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if len(pidsWithEnvPrefix(prefix)) == 0 {
+			break
+		}
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
@@ -144,7 +153,7 @@ func (n *node) stopAgent(cmd *exec.Cmd, done chan struct{}, out *testenv.Buffer)
 		_ = cmd.Process.Kill()
 		<-done
 	}
-	for _, pid := range pidsWithEnvPrefix("MESOS_DIRECTORY=" + n.agentWork + "/") {
+	for _, pid := range pidsWithEnvPrefix(prefix) {
 		n.t.Errorf("executor or task process %d outlived the job; killing it", pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}

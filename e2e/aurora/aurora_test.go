@@ -347,6 +347,8 @@ func TestHealthCheckSnooze(t *testing.T) {
 	tk := n.launch(t, "web_unhealthy", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
 	tk.await(t, mesos.TASK_RUNNING)
 	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING)
+	// Snoozed, the task can be RUNNING before the helper even started.
+	tk.awaitEvent(t, "start", 20*time.Second)
 	if ev := events(t, tk); !ev["healthy"].IsZero() {
 		t.Fatalf("the service answered ok at %v; the test is wrong", ev["healthy"])
 	}

@@ -302,6 +302,27 @@ func (tk *task) workFile(t *testing.T, name string) string {
 	return string(b)
 }
 
+// awaitEvent waits until the lifecycle helper has recorded event name (it
+// may not even have started when the executor reports RUNNING).
+func (tk *task) awaitEvent(t *testing.T, name string, timeout time.Duration) {
+	t.Helper()
+	path := filepath.Join(tk.sandbox, "sandbox", "lifecycle.events")
+	deadline := time.Now().Add(timeout)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, name+" ") {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lifecycle helper recorded no %q event within %v", name, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // processLog reads <sandbox>/.logs/<process>/<run>/<stream>.
 func (tk *task) processLog(t *testing.T, process string, run int, stream string) string {
 	t.Helper()
