@@ -3,6 +3,7 @@ package scheduler
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -78,8 +79,8 @@ func fromNetworkInfos(nis []mesos.NetworkInfo) []Network {
 	for _, ni := range nis {
 		n := Network{Name: ni.GetName()}
 		for _, a := range ni.IPAddresses {
-			if a.GetIPAddress() != "" {
-				n.Addresses = append(n.Addresses, a.GetIPAddress())
+			if ip := normalizeIP(a.GetIPAddress()); ip != "" {
+				n.Addresses = append(n.Addresses, ip)
 			}
 		}
 		sort.Strings(n.Addresses)
@@ -127,4 +128,18 @@ func unionKeys(a, b map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// normalizeIP makes the two views comparable: a real Mesos agent reports
+// IPv6 CNI addresses with their prefix length ("2001:db8::2/64", an open
+// TODO in its CNI isolator) and IPv4 without; the executor reports bare
+// addresses. Anything unparsable is kept as it is.
+func normalizeIP(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String()
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Addr().String()
+	}
+	return s
 }

@@ -69,6 +69,11 @@ func TestViewsOf(t *testing.T) {
 			Agent:    []Network{{"blue", []string{"198.18.0.2"}}, {"green", []string{"198.19.0.2", "2001:db8::2"}}},
 			Executor: []Network{{"blue", []string{"198.18.0.2"}}},
 		}, "green: agent [198.19.0.2 2001:db8::2] executor []"},
+		{"a real agent's IPv6 prefix length is not a disagreement", statusWith(t,
+			[]mesos.NetworkInfo{netInfo("green", "2001:db8::2/64", "198.19.0.2")}, []mesos.NetworkInfo{netInfo("green", "2001:db8::2", "198.19.0.2")}), Views{
+			Agent:    []Network{{"green", []string{"198.19.0.2", "2001:db8::2"}}},
+			Executor: []Network{{"green", []string{"198.19.0.2", "2001:db8::2"}}},
+		}, ""},
 		{"only the agent's view", statusWith(t, []mesos.NetworkInfo{blue}, nil), Views{
 			Agent: []Network{{"blue", []string{"198.18.0.2"}}},
 		}, ""},
