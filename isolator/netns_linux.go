@@ -39,11 +39,13 @@ func netnsPrefix(containerID string) string {
 // createNetNS creates a network namespace and pins it with a bind mount at
 // /var/run/netns/<name>, as `ip netns add` does.
 //
-// The unshare happens on a thread of its own that is never handed back to
-// the Go scheduler: after unshare(CLONE_NEWNET) that thread lives in the new
-// namespace, and returning it to the pool would let unrelated goroutines
-// (and the plugins they exec) run there. The caller's thread, and so the
-// namespace CNI plugins later run in, is left alone.
+// The unshare happens on a locked thread that switches back to its original
+// namespace before it is handed back to the Go scheduler. Just exiting the
+// locked goroutine is not enough: the runtime cannot end the process' main
+// thread, parks it instead, and a parked main thread left in the container's
+// namespace would keep that namespace (and its veth, holding an address
+// host-local has already released) alive forever. If the switch back fails,
+// the thread stays locked and is discarded (or parked) with the error.
 func createNetNS(name string) (string, error) {
 	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
 		return "", fmt.Errorf("create %s: %w", netnsDir, err)
@@ -57,21 +59,34 @@ func createNetNS(name string) (string, error) {
 
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the runtime discards the thread
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open the current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread() // unchanged thread
 			errc <- fmt.Errorf("unshare(CLONE_NEWNET) (needs CAP_SYS_ADMIN): %w", err)
 			return
 		}
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind mount network namespace to %s: %w", path, err)
+		mountErr := unix.Mount(self, path, "none", unix.MS_BIND, "")
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(mountErr, fmt.Errorf("return to the original network namespace: %w", err))
+			return // stays locked: the thread is in the container's namespace
+		}
+		runtime.UnlockOSThread()
+		if mountErr != nil {
+			errc <- fmt.Errorf("bind mount network namespace to %s: %w", path, mountErr)
 			return
 		}
 		errc <- nil
 	}()
 	if err := <-errc; err != nil {
-		os.Remove(path)
-		return "", err
+		return "", errors.Join(err, removeNetNS(path))
 	}
 	return path, nil
 }
