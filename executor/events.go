@@ -172,42 +172,53 @@ func (e *Executor) Shutdown(why string) {
 	e.log.Info("shutting down", zap.String("why", why), zap.Duration("grace", e.cfg.ShutdownGracePeriod))
 	e.killAll(why)
 	go func() {
-		deadline := time.NewTimer(e.cfg.ShutdownGracePeriod)
-		defer deadline.Stop()
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if e.quiet() {
-				e.finish("shut down")
-				return
-			}
-			select {
-			case <-deadline.C:
-				e.finish("shutdown grace period ran out")
-				return
-			case <-e.exit:
-				return
-			case <-tick.C:
-			}
+		switch {
+		case e.waitFor(e.cfg.ShutdownGracePeriod, e.quietLocked, e.exit):
+			e.finish("shut down")
+		case !e.exited():
+			e.finish("shutdown grace period ran out")
 		}
 	}()
 }
 
+// waitFor waits until cond (evaluated with mu held) holds, for at most d or
+// until stop is closed, and reports whether it held. It wakes whenever a
+// task ends or an update is acknowledged, not on a timer tick.
+func (e *Executor) waitFor(d time.Duration, cond func() bool, stop <-chan struct{}) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		e.mu.Lock()
+		ok, changed := cond(), e.changed
+		e.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false
+		case <-stop:
+			return false
+		}
+	}
+}
+
+// changedLocked wakes every waitFor: a task ended or an update was
+// acknowledged.
+func (e *Executor) changedLocked() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
 // waitTasks waits until every task reported a terminal state, at most d.
 func (e *Executor) waitTasks(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if e.tasksEnded() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !e.waitFor(d, e.tasksEndedLocked, nil) {
+		e.log.Warn("tasks did not end within the grace period", zap.Duration("grace", d))
 	}
-	e.log.Warn("tasks did not end within the grace period", zap.Duration("grace", d))
 }
 
-func (e *Executor) tasksEnded() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+func (e *Executor) tasksEndedLocked() bool {
 	for _, t := range e.tasks {
 		if !t.terminal {
 			return false
@@ -216,25 +227,14 @@ func (e *Executor) tasksEnded() bool {
 	return true
 }
 
-// quiet: every task ended and the agent acknowledged every update.
-func (e *Executor) quiet() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.unacked) > 0 {
-		return false
-	}
-	for _, t := range e.tasks {
-		if !t.terminal {
-			return false
-		}
-	}
-	return true
+// quietLocked: every task ended and the agent acknowledged every update.
+func (e *Executor) quietLocked() bool {
+	return len(e.unacked) == 0 && e.tasksEndedLocked()
 }
 
 // allDone: a task ran, it ended, and nothing is left unacknowledged.
 func (e *Executor) allDone() bool {
 	e.mu.Lock()
-	n := len(e.tasks)
-	e.mu.Unlock()
-	return n > 0 && e.quiet()
+	defer e.mu.Unlock()
+	return len(e.tasks) > 0 && e.quietLocked()
 }

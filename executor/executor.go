@@ -34,6 +34,7 @@ type Executor struct {
 	tasks      map[string]*taskEntry
 	order      []string // task ids in launch order, for SUBSCRIBE
 	unacked    []*pendingUpdate
+	changed    chan struct{} // closed and replaced by changedLocked
 	shutdown   bool
 }
 
@@ -60,6 +61,7 @@ func New(cfg Config, launcher Launcher, log *zap.Logger) *Executor {
 		wake:     make(chan struct{}, 1),
 		exit:     make(chan struct{}),
 		tasks:    map[string]*taskEntry{},
+		changed:  make(chan struct{}),
 	}
 }
 
@@ -86,9 +88,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		if e.exited() {
 			// Killed tasks end within killGrace; give a straggler the
 			// margin so that nothing outlives the executor.
-			if !e.tasksEnded() {
-				e.waitTasks(e.cfg.ShutdownGracePeriod - e.killGrace())
-			}
+			e.waitTasks(e.cfg.ShutdownGracePeriod - e.killGrace())
 			return nil
 		}
 		if ctx.Err() != nil {

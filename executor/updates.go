@@ -58,6 +58,7 @@ func (e *Executor) report(taskID string, s Status) {
 	}
 	if t := e.tasks[taskID]; t != nil && terminal(s.State) {
 		t.terminal = true
+		e.changedLocked()
 	}
 	e.unacked = append(e.unacked, &pendingUpdate{update: executor.Call_Update{Status: st}, uuid: string(uuid)})
 	e.mu.Unlock()
@@ -76,6 +77,7 @@ func (e *Executor) acknowledged(taskID string, uuid []byte) {
 			if t := e.tasks[taskID]; t != nil {
 				t.acked = true
 			}
+			e.changedLocked()
 			e.log.Debug("acknowledged", zap.String("task_id", taskID), zap.String("uuid", hex.EncodeToString(uuid)))
 			return
 		}
