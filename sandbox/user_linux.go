@@ -61,3 +61,15 @@ func lookupUser(name string) (*identity, error) {
 	id.cred = cred
 	return id, nil
 }
+
+// Credential is what a child of the executor needs to run as user name, as
+// the task's processes do (supplementary groups included): nil when the
+// executor already is that user or name is empty. Health-check commands use
+// it so that they run as the task runs.
+func Credential(name string) (*syscall.Credential, error) {
+	id, err := lookupUser(name)
+	if err != nil || id == nil {
+		return nil, err
+	}
+	return id.cred, nil
+}

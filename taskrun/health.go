@@ -2,8 +2,7 @@ package taskrun
 
 import (
 	"context"
-	"os/user"
-	"strconv"
+	"fmt"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -38,10 +37,12 @@ func (t *task) prepareHealth(p *plan, facts Facts, opt sandbox.Options) (*health
 		Dir:     opt.WorkDir,
 		Env:     opt.Env,
 	}
-	if opt.User != "" {
-		if cred, err := credential(opt.User); err == nil {
-			hopt.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		}
+	cred, err := sandbox.Credential(opt.User)
+	if err != nil {
+		return nil, fmt.Errorf("health check user: %w", err)
+	}
+	if cred != nil {
+		hopt.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
 	c, mc, err := health.FromJob(p.job.HealthCheckConfig, hopt)
 	if err != nil || c == nil {
@@ -101,16 +102,6 @@ func (h *healthWatch) failed() <-chan string {
 		return nil
 	}
 	return h.bad
-}
-
-func credential(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 // lifecycleShutdown calls the task's HTTP lifecycle endpoints

@@ -2,9 +2,9 @@ package taskrun
 
 import (
 	"context"
-
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -166,6 +166,9 @@ func (t *task) sandboxOptions(p *plan, facts Facts) sandbox.Options {
 	env = append(env, facts.Env()...)
 	return sandbox.Options{
 		Sandbox: t.env.Config.Sandbox,
+		// Set here, not left to sandbox's default, because shell health
+		// checks run in the same directory as the processes.
+		WorkDir: filepath.Join(t.env.Config.Sandbox, "sandbox"),
 		Env:     env,
 		User:    user,
 		Log:     t.opt.Log,
