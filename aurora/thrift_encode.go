@@ -3,7 +3,8 @@ package aurora
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/apache/thrift/lib/go/thrift"
 )
@@ -92,15 +93,6 @@ func (e *encoder) list(typ, elem thrift.TType, n int, each func(i int)) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func (e *encoder) assignedTask(at *AssignedTask) {
 	e.structure("AssignedTask", func() {
 		e.str("taskId", 1, at.TaskID)
@@ -109,7 +101,7 @@ func (e *encoder) assignedTask(at *AssignedTask) {
 		e.field("task", thrift.STRUCT, 4, func() { e.taskConfig(&at.Task) })
 		e.field("assignedPorts", thrift.MAP, 5, func() {
 			e.keep(e.p.WriteMapBegin(e.ctx, thrift.STRING, thrift.I32, len(at.AssignedPorts)))
-			for _, k := range sortedKeys(at.AssignedPorts) {
+			for _, k := range slices.Sorted(maps.Keys(at.AssignedPorts)) {
 				e.keep(e.p.WriteString(e.ctx, k))
 				e.keep(e.p.WriteI32(e.ctx, at.AssignedPorts[k]))
 			}
@@ -156,7 +148,7 @@ func (e *encoder) taskConfig(t *TaskConfig) {
 		if t.TaskLinks != nil {
 			e.field("taskLinks", thrift.MAP, 22, func() {
 				e.keep(e.p.WriteMapBegin(e.ctx, thrift.STRING, thrift.STRING, len(t.TaskLinks)))
-				for _, k := range sortedKeys(t.TaskLinks) {
+				for _, k := range slices.Sorted(maps.Keys(t.TaskLinks)) {
 					e.keep(e.p.WriteString(e.ctx, k))
 					e.keep(e.p.WriteString(e.ctx, t.TaskLinks[k]))
 				}

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os/user"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -173,10 +174,10 @@ func (a *Agent) Snapshot() State {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := State{ID: a.info.ID.Value, Hostname: a.info.Hostname, Endpoint: a.Addr(), Socket: a.SocketPath(), Frameworks: []FrameworkState{}}
-	for _, fw := range sortedKeys(a.frameworks) {
+	for _, fw := range slices.Sorted(maps.Keys(a.frameworks)) {
 		f := a.frameworks[fw]
 		fs := FrameworkState{ID: fw, Name: f.info.Name, Checkpoint: f.checkpoints(), Executors: []ExecutorState{}}
-		for _, exID := range sortedKeys(f.executors) {
+		for _, exID := range slices.Sorted(maps.Keys(f.executors)) {
 			ex := f.executors[exID]
 			es := ExecutorState{ID: exID, ContainerID: ex.run.ContainerID, PID: ex.run.PID, Sandbox: ex.run.Sandbox, Networks: []json.RawMessage{}, Tasks: []TaskState{}}
 			switch {
@@ -231,15 +232,6 @@ func (a *Agent) ExecutorDone(frameworkID, executorID string) <-chan struct{} {
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // Tasks calls fn for every task the agent knows, with its latest status (a
 // synthesized TASK_STAGING before the first update): what a master started
 // after the agent needs to account for recovered tasks. exec is nil for a
@@ -253,9 +245,9 @@ func (a *Agent) Tasks(fn func(fw mesos.FrameworkInfo, exec *mesos.ExecutorInfo, 
 	}
 	var items []item
 	a.mu.Lock()
-	for _, fwID := range sortedKeys(a.frameworks) {
+	for _, fwID := range slices.Sorted(maps.Keys(a.frameworks)) {
 		f := a.frameworks[fwID]
-		for _, exID := range sortedKeys(f.executors) {
+		for _, exID := range slices.Sorted(maps.Keys(f.executors)) {
 			ex := f.executors[exID]
 			for _, id := range ex.order {
 				t := ex.tasks[id]

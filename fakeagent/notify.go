@@ -1,6 +1,8 @@
 package fakeagent
 
 import (
+	"maps"
+	"slices"
 	"sync"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -76,7 +78,7 @@ func (n *notifier) drain() {
 		}
 		q := n.queue[0]
 		n.queue = n.queue[1:]
-		ids := sortedInts(n.fns)
+		ids := slices.Sorted(maps.Keys(n.fns))
 		fns := make([]func(string, mesos.TaskStatus), 0, len(ids))
 		for _, id := range ids {
 			fns = append(fns, n.fns[id])
@@ -86,17 +88,4 @@ func (n *notifier) drain() {
 			fn(q.fw, q.st)
 		}
 	}
-}
-
-func sortedInts[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }

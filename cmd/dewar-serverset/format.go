@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -36,10 +37,10 @@ func writeText(w io.Writer, path string, entries []announcer.Entry) error {
 			status = "none"
 		}
 		fmt.Fprintf(&b, " shard=%s status=%s service=%s", shard, status, hostPort(m.ServiceEndpoint))
-		for _, name := range sortedKeys(m.AdditionalEndpoints) {
+		for _, name := range slices.Sorted(maps.Keys(m.AdditionalEndpoints)) {
 			fmt.Fprintf(&b, " %s=%s", name, hostPort(m.AdditionalEndpoints[name]))
 		}
-		for _, k := range sortedKeys(m.Metadata) {
+		for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
 			fmt.Fprintf(&b, " %s=%s", k, m.Metadata[k])
 		}
 		b.WriteString("\n")
@@ -50,15 +51,6 @@ func writeText(w io.Writer, path string, entries []announcer.Entry) error {
 
 func hostPort(e announcer.Endpoint) string {
 	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 type jsonListing struct {
