@@ -3,8 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,15 +40,6 @@ type node struct {
 	agentWork string
 }
 
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
 // dialIn dials from inside ns: a socket stays in the namespace it was made in.
 func dialIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -82,7 +71,7 @@ func startNode(t *testing.T) *node {
 	zk := zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("ip", "netns", "exec", n.ns), zktest.Dial(dialIn(n.ns)))
 	_, n.zkPort, _ = net.SplitHostPort(zk.Addr())
 
-	sfx := randomHex(t, 3)
+	sfx := testenv.RandomHex(3)
 	n.nets = [2]string{"dewar-a-" + sfx, "dewar-g-" + sfx}
 	n.gateway = "198.18.40.1"
 	_, n.subnets[0], _ = net.ParseCIDR("198.18.40.0/24")

@@ -3,8 +3,6 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -43,7 +41,7 @@ func TestRunCNI(t *testing.T) {
 	ns, _ := netnstest.New(t)
 	bin := testenv.Binary(t, "dewar-agent")
 	dir := t.TempDir()
-	suffix := randomHex(t)
+	suffix := testenv.RandomHex(3)
 	network := "dewar-n-" + suffix
 	conf := fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-b-%s",
   "isGateway": true, "ipMasq": false,
@@ -150,13 +148,4 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func randomHex(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

@@ -3,8 +3,6 @@ package aurora_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,7 +43,7 @@ func TestCNIService(t *testing.T) {
 	web := lifecycleBinary(t)
 
 	dir := t.TempDir()
-	suffix := randomSuffix(t)
+	suffix := testenv.RandomHex(3)
 	confDir := filepath.Join(dir, "cni")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -226,13 +224,4 @@ func TestCNIService(t *testing.T) {
 	// (the cleanup's) must not cut that short.
 	for range lines {
 	}
-}
-
-func randomSuffix(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

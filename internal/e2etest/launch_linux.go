@@ -15,6 +15,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // Update is a status update as the agent forwarded it (checkpointed, its
@@ -55,7 +56,7 @@ type Run struct {
 func (a *Agent) Launch(t *testing.T, task mesos.TaskInfo) *Run {
 	t.Helper()
 	if task.TaskID.Value == "" {
-		task.TaskID.Value = task.Name + "-" + randomHex(t, 4)
+		task.TaskID.Value = task.Name + "-" + testenv.RandomHex(4)
 	}
 	body, err := task.MarshalJSON()
 	if err != nil {

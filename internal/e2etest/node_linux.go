@@ -1,8 +1,6 @@
 package e2etest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -84,7 +82,7 @@ func (n *Node) BridgeNetwork(t *testing.T, subnets ...string) Network {
 	if len(subnets) == 0 {
 		t.Fatal("BridgeNetwork: no subnet")
 	}
-	sfx := randomHex(t, 3)
+	sfx := testenv.RandomHex(3)
 	nw := Network{Name: "dewar-n-" + sfx, Bridge: "dewar-b-" + sfx}
 	var ranges [][]map[string]string
 	for _, s := range subnets {
@@ -188,13 +186,4 @@ func netnsByInode(pid int) (string, error) {
 		}
 	}
 	return "", nil
-}
-
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("random name: %v", err)
-	}
-	return hex.EncodeToString(b)
 }

@@ -2,8 +2,6 @@ package netnstest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -29,7 +27,7 @@ func New(t testing.TB) (name string, handle netns.NsHandle) {
 	t.Helper()
 	testenv.NeedRoot(t)
 	ip := ipBinary(t)
-	name = Prefix + randomHex(t, 4)
+	name = Prefix + testenv.RandomHex(4)
 	// `ip netns add` rather than netns.NewNamed: it also makes /run/netns a
 	// shared mount, so the name is visible from the mount namespaces that
 	// `ip netns exec` creates and from CNI plugins.
@@ -150,13 +148,4 @@ func ipBinary(t testing.TB) string {
 		testenv.Missing(t, "iproute2's ip command not on PATH (Debian package iproute2; run `make deps`)")
 	}
 	return p
-}
-
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("random namespace name: %v", err)
-	}
-	return hex.EncodeToString(b)
 }
