@@ -100,8 +100,14 @@ func (a *Agent) mergeContainerStatus(ex *executorState, st *mesos.TaskStatus) {
 func (a *Agent) monitor(ex *executorState) {
 	defer a.wg.Done()
 	reaped := reapedChan(ex.run.PID)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
+	// An executor this process started reports its exit on reaped; only
+	// one recovered after a restart (not our child) has to be polled.
+	var tick <-chan time.Time
+	if reaped == nil {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-a.ctx.Done():
@@ -109,7 +115,7 @@ func (a *Agent) monitor(ex *executorState) {
 		case <-reaped:
 			a.executorExited(ex, "executor process exited")
 			return
-		case <-tick.C:
+		case <-tick:
 			if !processAlive(ex.run.PID, ex.run.StartTime) {
 				a.executorExited(ex, "executor process exited")
 				return

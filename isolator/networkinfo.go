@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/gogo/protobuf/proto"
+
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -143,32 +145,5 @@ func MergeNetworkInfos(fromExecutor []mesos.NetworkInfo, agent []*mesos.NetworkI
 // cloneNetworkInfo deep-copies ni, so callers never share label or address
 // slices with the isolator's records.
 func cloneNetworkInfo(ni *mesos.NetworkInfo) *mesos.NetworkInfo {
-	out := &mesos.NetworkInfo{Name: cloneString(ni.Name), Groups: append([]string(nil), ni.Groups...)}
-	for _, a := range ni.IPAddresses {
-		c := mesos.NetworkInfo_IPAddress{IPAddress: cloneString(a.IPAddress)}
-		if a.Protocol != nil {
-			c.Protocol = a.Protocol.Enum()
-		}
-		out.IPAddresses = append(out.IPAddresses, c)
-	}
-	if ni.Labels != nil {
-		out.Labels = &mesos.Labels{}
-		for _, l := range ni.Labels.Labels {
-			out.Labels.Labels = append(out.Labels.Labels, mesos.Label{Key: l.Key, Value: cloneString(l.Value)})
-		}
-	}
-	for _, p := range ni.PortMappings {
-		out.PortMappings = append(out.PortMappings, mesos.NetworkInfo_PortMapping{
-			HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: cloneString(p.Protocol),
-		})
-	}
-	return out
-}
-
-func cloneString(s *string) *string {
-	if s == nil {
-		return nil
-	}
-	v := *s
-	return &v
+	return proto.Clone(ni).(*mesos.NetworkInfo)
 }
