@@ -3,18 +3,21 @@ module github.com/dewarhq/dewar
 go 1.26.8
 
 require (
-	github.com/apache/thrift v0.17.0 // indirect
-	github.com/containernetworking/cni v1.3.1 // indirect
-	github.com/go-zookeeper/zk v1.0.4 // indirect
-	github.com/gogo/protobuf v1.3.2 // indirect
-	github.com/mesos/mesos-go v0.0.11 // indirect
+	github.com/apache/thrift v0.17.0
+	github.com/containernetworking/cni v1.3.1
+	github.com/go-zookeeper/zk v1.0.4
+	github.com/gogo/protobuf v1.3.2
+	github.com/mesos/mesos-go v0.0.11
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
+	go.etcd.io/bbolt v1.4.3
+	go.uber.org/zap v1.27.1
+	golang.org/x/sys v0.38.0
+)
+
+require (
 	github.com/pquerna/ffjson v0.0.0-20190930134022-aa0246cd15f7 // indirect
-	github.com/vishvananda/netlink v1.3.1 // indirect
-	github.com/vishvananda/netns v0.0.5 // indirect
-	go.etcd.io/bbolt v1.4.3 // indirect
 	go.opentelemetry.io/otel v1.29.0 // indirect
 	go.opentelemetry.io/otel/trace v1.29.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
-	go.uber.org/zap v1.27.1 // indirect
-	golang.org/x/sys v0.38.0 // indirect
 )
