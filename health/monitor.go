@@ -68,8 +68,9 @@ const ReasonPrefix = "failed health check"
 //   - MinConsecutiveSuccesses successes in a row make the task Healthy;
 //   - more than MaxConsecutiveFailures failures in a row after the grace
 //     attempts make it Unhealthy, before or after it became Healthy;
-//   - a task that has not become Healthy within grace + MaxConsecutiveFailures
-//     + MinConsecutiveSuccesses attempts is Unhealthy, and so is one that can
+//   - a task that has not become Healthy within (grace plus
+//     MaxConsecutiveFailures plus MinConsecutiveSuccesses) attempts is
+//     Unhealthy, and so is one that can
 //     no longer collect enough successes in the attempts left.
 //
 // Events sends Healthy at most once, then Unhealthy at most once, then is
