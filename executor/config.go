@@ -6,6 +6,7 @@ package executor
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +30,17 @@ type Config struct {
 	AuthToken string
 	// DomainSocket is MESOS_DOMAIN_SOCKET: when set, HTTP goes over this unix
 	// socket because a container on a CNI network often cannot route to the
-	// agent's IP.
+	// agent's IP. It is the socket's path on the host (the agent's
+	// --domain_socket_location), not a path inside the sandbox.
 	DomainSocket string
+	// AckTimeout is how long the executor waits, once every task has
+	// ended, for the agent to acknowledge the remaining updates before it
+	// exits anyway (not from the environment: dewar-executor's
+	// --status-ack-timeout).
+	AckTimeout time.Duration
+	// AgentPID is MESOS_SLAVE_PID, e.g. "slave(1)@10.0.0.5:5051". Over the
+	// domain socket the agent serves only paths prefixed with its id.
+	AgentPID string
 }
 
 // Defaults the Mesos agent uses when it does not set the variable.
@@ -38,6 +48,10 @@ const (
 	DefaultShutdownGracePeriod    = 5 * time.Second
 	DefaultRecoveryTimeout        = 15 * time.Minute
 	DefaultSubscriptionBackoffMax = 2 * time.Second
+	// DefaultAckTimeout is how long Mesos' own executors wait for the
+	// acknowledgement of their terminal update (src/launcher/executor.cpp
+	// and default_executor.cpp: "Terminating after 60s").
+	DefaultAckTimeout = time.Minute
 )
 
 // String shows the configuration without the token.
@@ -62,9 +76,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Sandbox:                getenv("MESOS_SANDBOX"),
 		AuthToken:              getenv("MESOS_EXECUTOR_AUTHENTICATION_TOKEN"),
 		DomainSocket:           getenv("MESOS_DOMAIN_SOCKET"),
+		AgentPID:               getenv("MESOS_SLAVE_PID"),
 		ShutdownGracePeriod:    DefaultShutdownGracePeriod,
 		RecoveryTimeout:        DefaultRecoveryTimeout,
 		SubscriptionBackoffMax: DefaultSubscriptionBackoffMax,
+		AckTimeout:             DefaultAckTimeout,
 	}
 	var errs []error
 	var missing []string
@@ -80,8 +96,23 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.AgentEndpoint == "" && c.DomainSocket == "" {
 		missing = append(missing, "MESOS_AGENT_ENDPOINT")
 	}
+	if c.DomainSocket != "" && c.AgentPID == "" {
+		missing = append(missing, "MESOS_SLAVE_PID")
+	}
 	if len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("missing environment variable(s) %s: dewar-executor must be launched by a Mesos agent (or dewar-agent), which sets them", strings.Join(missing, ", ")))
+	}
+	if c.AgentPID != "" {
+		if _, err := agentPIDID(c.AgentPID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.AgentEndpoint != "" {
+		ep, err := normalizeEndpoint(c.AgentEndpoint)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.AgentEndpoint = ep
 	}
 	if c.Sandbox == "" {
 		// Mesos sets MESOS_SANDBOX only when the sandbox is mapped into a
@@ -115,6 +146,52 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		*d.dst = v
 	}
 	return c, errors.Join(errs...)
+}
+
+// ExecutorPath is the URL path of the executor API. Over the domain socket
+// the agent admits only "/<pid id>/api/v1/executor" and "/<pid id>/api/v1"
+// and answers 403 to anything else (Mesos src/slave/slave.cpp,
+// Slave::initialize, the executor socket's http::Server); libmesos builds
+// the same path from MESOS_SLAVE_PID (src/executor/executor.cpp,
+// MesosProcess constructor). Over TCP the agent also routes the plain
+// "/api/v1/executor", which works whatever the PID.
+func (c Config) ExecutorPath() string {
+	if id, err := agentPIDID(c.AgentPID); err == nil && c.DomainSocket != "" {
+		return "/" + id + "/api/v1/executor"
+	}
+	return "/api/v1/executor"
+}
+
+// agentPIDID returns the id of a libprocess UPID "id@host:port"
+// ("slave(1)@10.0.0.5:5051" → "slave(1)").
+func agentPIDID(pid string) (string, error) {
+	id, addr, ok := strings.Cut(pid, "@")
+	if !ok || id == "" || addr == "" || strings.ContainsAny(id, "/ ") {
+		return "", fmt.Errorf("MESOS_SLAVE_PID=%q: want the agent's libprocess PID, id@host:port (e.g. slave(1)@10.0.0.5:5051)", pid)
+	}
+	return id, nil
+}
+
+// normalizeEndpoint turns MESOS_AGENT_ENDPOINT into host:port for a URL.
+// The agent prints an IPv6 address without brackets ("::1:5051", Mesos
+// src/slave/slave.cpp executorEnvironment: stringify(slavePid.address)),
+// so the port is whatever follows the last colon.
+func normalizeEndpoint(ep string) (string, error) {
+	if strings.HasPrefix(ep, "[") {
+		if _, _, err := net.SplitHostPort(ep); err != nil {
+			return "", fmt.Errorf("MESOS_AGENT_ENDPOINT=%q: %w", ep, err)
+		}
+		return ep, nil
+	}
+	i := strings.LastIndexByte(ep, ':')
+	if i <= 0 || i == len(ep)-1 {
+		return "", fmt.Errorf("MESOS_AGENT_ENDPOINT=%q: want host:port", ep)
+	}
+	host, port := ep[:i], ep[i+1:]
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("MESOS_AGENT_ENDPOINT=%q: port %q is not a number", ep, port)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // mesosUnits are the suffixes of Mesos' stout Duration ("5secs", "1.5mins").

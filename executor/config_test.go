@@ -23,6 +23,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"MESOS_SUBSCRIPTION_BACKOFF_MAX":       "500ms",
 		"MESOS_EXECUTOR_AUTHENTICATION_TOKEN":  "s3cr3t",
 		"MESOS_DOMAIN_SOCKET":                  "/run/agent.sock",
+		"MESOS_SLAVE_PID":                      "slave(1)@127.0.0.1:5051",
 	}
 	c, err := ConfigFromEnv(envOf(full))
 	if err != nil {
@@ -68,6 +69,62 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+func TestAgentAddressing(t *testing.T) {
+	base := func(extra map[string]string) map[string]string {
+		m := map[string]string{"MESOS_FRAMEWORK_ID": "f", "MESOS_EXECUTOR_ID": "e", "MESOS_DIRECTORY": "/d"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		endpoint  string
+		path      string
+		errSubstr string
+	}{
+		{name: "ipv4", env: base(map[string]string{"MESOS_AGENT_ENDPOINT": "10.0.0.5:5051"}),
+			endpoint: "10.0.0.5:5051", path: "/api/v1/executor"},
+		{name: "ipv6 as the agent prints it, without brackets",
+			env:      base(map[string]string{"MESOS_AGENT_ENDPOINT": "2001:db8::5:5051"}),
+			endpoint: "[2001:db8::5]:5051", path: "/api/v1/executor"},
+		{name: "ipv6 loopback", env: base(map[string]string{"MESOS_AGENT_ENDPOINT": "::1:5051"}),
+			endpoint: "[::1]:5051", path: "/api/v1/executor"},
+		{name: "bracketed ipv6 kept", env: base(map[string]string{"MESOS_AGENT_ENDPOINT": "[::1]:5051"}),
+			endpoint: "[::1]:5051", path: "/api/v1/executor"},
+		{name: "socket uses the pid-prefixed path",
+			env: base(map[string]string{"MESOS_AGENT_ENDPOINT": "10.0.0.5:5051", "MESOS_DOMAIN_SOCKET": "/var/run/mesos/agent.sock",
+				"MESOS_SLAVE_PID": "slave(1)@10.0.0.5:5051"}),
+			endpoint: "10.0.0.5:5051", path: "/slave(1)/api/v1/executor"},
+		{name: "socket without MESOS_SLAVE_PID",
+			env:       base(map[string]string{"MESOS_AGENT_ENDPOINT": "10.0.0.5:5051", "MESOS_DOMAIN_SOCKET": "/s"}),
+			errSubstr: "MESOS_SLAVE_PID"},
+		{name: "malformed MESOS_SLAVE_PID",
+			env: base(map[string]string{"MESOS_AGENT_ENDPOINT": "10.0.0.5:5051", "MESOS_DOMAIN_SOCKET": "/s",
+				"MESOS_SLAVE_PID": "10.0.0.5:5051"}),
+			errSubstr: "id@host:port"},
+		{name: "endpoint without a port", env: base(map[string]string{"MESOS_AGENT_ENDPOINT": "agent.example"}),
+			errSubstr: "host:port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ConfigFromEnv(envOf(tc.env))
+			if tc.errSubstr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errSubstr) {
+					t.Fatalf("err = %v, want one naming %q", err, tc.errSubstr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AgentEndpoint != tc.endpoint || c.ExecutorPath() != tc.path {
+				t.Fatalf("endpoint %q path %q, want %q %q", c.AgentEndpoint, c.ExecutorPath(), tc.endpoint, tc.path)
+			}
+		})
+	}
 }
 
 func TestParseMesosDuration(t *testing.T) {

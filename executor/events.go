@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -181,12 +182,64 @@ func (e *Executor) Shutdown(why string) {
 	}()
 }
 
-// waitFor waits until cond (evaluated with mu held) holds, for at most d or
-// until stop is closed, and reports whether it held. It wakes whenever a
-// task ends or an update is acknowledged, not on a timer tick.
+// ackDeadline ends the executor when every task has ended but the agent
+// has not acknowledged every update within AckTimeout. The agent drops some
+// updates without an ACK (the task is already among its completed tasks,
+// the framework is being torn down, the executor was disconnected when the
+// ACK went out: src/slave/slave.cpp, Slave::statusUpdate and
+// ::_statusUpdateAcknowledgement); waiting forever would keep a finished
+// container alive. Mesos' executors give up after 60 s the same way.
+func (e *Executor) ackDeadline(ctx context.Context) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-ctx.Done():
+			e.finishWaiters()
+		case <-stop:
+		}
+	}()
+	ended := func() bool { return !ctxDone(ctx) && len(e.tasks) > 0 && e.tasksEndedLocked() }
+	if !e.waitFor(forever, func() bool { return ctxDone(ctx) || ended() }, e.exit) || ctxDone(ctx) {
+		return
+	}
+	if e.waitFor(e.cfg.AckTimeout, func() bool { return ctxDone(ctx) || e.quietLocked() }, e.exit) {
+		return
+	}
+	e.mu.Lock()
+	for _, u := range e.unacked {
+		st := u.update.Status
+		e.log.Warn("status update never acknowledged by the agent", zap.String("task_id", st.TaskID.Value),
+			zap.Stringer("state", st.GetState()), zap.String("uuid", hex.EncodeToString(st.UUID)))
+	}
+	n := len(e.unacked)
+	e.mu.Unlock()
+	e.finish(fmt.Sprintf("every task ended; %d update(s) still unacknowledged after %s", n, e.cfg.AckTimeout))
+}
+
+// finishWaiters wakes every waitFor so that it re-evaluates its condition.
+func (e *Executor) finishWaiters() {
+	e.mu.Lock()
+	e.changedLocked()
+	e.mu.Unlock()
+}
+
+// forever, as waitFor's limit, means none.
+const forever time.Duration = -1
+
+func ctxDone(ctx context.Context) bool { return ctx.Err() != nil }
+
+// waitFor waits until cond (evaluated with mu held) holds, for at most d
+// (no limit when d is forever) or until stop is closed, and reports whether it
+// held. It wakes whenever a task ends or an update is acknowledged, not on
+// a timer tick.
 func (e *Executor) waitFor(d time.Duration, cond func() bool, stop <-chan struct{}) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+	var timeout <-chan time.Time
+	if d != forever {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		timeout = timer.C
+	}
 	for {
 		e.mu.Lock()
 		ok, changed := cond(), e.changed
@@ -196,7 +249,7 @@ func (e *Executor) waitFor(d time.Duration, cond func() bool, stop <-chan struct
 		}
 		select {
 		case <-changed:
-		case <-timer.C:
+		case <-timeout:
 			return false
 		case <-stop:
 			return false

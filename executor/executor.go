@@ -79,12 +79,18 @@ func (e *Executor) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); e.sendLoop(ctx) }()
+	go func() { defer wg.Done(); e.ackDeadline(ctx) }()
 
+	// The recovery clock runs from the first failure after the agent was
+	// last reachable, and stops whenever the agent answers at all (a 503
+	// while it recovers counts): libmesos sets its recovery timer once per
+	// disconnection and cancels it on connect (src/executor/executor.cpp,
+	// MesosProcess::disconnected and ::connected).
 	var disconnectedAt time.Time
 	for {
-		subscribedOnce, err := e.stream(ctx)
+		reached, err := e.stream(ctx)
 		if e.exited() {
 			// Killed tasks end within killGrace; give a straggler the
 			// margin so that nothing outlives the executor.
@@ -96,7 +102,7 @@ func (e *Executor) Run(ctx context.Context) error {
 			e.waitTasks(e.cfg.ShutdownGracePeriod)
 			return ctx.Err()
 		}
-		if subscribedOnce {
+		if reached {
 			disconnectedAt = time.Time{}
 		}
 		if errors.Is(err, errResubscribe) {
@@ -123,15 +129,30 @@ func (e *Executor) Run(ctx context.Context) error {
 	}
 }
 
-// backoff waits a random time in [0, MESOS_SUBSCRIPTION_BACKOFF_MAX]: it
-// spreads the resubscriptions of all executors of a restarting agent, and
-// keeps an agent that answers with ERROR from being hammered.
-func (e *Executor) backoff(ctx context.Context) {
-	wait := 10 * time.Millisecond
-	if m := e.cfg.SubscriptionBackoffMax; m > 0 {
-		wait += time.Duration(mrand.Int64N(int64(m) + 1))
+// maxResubscribeWait bounds the wait between two SUBSCRIBE attempts, as
+// Mesos' own executors retry every second (src/launcher/executor.cpp,
+// doReliableRegistration).
+const maxResubscribeWait = time.Second
+
+// resubscribeWait is how long to wait before the next SUBSCRIBE: random in
+// [0, min(MESOS_SUBSCRIPTION_BACKOFF_MAX, 1s)]. The randomness spreads the
+// executors of a restarting agent (libmesos picks the same range,
+// src/executor/executor.cpp MesosProcess::backoff); the bound keeps every
+// try inside the agent's --executor_reregistration_timeout, which is what
+// MESOS_SUBSCRIPTION_BACKOFF_MAX carries: an executor that has not
+// resubscribed by then is destroyed (src/slave/slave.cpp,
+// Slave::reregisterExecutorTimeout).
+func resubscribeWait(backoffMax time.Duration, rnd func(int64) int64) time.Duration {
+	m := min(backoffMax, maxResubscribeWait)
+	if m <= 0 {
+		return 0
 	}
-	t := time.NewTimer(wait)
+	return time.Duration(rnd(int64(m) + 1))
+}
+
+// backoff waits resubscribeWait.
+func (e *Executor) backoff(ctx context.Context) {
+	t := time.NewTimer(resubscribeWait(e.cfg.SubscriptionBackoffMax, mrand.Int64N))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -141,8 +162,8 @@ func (e *Executor) backoff(ctx context.Context) {
 }
 
 // stream makes one SUBSCRIBE call and handles its events until the stream
-// ends. It reports whether SUBSCRIBED arrived.
-func (e *Executor) stream(ctx context.Context) (subscribed bool, err error) {
+// ends. It reports whether the agent answered at all.
+func (e *Executor) stream(ctx context.Context) (reached bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
@@ -158,20 +179,17 @@ func (e *Executor) stream(ctx context.Context) (subscribed bool, err error) {
 	call := e.subscribeCall()
 	resp, err := e.sender.Send(sctx, calls.NonStreaming(call))
 	if err != nil {
-		return false, fmt.Errorf("subscribe to agent: %w", err)
+		return agentAnswered(err), fmt.Errorf("subscribe to agent: %w", err)
 	}
 	defer resp.Close()
 	defer e.setSubscribed(false)
 	for {
 		var ev executor.Event
 		if err := resp.Decode(&ev); err != nil {
-			return subscribed, fmt.Errorf("event stream: %w", err)
-		}
-		if ev.GetType() == executor.Event_SUBSCRIBED {
-			subscribed = true
+			return true, fmt.Errorf("event stream: %w", err)
 		}
 		if err := e.handle(ctx, &ev); err != nil {
-			return subscribed, err
+			return true, err
 		}
 	}
 }
@@ -191,6 +209,12 @@ func (e *Executor) subscribeCall() *executor.Call {
 	}
 	var updates []executor.Call_Update
 	for _, u := range e.unacked {
+		if !ValidStatusUUID(u.update.Status.UUID) {
+			// Never: newUUID makes every UUID. Leaving it out keeps a bug
+			// here from crashing the agent.
+			e.log.Error("bug: leaving an update with an invalid UUID out of SUBSCRIBE", zap.String("task_id", u.update.Status.TaskID.Value))
+			continue
+		}
 		updates = append(updates, u.update)
 		u.sentSession = e.session
 	}
@@ -233,11 +257,30 @@ func (e *Executor) finish(why string) {
 // Done is closed when the executor has nothing left to do.
 func (e *Executor) Done() <-chan struct{} { return e.exit }
 
-// newUUID returns 16 random bytes, as Mesos requires of status.uuid.
+// newUUID returns a random (version 4) RFC 4122 UUID for status.uuid. The
+// version bits matter: the agent parses the UUID with stout's
+// UUID::fromBytes, which refuses one whose version is unknown.
 func newUUID() []byte {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		panic(fmt.Sprintf("crypto/rand: %v", err)) // cannot happen on Linux
 	}
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
 	return b
+}
+
+// ValidStatusUUID reports whether the agent accepts b as status.uuid:
+// stout's UUID::fromBytes (3rdparty/stout/include/stout/uuid.hpp) wants 16
+// bytes whose version, the high nibble of byte 6 (boost::uuids::uuid::
+// version), is 1 to 5. The HTTP layer answers 400 to an UPDATE that fails
+// this (src/common/validation.cpp, executor::call::validate), and the
+// agent aborts on one inside SUBSCRIBE (src/slave/slave.cpp,
+// Slave::addPendingTaskStatus calls fromBytes(...).get()).
+func ValidStatusUUID(b []byte) bool {
+	if len(b) != 16 {
+		return false
+	}
+	v := b[6] >> 4
+	return v >= 1 && v <= 5
 }

@@ -32,6 +32,13 @@ type agent struct {
 	subs     int
 	closeSub chan struct{}
 	token    string
+	paths    []string
+	// status answers every call with this code while set (e.g. 503 while
+	// the agent recovers), as the real agent does before routing a call.
+	status int
+	// pathPrefix, when set, is the only prefix the agent admits, as over
+	// the real agent's executor socket.
+	pathPrefix string
 }
 
 func newAgent(t *testing.T, autoAck bool) *agent {
@@ -52,10 +59,35 @@ func (a *agent) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	a.mu.Lock()
+	a.paths = append(a.paths, r.URL.Path)
+	status, prefix := a.status, a.pathPrefix
+	a.mu.Unlock()
+	if prefix != "" && r.URL.Path != prefix+"/api/v1/executor" {
+		http.Error(w, "", http.StatusForbidden)
+		return
+	}
+	if status != 0 {
+		http.Error(w, "Agent has not finished recovery", status)
+		return
+	}
 	var c executor.Call
 	if err := c.Unmarshal(b); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	// As stout's UUID::fromBytes: the agent refuses an update whose UUID
+	// has no RFC 4122 version.
+	if u := c.GetUpdate(); u != nil && !ValidStatusUUID(u.Status.UUID) {
+		http.Error(w, "Not a valid UUID", http.StatusBadRequest)
+		return
+	}
+	if s := c.GetSubscribe(); s != nil {
+		for _, u := range s.UnacknowledgedUpdates {
+			if !ValidStatusUUID(u.Status.UUID) {
+				a.t.Errorf("SUBSCRIBE carries an update with an invalid UUID %x: the real agent aborts", u.Status.UUID)
+			}
+		}
 	}
 	a.mu.Lock()
 	a.calls = append(a.calls, &c)
@@ -177,9 +209,21 @@ func (s *scriptTask) Kill(p *mesos.KillPolicy, _ string) {
 	r(Status{State: mesos.TASK_KILLED, Message: "killed"})
 }
 
+// run starts ex and returns what Run returns. The test's cleanup stops the
+// executor and waits for it before the agent closes, so that nothing logs
+// after the test.
+func run(t *testing.T, ex *Executor) <-chan error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done, out := make(chan error, 1), make(chan error, 1)
+	go func() { err := ex.Run(ctx); done <- err; out <- err }()
+	t.Cleanup(func() { cancel(); <-done })
+	return out
+}
+
 func testConfig(a *agent) Config {
 	return Config{FrameworkID: "fw", ExecutorID: "ex", AgentEndpoint: a.endpoint(), Directory: "/tmp", Sandbox: "/tmp",
-		ShutdownGracePeriod: 2 * time.Second, RecoveryTimeout: time.Minute, SubscriptionBackoffMax: 50 * time.Millisecond}
+		ShutdownGracePeriod: 2 * time.Second, RecoveryTimeout: time.Minute, SubscriptionBackoffMax: 50 * time.Millisecond,
+		AckTimeout: DefaultAckTimeout}
 }
 
 func launchEvent(id string) *executor.Event {
@@ -202,8 +246,7 @@ func TestUpdatesCarryWhatMesosRequires(t *testing.T) {
 	cfg.AuthToken = a.token
 	lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
 	ex := New(cfg, lt, zaptest.NewLogger(t))
-	done := make(chan error, 1)
-	go func() { done <- ex.Run(context.Background()) }()
+	done := run(t, ex)
 
 	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
 	a.send(launchEvent("t1"))
@@ -247,9 +290,7 @@ func TestLaunchGroupAndSecondTaskAreRefused(t *testing.T) {
 	a := newAgent(t, true)
 	lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
 	ex := New(testConfig(a), lt, zaptest.NewLogger(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go ex.Run(ctx)
+	run(t, ex)
 	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
 	a.send(launchEvent("t1"))
 	waitFor(t, "t1 running", func() bool { return len(a.updates()) == 2 })
@@ -280,9 +321,7 @@ func TestUnacknowledgedUpdatesAreResentOnResubscribe(t *testing.T) {
 	cfg.Checkpoint = true
 	lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
 	ex := New(cfg, lt, zaptest.NewLogger(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go ex.Run(ctx)
+	run(t, ex)
 	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
 	a.send(launchEvent("t1"))
 	waitFor(t, "two updates", func() bool { return len(a.updates()) == 2 })
@@ -317,8 +356,7 @@ func TestWithoutCheckpointingADisconnectKillsTheTask(t *testing.T) {
 	a := newAgent(t, true)
 	lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
 	ex := New(testConfig(a), lt, zaptest.NewLogger(t))
-	done := make(chan error, 1)
-	go func() { done <- ex.Run(context.Background()) }()
+	done := run(t, ex)
 	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
 	a.send(launchEvent("t1"))
 	waitFor(t, "running", func() bool { return len(a.updates()) == 2 })
@@ -340,8 +378,7 @@ func TestRecoveryTimeoutKillsTheTask(t *testing.T) {
 	cfg.RecoveryTimeout = 300 * time.Millisecond
 	lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
 	ex := New(cfg, lt, zaptest.NewLogger(t))
-	done := make(chan error, 1)
-	go func() { done <- ex.Run(context.Background()) }()
+	done := run(t, ex)
 	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
 	a.send(launchEvent("t1"))
 	waitFor(t, "running", func() bool { return len(a.updates()) == 2 })
@@ -377,9 +414,11 @@ func TestUnixSocketTransport(t *testing.T) {
 	cfg := testConfig(a)
 	cfg.AgentEndpoint = "10.255.255.1:5051" // unroutable: only the socket may be used
 	cfg.DomainSocket = sock
+	cfg.AgentPID = "slave(1)@10.255.255.1:5051"
+	a.pathPrefix = "/slave(1)"
 	ex := New(cfg, &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}, zaptest.NewLogger(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go ex.Run(ctx)
+	run(t, ex)
 	waitFor(t, "subscription over the unix socket", func() bool { return len(a.subscribes()) >= 1 })
+	a.send(launchEvent("t1"))
+	waitFor(t, "updates over the unix socket", func() bool { return len(a.updates()) == 2 })
 }

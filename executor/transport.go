@@ -16,14 +16,15 @@ import (
 // newSender builds the mesos-go sender for the executor API: protobuf
 // codec, TCP or the agent's unix socket, and the bearer token.
 func newSender(cfg Config) calls.Sender {
-	endpoint := "http://" + cfg.AgentEndpoint + "/api/v1/executor"
+	endpoint := "http://" + cfg.AgentEndpoint + cfg.ExecutorPath()
 	configOpts := []httpcli.ConfigOpt{httpcli.Timeout(10 * time.Second)}
 	if cfg.DomainSocket != "" {
 		// The host part of the URL is ignored: every connection dials the
-		// socket. Mesos mounts it into the sandbox for CNI containers that
-		// cannot route to the agent.
+		// socket, whose path is the host's (the agent's
+		// --domain_socket_location); a CNI container that cannot route to
+		// the agent still shares the host's mount namespace here.
 		if cfg.AgentEndpoint == "" {
-			endpoint = "http://localhost/api/v1/executor"
+			endpoint = "http://localhost" + cfg.ExecutorPath()
 		}
 		sock := cfg.DomainSocket
 		configOpts = append(configOpts, httpcli.Transport(func(t *http.Transport) {

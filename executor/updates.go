@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
 	"go.uber.org/zap"
 )
 
@@ -105,7 +107,19 @@ func (e *Executor) sendLoop(ctx context.Context) {
 				break
 			}
 			err := calls.SendNoData(ctx, e.sender, calls.NonStreaming(calls.Update(u.update.Status)))
+			if refused(err) {
+				// The agent will refuse this update however often it is
+				// sent; keeping it would hold every later update behind it
+				// and carry it into SUBSCRIBE.
+				e.log.Error("agent refused a status update; dropping it", zap.String("task_id", u.update.Status.TaskID.Value),
+					zap.String("uuid", hex.EncodeToString(u.update.Status.UUID)), zap.Error(err))
+				e.drop(u)
+				continue
+			}
 			if err != nil {
+				// 503 (agent recovering), 403 (agent restarted and we have
+				// not resubscribed yet) or a broken connection: keep the
+				// update; it goes out again, or in the next SUBSCRIBE.
 				e.log.Warn("sending status update failed; will retry", zap.String("task_id", u.update.Status.TaskID.Value), zap.Error(err))
 				retry.Reset(time.Second)
 				break
@@ -133,4 +147,34 @@ func (e *Executor) nextToSend() (*pendingUpdate, int) {
 		}
 	}
 	return nil, 0
+}
+
+// drop forgets an update the agent refused for good.
+func (e *Executor) drop(u *pendingUpdate) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, p := range e.unacked {
+		if p == u {
+			e.unacked = append(e.unacked[:i], e.unacked[i+1:]...)
+			e.changedLocked()
+			return
+		}
+	}
+}
+
+// refused reports whether the agent rejected a call as malformed (400):
+// Mesos validates every call before it looks at the executor's state
+// (src/slave/http.cpp, Http::executor, validation::executor::call::
+// validate), so sending the same call again can never succeed. 403 (not
+// subscribed) and 503 (recovering) are the agent's state, not the call's.
+func refused(err error) bool {
+	var ae *apierrors.Error
+	return errors.As(err, &ae) && apierrors.CodeMalformedRequest.Matches(ae)
+}
+
+// agentAnswered reports whether err is an HTTP answer from the agent, as
+// opposed to a connection that could not be made or broke.
+func agentAnswered(err error) bool {
+	var ae *apierrors.Error
+	return errors.As(err, &ae)
 }

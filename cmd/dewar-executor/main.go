@@ -45,6 +45,7 @@ func run() error {
 		noSetuid       = fs.Bool("nosetuid", false, "run processes as the executor's user even when it is root (Thermos' --nosetuid)")
 		discovery      = fs.Duration("discovery-timeout", 10*time.Second, "how long to wait for every CNI network to have a usable address (IPv6 DAD included)")
 		logLevel       = fs.String("log-level", "info", "executor log level: debug, info, warn, error")
+		ackTimeout     = fs.Duration("status-ack-timeout", executor.DefaultAckTimeout, "once every task has ended, exit after this long even if the agent has not acknowledged every update (the agent drops some without an ACK)")
 	)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
@@ -59,6 +60,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if *ackTimeout < 0 {
+		return fmt.Errorf("--status-ack-timeout=%s: want a duration of 0 or more", *ackTimeout)
+	}
+	cfg.AckTimeout = *ackTimeout
 	log.Info("starting", zap.Stringer("config", cfg))
 	if err := checkLogFlags(*logDest, *logMode, *rotateMB, *rotateBackups); err != nil {
 		return err
