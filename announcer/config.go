@@ -65,6 +65,10 @@ func (c Config) withDefaults() (Config, error) {
 type Network struct {
 	Name  string
 	Addrs []netip.Addr
+	// PortMappings are the network's NetworkInfo.port_mappings (Mesos'
+	// port-mapper CNI plugin), host port → container port, TCP only. See
+	// Spec.members for what is announced where.
+	PortMappings map[int]int
 }
 
 // Spec is one task's announcement.

@@ -11,6 +11,19 @@ import (
 // the job path carries the primary network's first address, <job>@<net> the
 // first address of each network. A network without addresses has no member
 // (yet); under host networking there is one member with the host name.
+//
+// Port mappings (NetworkInfo.port_mappings, host_port → container_port)
+// mean that the container's address is reachable only inside its network,
+// and the outside reaches the task at the agent's host port. So:
+//   - <job>@<net> announces the container address with the container-side
+//     ports: what a peer on that network connects to;
+//   - the job path, when the primary network maps ports, announces the
+//     host name with the host ports, as Thermos did: its readers may be
+//     anywhere, and only the mapping is reachable from anywhere.
+//
+// For example, with allocated port http=31001 and a mapping 31001→8080 on
+// network "blue" (container 198.18.0.2): <job>@blue has 198.18.0.2:8080,
+// <job> has agent.example:31001.
 func (s Spec) members(cfg Config) (map[string][]byte, error) {
 	base, err := s.basePath(cfg)
 	if err != nil {
@@ -39,7 +52,7 @@ func (s Spec) members(cfg Config) (map[string][]byte, error) {
 	}
 
 	out := map[string][]byte{}
-	add := func(p, host, network string) error {
+	add := func(p, host, network string, mapped map[int]int) error {
 		var inet, inet6 string
 		for _, n := range s.Networks {
 			if n.Name != network {
@@ -54,7 +67,12 @@ func (s Spec) members(cfg Config) (map[string][]byte, error) {
 				}
 			}
 		}
-		ep := func(port int) Endpoint { return Endpoint{Host: host, Port: port, Inet: inet, Inet6: inet6} }
+		ep := func(port int) Endpoint {
+			if c, ok := mapped[port]; ok {
+				port = c
+			}
+			return Endpoint{Host: host, Port: port, Inet: inet, Inet6: inet6}
+		}
 		m := Member{
 			ServiceEndpoint:     ep(ports.Primary),
 			AdditionalEndpoints: make(map[string]Endpoint, len(ports.Additional)),
@@ -83,7 +101,7 @@ func (s Spec) members(cfg Config) (map[string][]byte, error) {
 				return nil, fmt.Errorf("no networks and no hostname to announce: %w", err)
 			}
 		}
-		return out, add(base, host, "")
+		return out, add(base, host, "", nil)
 	}
 	primary := cfg.PrimaryNetwork
 	if primary == "" {
@@ -98,11 +116,17 @@ func (s Spec) members(cfg Config) (map[string][]byte, error) {
 			continue
 		}
 		if n.Name == primary {
-			if err := add(base, n.Addrs[0].String(), n.Name); err != nil {
+			var err error
+			if len(n.PortMappings) > 0 {
+				err = s.addMapped(base, n.Name, add)
+			} else {
+				err = add(base, n.Addrs[0].String(), n.Name, nil)
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
-		if err := add(base+"@"+n.Name, n.Addrs[0].String(), n.Name); err != nil {
+		if err := add(base+"@"+n.Name, n.Addrs[0].String(), n.Name, n.PortMappings); err != nil {
 			return nil, err
 		}
 	}
@@ -110,6 +134,19 @@ func (s Spec) members(cfg Config) (map[string][]byte, error) {
 		return nil, fmt.Errorf("primary network %q (--announcer-primary-network) is not among the task's networks %v", primary, networkNames(s.Networks))
 	}
 	return out, nil
+}
+
+// addMapped adds the classic member of a primary network that maps ports:
+// the host name and the host ports (see members).
+func (s Spec) addMapped(base, network string, add func(p, host, network string, mapped map[int]int) error) error {
+	host := s.Hostname
+	if host == "" {
+		var err error
+		if host, err = os.Hostname(); err != nil {
+			return fmt.Errorf("primary network %q maps ports, but there is no hostname to announce them on: %w", network, err)
+		}
+	}
+	return add(base, host, network, nil)
 }
 
 func networkNames(nets []Network) []string {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/announcer"
@@ -15,6 +17,9 @@ type announcement struct {
 	a    *announcer.Announcer
 	spec announcer.Spec
 	log  *zap.Logger
+	// mappings are each network's TCP port_mappings (host → container),
+	// from the NetworkInfos the agent attached.
+	mappings map[string]map[int]int
 }
 
 // connectAnnouncer opens the ZooKeeper session before any process starts,
@@ -44,13 +49,31 @@ func (t *task) connectAnnouncer(ctx context.Context, p *plan, facts *Facts) (*an
 	if err != nil {
 		return nil, fmt.Errorf("announce: %w", err)
 	}
-	return &announcement{a: a, spec: spec, log: t.log}, nil
+	return &announcement{a: a, spec: spec, log: t.log, mappings: portMappings(t.env.Executor.GetContainer().GetNetworkInfos())}, nil
 }
 
-func annNetworks(f *Facts) []announcer.Network {
+// portMappings collects the TCP port mappings of each named network
+// (a mapping without a protocol is TCP, as in Mesos' port-mapper plugin).
+func portMappings(nis []mesos.NetworkInfo) map[string]map[int]int {
+	out := map[string]map[int]int{}
+	for _, ni := range nis {
+		for _, pm := range ni.GetPortMappings() {
+			if p := pm.GetProtocol(); p != "" && !strings.EqualFold(p, "tcp") {
+				continue
+			}
+			if out[ni.GetName()] == nil {
+				out[ni.GetName()] = map[int]int{}
+			}
+			out[ni.GetName()][int(pm.GetHostPort())] = int(pm.GetContainerPort())
+		}
+	}
+	return out
+}
+
+func (a *announcement) networks(f *Facts) []announcer.Network {
 	var out []announcer.Network
 	for _, n := range f.Networks {
-		an := announcer.Network{Name: n.Name}
+		an := announcer.Network{Name: n.Name, PortMappings: a.mappings[n.Name]}
 		for _, p := range n.Addrs {
 			an.Addrs = append(an.Addrs, p.Addr())
 		}
@@ -60,7 +83,7 @@ func annNetworks(f *Facts) []announcer.Network {
 }
 
 func (a *announcement) join(ctx context.Context, f *Facts) error {
-	a.spec.Networks = annNetworks(f)
+	a.spec.Networks = a.networks(f)
 	if len(f.Networks) == 0 {
 		if ip, ok := f.PrimaryIP(); ok {
 			a.spec.Metadata["host_ip"] = ip.String()
@@ -70,7 +93,7 @@ func (a *announcement) join(ctx context.Context, f *Facts) error {
 }
 
 func (a *announcement) update(ctx context.Context, f *Facts) error {
-	return a.a.UpdateNetworks(ctx, annNetworks(f))
+	return a.a.UpdateNetworks(ctx, a.networks(f))
 }
 
 func (a *announcement) leave(ctx context.Context) error { return a.a.Leave(ctx) }
