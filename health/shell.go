@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/dewarhq/dewar/internal/shell"
 )
 
 // ShellChecker runs a command with bash -c; exit status 0 is healthy. The
@@ -35,7 +37,11 @@ func (c *ShellChecker) Check(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, "bash", "-c", c.Command)
+	bash, err := shell.Bash()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, bash, "-c", c.Command)
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
 	var out tailBuffer
@@ -54,7 +60,7 @@ func (c *ShellChecker) Check(ctx context.Context) error {
 	}
 	// A grandchild holding the output pipe must not keep Wait waiting.
 	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	err = cmd.Run()
 	// Whatever the check started in the background goes with it.
 	killProcessGroup(cmd)
 	if ctx.Err() != nil {

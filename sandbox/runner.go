@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/shell"
 )
 
 // eventBuffer is how many events wait for a slow reader before the oldest
@@ -88,9 +89,9 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 	if opt.Logger == nil {
 		opt.Logger = zap.NewNop()
 	}
-	bash, err := exec.LookPath("bash")
+	bash, err := shell.Bash()
 	if err != nil {
-		return nil, fmt.Errorf("processes run in bash, which is not on PATH: %w", err)
+		return nil, err
 	}
 	id, err := lookupUser(opt.User)
 	if err != nil {
