@@ -69,6 +69,10 @@ func New(cfg Config, launcher Launcher, log *zap.Logger) *Executor {
 var (
 	ErrAgentGone     = errors.New("agent disconnected and the framework does not checkpoint (MESOS_CHECKPOINT=0): tasks killed")
 	ErrRecoveryTimed = errors.New("agent did not come back within MESOS_RECOVERY_TIMEOUT: tasks killed")
+	// ErrSubscribeRefused wraps the agent's answer when it refuses SUBSCRIBE
+	// for good: retrying would only keep the executor and its agent busy
+	// until the agent's --executor_registration_timeout.
+	ErrSubscribeRefused = errors.New("the agent refused SUBSCRIBE (check MESOS_SLAVE_PID for the executor socket's path, the authentication token, and that the agent still knows this framework and executor): tasks killed")
 	errResubscribe   = errors.New("agent sent ERROR; resubscribing")
 )
 
@@ -104,6 +108,12 @@ func (e *Executor) Run(ctx context.Context) error {
 		}
 		if reached {
 			disconnectedAt = time.Time{}
+		}
+		if subscribeRefused(err) {
+			e.log.Error("agent refused SUBSCRIBE", zap.Error(err))
+			e.killAll("the agent refused SUBSCRIBE")
+			e.waitTasks(e.cfg.ShutdownGracePeriod)
+			return fmt.Errorf("%w: %w", ErrSubscribeRefused, err)
 		}
 		if errors.Is(err, errResubscribe) {
 			e.log.Warn("resubscribing after agent error")

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -224,5 +225,28 @@ func TestShutdownBeforeSubscribed(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("executor did not exit on SHUTDOWN before SUBSCRIBED")
+	}
+}
+
+func TestSubscribeRefusedForGoodEndsTheExecutor(t *testing.T) {
+	// Today's mistake under a real agent: SUBSCRIBE to the wrong path over
+	// the executor socket is 403 every time; retrying forever ends only
+	// when the agent gives up on the executor a minute later.
+	for _, code := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden} {
+		t.Run(http.StatusText(code), func(t *testing.T) {
+			a := newAgent(t, true)
+			a.status = code
+			cfg := testConfig(a)
+			cfg.Checkpoint = true
+			ex := New(cfg, &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}, zaptest.NewLogger(t))
+			select {
+			case err := <-run(t, ex):
+				if !errors.Is(err, ErrSubscribeRefused) {
+					t.Fatalf("Run = %v, want ErrSubscribeRefused", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("executor keeps retrying a SUBSCRIBE the agent refuses for good")
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -170,6 +171,27 @@ func (e *Executor) drop(u *pendingUpdate) {
 func refused(err error) bool {
 	var ae *apierrors.Error
 	return errors.As(err, &ae) && apierrors.CodeMalformedRequest.Matches(ae)
+}
+
+// subscribeRefused reports whether the agent refused SUBSCRIBE in a way no
+// retry can change (src/slave/http.cpp, Http::executor): 400 for a call it
+// cannot parse or validate, or a framework or executor it does not know;
+// 401 and 403 for credentials or, over the executor socket, a path it does
+// not admit (src/slave/slave.cpp, Slave::initialize); 406/415 for a media
+// type. 503 (recovering) and 404 (routes not set up yet) pass.
+func subscribeRefused(err error) bool {
+	var ae *apierrors.Error
+	if !errors.As(err, &ae) {
+		return false
+	}
+	for _, c := range []apierrors.Code{apierrors.CodeMalformedRequest, apierrors.CodeNotAuthenticated,
+		apierrors.CodeUnsubscribed, apierrors.CodeUnsupportedMediaType, apierrors.Code(http.StatusUnsupportedMediaType),
+		apierrors.Code(http.StatusMethodNotAllowed)} {
+		if c.Matches(ae) {
+			return true
+		}
+	}
+	return false
 }
 
 // agentAnswered reports whether err is an HTTP answer from the agent, as
