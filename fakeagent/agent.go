@@ -186,6 +186,10 @@ func New(cfg Config) (*Agent, error) {
 		Resources: res,
 	}
 	a.mux.HandleFunc("POST /api/v1/executor", a.serveExecutorAPI)
+	// The agent process's own route, which MESOS_SLAVE_PID names and the
+	// real executor socket admits alone (src/slave/slave.cpp,
+	// Slave::initialize).
+	a.mux.HandleFunc("POST /slave(1)/api/v1/executor", a.serveExecutorAPI)
 	a.mux.HandleFunc("GET /state", a.serveState)
 	a.mux.HandleFunc("POST "+LaunchPath, a.serveLaunch)
 	a.srv = &http.Server{Handler: a.track(a.mux), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
