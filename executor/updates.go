@@ -117,6 +117,9 @@ func (e *Executor) sendLoop(ctx context.Context) {
 				e.drop(u)
 				continue
 			}
+			if err != nil && ctx.Err() != nil {
+				return // the executor is done; nothing was lost: pending updates stay pending
+			}
 			if err != nil {
 				// 503 (agent recovering), 403 (agent restarted and we have
 				// not resubscribed yet) or a broken connection: keep the
