@@ -271,8 +271,11 @@ func (c *cluster) startAgent(t *testing.T) *proc {
 func (c *cluster) agent() *proc { return c.agents[len(c.agents)-1] }
 
 // job writes testdata/jobs/web_cni.json (the demo's job) with the node's
-// network names and the given instance count.
-func (c *cluster) job(t *testing.T, instances int) string {
+// network names and the given instance count. With healthyAfter > 0 the
+// web server answers its health check only that long after it started (so
+// the executor sends TASK_RUNNING only then), and the health checker
+// ignores failures until well after.
+func (c *cluster) job(t *testing.T, instances int, healthyAfter time.Duration) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "testdata", "jobs", "web_cni.json"))
 	if err != nil {
@@ -285,6 +288,19 @@ func (c *cluster) job(t *testing.T, instances int) string {
 		t.Fatal(err)
 	}
 	doc["instances"] = instances
+	if healthyAfter > 0 {
+		task := doc["task"].(map[string]any)
+		procs := task["processes"].([]any)
+		server := procs[0].(map[string]any)
+		cmd := server["cmdline"].(string)
+		const at = "-health {{thermos.ports[health]}}"
+		if !strings.Contains(cmd, at) {
+			t.Fatalf("web_cni.json: the server's cmdline no longer has %q: %s", at, cmd)
+		}
+		server["cmdline"] = strings.Replace(cmd, at, at+" -healthy-after "+healthyAfter.String(), 1)
+		hc := doc["health_check_config"].(map[string]any)
+		hc["initial_interval_secs"] = (healthyAfter + 30*time.Second).Seconds()
+	}
 	doc["networks"] = []any{
 		map[string]any{"name": c.nets[0], "labels": map[string]any{"team": "web"}},
 		map[string]any{"name": c.nets[1], "labels": map[string]any{}},
@@ -345,6 +361,7 @@ func (c *cluster) killJob(s *stub) (string, error) {
 type stubUpdate struct {
 	Task     string `json:"task"`
 	State    string `json:"state"`
+	UUID     string `json:"uuid"` // hex, as the checkpointed stream's
 	Instance int    `json:"instance"`
 	Message  string `json:"message"`
 }
@@ -487,6 +504,53 @@ func (c *cluster) cleanup() {
 	if t.Failed() {
 		c.dumpLogs()
 	}
+	c.keepLogs()
+}
+
+// keepLogsEnv names a directory where each test's logs (master, agent runs,
+// stub, executors' stderr) are copied before its directory is removed.
+const keepLogsEnv = "DEWAR_MESOS_KEEP_LOGS"
+
+func (c *cluster) keepLogs() {
+	dest := os.Getenv(keepLogsEnv)
+	if dest == "" {
+		return
+	}
+	dest = filepath.Join(dest, c.t.Name())
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		c.t.Logf("%s: %v", keepLogsEnv, err)
+		return
+	}
+	for _, l := range c.logFiles() {
+		name := filepath.Base(l)
+		if name == "stderr" {
+			name = "executor-" + filepath.Base(filepath.Dir(l)) + ".log"
+		}
+		if b, err := os.ReadFile(l); err == nil {
+			_ = os.WriteFile(filepath.Join(dest, name), b, 0o644)
+		}
+	}
+	c.t.Logf("logs kept in %s", dest)
+}
+
+// logFiles lists the node's logs: master, every agent run, the stub, and
+// every executor's stderr.
+func (c *cluster) logFiles() []string {
+	var logs []string
+	if c.master != nil {
+		logs = append(logs, c.master.log)
+	}
+	for _, a := range c.agents {
+		logs = append(logs, a.log)
+	}
+	logs = append(logs, filepath.Join(c.dir, "logs", "stub.log"))
+	sandboxes, _ := filepath.Glob(filepath.Join(c.agentWork, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
+	for _, s := range sandboxes {
+		if !strings.Contains(s, "/latest/") {
+			logs = append(logs, s)
+		}
+	}
+	return logs
 }
 
 // removeCgroups kills what is left in the test's cgroups (its own
@@ -599,27 +663,12 @@ func unescapeMountinfo(s string) string {
 }
 
 func (c *cluster) dumpLogs() {
-	t := c.t
-	var logs []string
-	if c.master != nil {
-		logs = append(logs, c.master.log)
-	}
-	for _, a := range c.agents {
-		logs = append(logs, a.log)
-	}
-	logs = append(logs, filepath.Join(c.dir, "logs", "stub.log"))
-	sandboxes, _ := filepath.Glob(filepath.Join(c.agentWork, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
-	for _, s := range sandboxes {
-		if !strings.Contains(s, "/runs/latest/") {
-			logs = append(logs, s)
-		}
-	}
-	for _, l := range logs {
+	for _, l := range c.logFiles() {
 		b, err := os.ReadFile(l)
 		if err != nil {
 			continue
 		}
-		t.Logf("--- tail of %s:\n%s", l, tail(string(b), 60))
+		c.t.Logf("--- tail of %s:\n%s", l, tail(string(b), 60))
 	}
 }
 
@@ -667,6 +716,25 @@ func inSubnets(addr string, prefixes ...string) bool {
 	for _, p := range prefixes {
 		if netip.MustParsePrefix(p).Contains(a) {
 			return true
+		}
+	}
+	return false
+}
+
+// executorSentRunning reports whether the (only) executor has logged that
+// it sent TASK_RUNNING (its log is the sandbox's stderr).
+func (c *cluster) executorSentRunning(t *testing.T) bool {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(c.agentWork, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
+	for _, l := range logs {
+		if strings.Contains(l, "/latest/") {
+			continue
+		}
+		b, _ := os.ReadFile(l)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, `"msg":"status update"`) && strings.Contains(line, `"state":"TASK_RUNNING"`) {
+				return true
+			}
 		}
 	}
 	return false
