@@ -30,9 +30,16 @@ import (
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
+// mesosHome is where ../shared/mesos/install.sh puts Mesos; `make
+// test-mesos MESOS_HOME=...` passes another as DEWAR_MESOS_HOME.
+var mesosHome = func() string {
+	if h := os.Getenv("DEWAR_MESOS_HOME"); h != "" {
+		return h
+	}
+	return "/opt/mesos"
+}()
+
 const (
-	// mesosHome is where ../shared/mesos/install.sh puts Mesos.
-	mesosHome = "/opt/mesos"
 	// requireMesosEnv turns the skip for a missing Mesos into a failure;
 	// `make test-mesos` sets it.
 	requireMesosEnv = "DEWAR_REQUIRE_MESOS"
@@ -169,7 +176,9 @@ func newCluster(t *testing.T) *cluster {
 	c.cgroupsRoot = "dewar-mesos-" + sfx
 	c.nets = [2]string{"dewar-a-" + sfx, "dewar-g-" + sfx}
 
-	c.ns, _ = netnstest.New(t) // deleted last, after the cleanup below
+	// Registered first, so it runs last: after the namespace's deletion.
+	t.Cleanup(c.checkNothingLeft)
+	c.ns, _ = netnstest.New(t) // deleted after the cleanup below
 	c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dialIn(c.ns), DisableKeepAlives: true}}
 	c.zk = zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("nsenter", "--net=/run/netns/"+c.ns, "--"), zktest.Dial(dialIn(c.ns)))
 	_, c.zkPort, _ = net.SplitHostPort(c.zk.Addr())
@@ -551,6 +560,23 @@ func (c *cluster) logFiles() []string {
 		}
 	}
 	return logs
+}
+
+// checkNothingLeft fails the test if its namespace is still listed, or a
+// mount under its directory or a cgroup of its agent is left.
+func (c *cluster) checkNothingLeft() {
+	t := c.t
+	if c.ns != "" {
+		if _, err := os.Stat(filepath.Join("/run/netns", c.ns)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("network namespace %s is still listed after the test (stat: %v)", c.ns, err)
+		}
+	}
+	if left := mountsUnder(c.dir); len(left) > 0 {
+		t.Errorf("still mounted after the test: %v", left)
+	}
+	if left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", c.cgroupsRoot)); len(left) > 0 {
+		t.Errorf("cgroups left after the test: %v", left)
+	}
 }
 
 // removeCgroups kills what is left in the test's cgroups (its own
