@@ -342,6 +342,11 @@ func (c *cluster) startStub(t *testing.T, job string) *stub {
 		"--executor-command", c.bin["dewar-executor"],
 		"--announcer-ensemble", net.JoinHostPort(gatewayA, c.zkPort))
 	t.Cleanup(func() {
+		if s.p.alive() && !c.agent().alive() {
+			// The test ended with the agent down: no kill can complete.
+			// The cluster's cleanup kills the tasks by PID.
+			s.p.stop(syscall.SIGTERM, 10*time.Second)
+		}
 		if s.p.alive() {
 			if out, err := c.killJob(s); err != nil {
 				t.Logf("cleanup: dewar-scheduler kill: %v\n%s", err, out)
@@ -483,6 +488,13 @@ func (c *cluster) cniContainers() []string {
 func (c *cluster) cleanup() {
 	t := c.t
 	agentUp := len(c.agents) > 0 && c.agent().alive()
+	if left := c.taskProcesses(); len(left) > 0 && !agentUp {
+		// The agent died (or the test killed it): nobody else will.
+		t.Logf("cleanup: the agent is down; killing executor and task processes %v", left)
+		for _, pid := range left {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 	if left := c.taskProcesses(); len(left) > 0 && agentUp {
 		// The test ended early. Killing the executors and tasks lets the
 		// agent destroy their containers (CNI DEL) as after any exit.
@@ -490,8 +502,15 @@ func (c *cluster) cleanup() {
 		for _, pid := range left {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+	}
+	if agentUp {
+		// Let the agent finish destroying containers (CNI DEL, namespace
+		// handles unmounted) before it is stopped.
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && len(c.cniContainers()) > 0; {
 			time.Sleep(100 * time.Millisecond)
+		}
+		if left := c.cniContainers(); len(left) > 0 {
+			t.Errorf("cleanup: the agent did not destroy containers %v within 20s", left)
 		}
 	}
 	for _, a := range c.agents {
