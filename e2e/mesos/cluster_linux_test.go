@@ -141,6 +141,7 @@ type cluster struct {
 	web         string // the demo's web server binary
 	zk          *zktest.Server
 	zkPort      string
+	sfx         string    // random suffix of the node's names
 	nets        [2]string // CNI network names
 	cgroupsRoot string    // the agent's --cgroups_root, the test's own
 	agentWork   string
@@ -172,9 +173,9 @@ func newCluster(t *testing.T) *cluster {
 	}
 	c.agentWork = filepath.Join(c.dir, "agent")
 	c.runtimeDir = filepath.Join(c.dir, "run")
-	sfx := testenv.RandomHex(3)
-	c.cgroupsRoot = "dewar-mesos-" + sfx
-	c.nets = [2]string{"dewar-a-" + sfx, "dewar-g-" + sfx}
+	c.sfx = testenv.RandomHex(3)
+	c.cgroupsRoot = "dewar-mesos-" + c.sfx
+	c.nets = [2]string{"dewar-a-" + c.sfx, "dewar-g-" + c.sfx}
 
 	// Registered first, so it runs last: after the namespace's deletion.
 	t.Cleanup(c.checkNothingLeft)
@@ -210,13 +211,13 @@ func (c *cluster) writeNetworks(t *testing.T) {
 		"a.conf": fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-ba-%s",
   "isGateway": true, "ipMasq": false,
   "ipam": {"type": "host-local", "subnet": %q, "dataDir": %q, "routes": [{"dst": %q}]}}`,
-			c.nets[0], c.cgroupsRoot[len("dewar-mesos-"):], subnetA, ipam, subnetA),
+			c.nets[0], c.sfx, subnetA, ipam, subnetA),
 		"g.conf": fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-bg-%s",
   "isGateway": true, "ipMasq": false,
   "ipam": {"type": "host-local", "dataDir": %q,
     "ranges": [[{"subnet": %q}], [{"subnet": %q}]],
     "routes": [{"dst": %q}, {"dst": %q}]}}`,
-			c.nets[1], c.cgroupsRoot[len("dewar-mesos-"):], ipam, subnetB, subnetB6, subnetB, subnetB6),
+			c.nets[1], c.sfx, ipam, subnetB, subnetB6, subnetB, subnetB6),
 	}
 	for name, conf := range confs {
 		if err := os.WriteFile(filepath.Join(c.dir, "cni", name), []byte(conf), 0o644); err != nil {
@@ -246,6 +247,9 @@ func (c *cluster) agentArgs() []string {
 		// reach the agent only through its domain socket.
 		"--http_executor_domain_sockets",
 		"--executor_reregistration_timeout=" + reregistrationTimeout,
+		// An executor the agent refuses never subscribes; the task then
+		// fails after this (default 1mins), well within waitRunning.
+		"--executor_registration_timeout=30secs",
 		"--network_cni_config_dir=" + filepath.Join(c.dir, "cni"),
 		"--network_cni_plugins_dir=" + testenv.CNIPluginDir(c.t),
 		"--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31999]",
