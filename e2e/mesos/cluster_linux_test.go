@@ -485,6 +485,20 @@ func (c *cluster) cniContainers() []string {
 	return out
 }
 
+// containerCgroups lists the containers' freezer cgroups under the agent's
+// --cgroups_root (the linux launcher makes one per container on cgroups v1,
+// src/slave/containerizer/mesos/linux_launcher.cpp).
+func (c *cluster) containerCgroups() []string {
+	ents, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", "freezer", c.cgroupsRoot))
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
 // cleanup runs also when the test failed: executors and tasks killed by
 // PID, agent and master stopped, the test's cgroups removed, everything
 // mounted under its directories unmounted. Leftovers the product should not

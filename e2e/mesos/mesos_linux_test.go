@@ -129,6 +129,9 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 		if len(procs) < 2*len(latest) {
 			t.Fatalf("want an executor and a web server per instance, found processes %v", procs)
 		}
+		if cg, cni := c.containerCgroups(), c.cniContainers(); len(cg) != len(latest) || len(cni) != len(latest) {
+			t.Fatalf("want a container per instance, found freezer cgroups %v and CNI containers %v", cg, cni)
+		}
 		if out, err := c.killJob(s); err != nil {
 			t.Fatalf("dewar-scheduler kill: %v\n%s", err, out)
 		}
@@ -164,7 +167,9 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 			}
 			return len(c.taskProcesses()) == 0
 		})
-		c.waitFor(t, 30*time.Second, "the agent to destroy every container (CNI DEL)", func() bool { return len(c.cniContainers()) == 0 })
+		c.waitFor(t, 30*time.Second, "the agent to destroy every container (CNI DEL, cgroups)", func() bool {
+			return len(c.cniContainers()) == 0 && len(c.containerCgroups()) == 0
+		})
 		for _, r := range latest {
 			c.checkUpdates(t, s, r.TaskID, "TASK_KILLED")
 		}
@@ -259,7 +264,9 @@ func TestAgentRestartMidTask(t *testing.T) {
 		t.Fatalf("the stub did not end within 60s of the kill")
 	}
 	c.waitFor(t, 30*time.Second, "no executor or task process left", func() bool { return len(c.taskProcesses()) == 0 })
-	c.waitFor(t, 30*time.Second, "the agent to destroy the container", func() bool { return len(c.cniContainers()) == 0 })
+	c.waitFor(t, 30*time.Second, "the agent to destroy the container (CNI DEL, cgroups)", func() bool {
+		return len(c.cniContainers()) == 0 && len(c.containerCgroups()) == 0
+	})
 	c.checkUpdates(t, s, r.TaskID, "TASK_KILLED")
 }
 
