@@ -15,7 +15,7 @@ BINARIES := dewar-executor dewar-agent dewar-scheduler dewar-serverset
 
 export DEWAR_CNI_PLUGINS_DIR := $(TOOLS)/cni
 
-.PHONY: all build deps deps-debian deps-go test test-unit fuzz bench demo demo-stop clean
+.PHONY: all build deps deps-debian deps-go test test-unit test-mesos fuzz bench demo demo-stop clean
 
 all: build
 
@@ -51,6 +51,19 @@ test: deps build
 	$(MAKE) fuzz
 	@leftover=$$(ip netns list | grep -E '^dewar' || true); \
 	  if [ -n "$$leftover" ]; then echo "tests left network namespaces behind: $$leftover"; exit 1; fi
+
+# The end-to-end tests against a real Mesos 1.12 master and agent
+# (e2e/mesos): the demo's job through the real master and the agent's
+# network/cni isolator, and an agent restart under a running task. Mesos is a
+# test dependency, installed by ../shared/mesos/install.sh into /opt/mesos.
+MESOS_HOME := /opt/mesos
+test-mesos:
+	@test -x $(MESOS_HOME)/sbin/mesos-agent -a -x $(MESOS_HOME)/sbin/mesos-master || { \
+	  echo "test-mesos: $(MESOS_HOME)/sbin/mesos-agent is missing. Install a real Mesos 1.12 with" >&2; \
+	  echo "  ../shared/mesos/install.sh   (as root; see ../shared/mesos/README.md)" >&2; \
+	  echo "then run make test-mesos again." >&2; exit 1; }
+	@$(MAKE) --no-print-directory deps build
+	DEWAR_MESOS_HOME=$(MESOS_HOME) DEWAR_REQUIRE_MESOS=1 DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 10m ./e2e/mesos/...
 
 # Each fuzz target briefly, as CI does; run longer with FUZZTIME=5m (any
 # -fuzztime value). The default is a count of executions, not a duration:

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -237,7 +238,11 @@ func recordUpdate(store *Store, log *zap.Logger, st mesos.TaskStatus) (TaskRecor
 		log.Warn("update for a task this stub did not launch", zap.String("message", st.GetMessage()))
 		return rec, false, nil
 	}
-	log.Info("status update", zap.Int("instance", rec.Instance), zap.String("message", st.GetMessage()),
+	// The uuid tells a re-delivery from a new update: Mesos delivers at
+	// least once, and a re-registering agent resends its pending update
+	// twice (src/slave/slave.cpp, Slave::reregistered and
+	// Slave::updateFramework both call TaskStatusUpdateManager::resume).
+	log.Info("status update", zap.Int("instance", rec.Instance), zap.String("uuid", hex.EncodeToString(st.UUID)), zap.String("message", st.GetMessage()),
 		zap.Any("agent_view", rec.Views.Agent), zap.Any("executor_view", rec.Views.Executor))
 	if d := rec.Views.Disagreement(); d != "" {
 		log.Warn("the agent and the executor disagree on the task's addresses", zap.String("diff", d))
