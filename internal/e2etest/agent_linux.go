@@ -271,7 +271,7 @@ func (a *Agent) stop(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("dewar-agent output:\n%s", a.out.String())
-		logs, _ := filepath.Glob(filepath.Join(a.WorkDir, "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
+		logs, _ := filepath.Glob(filepath.Join(a.WorkDir, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
 		for _, f := range logs {
 			b, _ := os.ReadFile(f)
 			t.Logf("executor log %s:\n%s", f, b)
