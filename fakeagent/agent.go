@@ -66,6 +66,10 @@ type Config struct {
 	// every executor a MESOS_EXECUTOR_AUTHENTICATION_TOKEN and requires it
 	// on every call. Off, executors get no token and calls need none.
 	AuthenticateExecutors bool
+	// ExecutorEnvironment is Mesos' --executor_environment_variables: set
+	// in every executor's environment before the MESOS_* variables (which
+	// win). Nothing else of the agent's own environment is passed on.
+	ExecutorEnvironment map[string]string
 	// Isolator attaches containers to CNI networks; nil means host
 	// networking only (a task asking for networks fails).
 	Isolator Isolator
@@ -92,6 +96,10 @@ type Agent struct {
 
 	tcpLn, unixLn net.Listener // unixLn is nil with NoDomainSocket
 	sockSrv       *http.Server // serves unixLn
+	// ctlLn is the control socket: everything the TCP address serves, for
+	// tools and tests that cannot reach that address (an agent in a
+	// network namespace). Not part of Mesos; executors are never told it.
+	ctlLn net.Listener
 
 	notify *notifier
 	outMu  sync.Mutex // serializes lines on Config.Out
@@ -109,8 +117,13 @@ type Agent struct {
 	fatalCh    chan error
 }
 
-// SocketName is the executor API's unix socket inside WorkDir.
+// SocketName is the executor API's unix socket inside WorkDir
+// (MESOS_DOMAIN_SOCKET). It serves only the executor API.
 const SocketName = "agent.sock"
+
+// ControlSocketName is the control socket inside WorkDir: /state, the
+// launch endpoint and the scheduler API, as on the TCP address.
+const ControlSocketName = "control.sock"
 
 // PIDID is the id of the agent's libprocess process, the part of
 // MESOS_SLAVE_PID before the '@' (src/slave/main.cpp, main:
@@ -199,8 +212,19 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("fakeagent: listen on unix socket %s: %w", sock, err)
 		}
 	}
+	ctl := filepath.Join(wd, ControlSocketName)
+	_ = os.Remove(ctl)
+	ctlLn, err := net.Listen("unix", ctl)
+	if err != nil {
+		tcpLn.Close()
+		if unixLn != nil {
+			unixLn.Close()
+		}
+		return nil, fmt.Errorf("fakeagent: listen on unix socket %s: %w", ctl, err)
+	}
 	closeAll := func() {
 		tcpLn.Close()
+		ctlLn.Close()
 		if unixLn != nil {
 			unixLn.Close()
 		}
@@ -220,6 +244,7 @@ func New(cfg Config) (*Agent, error) {
 		cancel:     cancel,
 		tcpLn:      tcpLn,
 		unixLn:     unixLn,
+		ctlLn:      ctlLn,
 		frameworks: map[string]*framework{},
 		notify:     newNotifier(),
 		phase:      phaseRecovering,
@@ -281,6 +306,7 @@ func (a *Agent) Start() {
 		}()
 	}
 	serve(a.srv, a.tcpLn)
+	serve(a.srv, a.ctlLn)
 	if a.unixLn != nil {
 		serve(a.sockSrv, a.unixLn)
 	}
@@ -300,6 +326,7 @@ func (a *Agent) Close() error {
 		// Subscribe streams are long-lived: Close (not Shutdown) cuts them.
 		err = errors.Join(a.srv.Close(), a.sockSrv.Close())
 		a.tcpLn.Close()
+		a.ctlLn.Close()
 		if a.unixLn != nil {
 			a.unixLn.Close()
 		}
@@ -323,6 +350,9 @@ func (a *Agent) SocketPath() string {
 	}
 	return filepath.Join(a.cfg.WorkDir, SocketName)
 }
+
+// ControlSocketPath is the control socket (see ControlSocketName).
+func (a *Agent) ControlSocketPath() string { return filepath.Join(a.cfg.WorkDir, ControlSocketName) }
 
 // PID is the agent's libprocess PID, MESOS_SLAVE_PID: slave(1)@host:port.
 func (a *Agent) PID() string { return PIDID + "@" + a.Addr() }

@@ -66,7 +66,8 @@ const DefaultPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // executorEnv is the environment a Mesos agent gives an executor, built
 // from nothing: the agent's own environment is not inherited
-// (src/slave/slave.cpp, executorEnvironment), except LIBPROCESS_IP.
+// (src/slave/slave.cpp, executorEnvironment), except LIBPROCESS_IP;
+// Config.ExecutorEnvironment (--executor_environment_variables) comes next.
 // MESOS_SANDBOX comes from the containerizer
 // (src/slave/containerizer/mesos/containerizer.cpp, _launch); the
 // executor's CommandInfo.environment is applied last, and PATH defaults
@@ -77,6 +78,7 @@ func (a *Agent) executorEnv(f *framework, info mesos.ExecutorInfo, run runInfo) 
 	if ip, ok := os.LookupEnv("LIBPROCESS_IP"); ok {
 		env["LIBPROCESS_IP"] = ip
 	}
+	maps.Copy(env, a.cfg.ExecutorEnvironment) // --executor_environment_variables
 	env["LIBPROCESS_PORT"] = "0"
 	checkpoint := "0"
 	if f.checkpoints() {

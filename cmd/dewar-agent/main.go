@@ -27,6 +27,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -75,6 +76,7 @@ type agentFlags struct {
 	heartbeat, grace, recovery, reregistration     time.Duration
 	recoveryDelay                                  time.Duration
 	domainSocket, authenticate                     bool
+	executorEnv                                    string
 }
 
 func (f *agentFlags) register(fs *flag.FlagSet, defaultWorkDir, defaultListen string) {
@@ -93,6 +95,7 @@ func (f *agentFlags) register(fs *flag.FlagSet, defaultWorkDir, defaultListen st
 	fs.DurationVar(&f.reregistration, "subscription-backoff-max", fakeagent.DefaultExecutorReregistrationTimeout, "old name of --executor-reregistration-timeout")
 	fs.DurationVar(&f.recoveryDelay, "recovery-delay", 0, "after a restart, how long every executor call gets 503 'Agent has not finished recovery' (the containerizer's recovery)")
 	fs.BoolVar(&f.domainSocket, "http-executor-domain-sockets", true, "serve the executor API on a unix socket in --work-dir and give every executor MESOS_DOMAIN_SOCKET (Mesos' flag; its default there is false)")
+	fs.StringVar(&f.executorEnv, "executor-environment-variables", "", `JSON object of variables every executor gets, e.g. '{"PATH": "/bin:/usr/bin"}' (Mesos' flag): nothing else of dewar-agent's own environment is passed on`)
 	fs.BoolVar(&f.authenticate, "authenticate-http-executors", true, "give every executor a MESOS_EXECUTOR_AUTHENTICATION_TOKEN and require it (Mesos' flag; its default there is false)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -116,6 +119,12 @@ func (f *agentFlags) newAgent(log *zap.Logger, out *os.File) (*fakeagent.Agent, 
 		ExecutorPath: f.executor, HeartbeatInterval: f.heartbeat, ShutdownGracePeriod: f.grace,
 		RecoveryTimeout: f.recovery, ExecutorReregistrationTimeout: f.reregistration, RecoveryDelay: f.recoveryDelay,
 		NoDomainSocket: !f.domainSocket, AuthenticateExecutors: f.authenticate, Out: out, Log: log,
+	}
+	if f.executorEnv != "" {
+		// src/slave/flags.cpp: a JSON object whose values are strings.
+		if err := json.Unmarshal([]byte(f.executorEnv), &cfg.ExecutorEnvironment); err != nil {
+			return nil, fmt.Errorf("--executor-environment-variables: want a JSON object of strings: %w", err)
+		}
 	}
 	if cfg.ExecutorPath != "" {
 		abs, err := filepath.Abs(cfg.ExecutorPath)
