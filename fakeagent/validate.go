@@ -1,16 +1,21 @@
 package fakeagent
 
 import (
-	"errors"
 	"fmt"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 )
 
+// callError is a validation error in Mesos' words, capitals included: the
+// agent answers 400 with it.
+type callError string
+
+func (e callError) Error() string { return string(e) }
+
 // errInvalidUUID is stout's error text (3rdparty/stout/include/stout/uuid.hpp,
 // UUID::fromBytes).
-var errInvalidUUID = errors.New("Not a valid UUID") //nolint:staticcheck // Mesos' exact text
+var errInvalidUUID error = callError("Not a valid UUID")
 
 // validUUID is stout's UUID::fromBytes: 16 bytes whose RFC 4122 version
 // (boost's uuid::version(), the high nibble of byte 6) is known, 1 to 5.
@@ -39,27 +44,27 @@ func validateCall(c *executor.Call) error {
 	// proto2 cannot tell an absent type from UNKNOWN (0); Mesos answers
 	// both with 400 (absent) or 501 (UNKNOWN): the fake picks 400.
 	if c.Type == executor.Call_UNKNOWN {
-		return errors.New("Expecting 'type' to be present") //nolint:staticcheck // Mesos' exact text
+		return callError("Expecting 'type' to be present")
 	}
 	if c.ExecutorID.Value == "" {
-		return errors.New("Expecting 'executor_id' to be present") //nolint:staticcheck
+		return callError("Expecting 'executor_id' to be present")
 	}
 	if c.FrameworkID.Value == "" {
-		return errors.New("Expecting 'framework_id' to be present") //nolint:staticcheck
+		return callError("Expecting 'framework_id' to be present")
 	}
 	switch c.Type {
 	case executor.Call_SUBSCRIBE:
 		if c.Subscribe == nil {
-			return errors.New("Expecting 'subscribe' to be present") //nolint:staticcheck
+			return callError("Expecting 'subscribe' to be present")
 		}
 	case executor.Call_UPDATE:
 		if c.Update == nil {
-			return errors.New("Expecting 'update' to be present") //nolint:staticcheck
+			return callError("Expecting 'update' to be present")
 		}
 		return validateStatus(c, &c.Update.Status)
 	case executor.Call_MESSAGE:
 		if c.Message == nil {
-			return errors.New("Expecting 'message' to be present") //nolint:staticcheck
+			return callError("Expecting 'message' to be present")
 		}
 	}
 	return nil
@@ -67,19 +72,19 @@ func validateCall(c *executor.Call) error {
 
 func validateStatus(c *executor.Call, st *mesos.TaskStatus) error {
 	if st.UUID == nil {
-		return errors.New("Expecting 'uuid' to be present") //nolint:staticcheck
+		return callError("Expecting 'uuid' to be present")
 	}
 	if err := validUUID(st.UUID); err != nil {
 		return err
 	}
 	if st.ExecutorID != nil && st.ExecutorID.Value != c.ExecutorID.Value {
-		return errors.New("ExecutorID in Call: " + c.ExecutorID.Value + " does not match ExecutorID in TaskStatus: " + st.ExecutorID.Value)
+		return callError("ExecutorID in Call: " + c.ExecutorID.Value + " does not match ExecutorID in TaskStatus: " + st.ExecutorID.Value)
 	}
 	if st.GetSource() != mesos.SOURCE_EXECUTOR {
-		return errors.New("Received Call from executor " + c.ExecutorID.Value + " of framework " + c.FrameworkID.Value + " with invalid source, expecting 'SOURCE_EXECUTOR'")
+		return callError("Received Call from executor " + c.ExecutorID.Value + " of framework " + c.FrameworkID.Value + " with invalid source, expecting 'SOURCE_EXECUTOR'")
 	}
 	if st.GetState() == mesos.TASK_STAGING {
-		return errors.New("Received TASK_STAGING from executor " + c.ExecutorID.Value + " of framework " + c.FrameworkID.Value + " which is not allowed")
+		return callError("Received TASK_STAGING from executor " + c.ExecutorID.Value + " of framework " + c.FrameworkID.Value + " which is not allowed")
 	}
 	return nil
 }
@@ -91,11 +96,11 @@ func validateStatus(c *executor.Call, st *mesos.TaskStatus) error {
 // always present for Mesos too.
 func initialized(c *executor.Call) error {
 	if c.Update != nil && c.Update.Status.State == nil {
-		return errors.New("Not initialized: update.status.state") //nolint:staticcheck
+		return callError("Not initialized: update.status.state")
 	}
 	for i, u := range c.GetSubscribe().GetUnacknowledgedUpdates() {
 		if u.Status.State == nil {
-			return fmt.Errorf("Not initialized: subscribe.unacknowledged_updates[%d].status.state", i) //nolint:staticcheck
+			return callError(fmt.Sprintf("Not initialized: subscribe.unacknowledged_updates[%d].status.state", i))
 		}
 	}
 	return nil
