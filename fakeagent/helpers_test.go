@@ -47,9 +47,21 @@ func startAgent(t *testing.T, workDir string, mod ...func(*fakeagent.Config)) *f
 		t.Fatalf("start agent: %v", err)
 	}
 	a.Start()
-	t.Cleanup(func() { a.Close() })
+	t.Cleanup(func() {
+		a.Close()
+		// A real agent would have aborted: every test fails on it, except
+		// the ones that provoke it on purpose.
+		if _, ok := fatalExpected.Load(a); !ok {
+			for _, err := range a.Fatal() {
+				t.Errorf("the agent hit a condition on which Mesos aborts: %v", err)
+			}
+		}
+	})
 	return a
 }
+
+// fatalExpected holds the agents whose test provokes a fatal condition.
+var fatalExpected sync.Map // *fakeagent.Agent → struct{}
 
 // updates records every update an agent reports through OnUpdate.
 type updates struct {

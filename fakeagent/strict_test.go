@@ -83,6 +83,7 @@ func TestStatusUUIDAsStout(t *testing.T) {
 // Fatal, FatalChan and /state.
 func TestBadUUIDInSubscribeIsFatal(t *testing.T) {
 	a := startAgent(t, t.TempDir())
+	fatalExpected.Store(a, struct{}{})
 	got := record(a)
 	c := tcpClient(a, launchFake(t, a, framework("fw-bad", true, true), "ex-bad", "t-bad"))
 	good := status("t-bad", mesos.TASK_STARTING)
