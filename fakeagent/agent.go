@@ -115,6 +115,7 @@ type Agent struct {
 	phase      phase
 	fatal      []error // conditions on which a real agent aborts
 	fatalCh    chan error
+	recovered  chan struct{} // closed when phase becomes phaseRunning
 }
 
 // SocketName is the executor API's unix socket inside WorkDir
@@ -249,6 +250,7 @@ func New(cfg Config) (*Agent, error) {
 		notify:     newNotifier(),
 		phase:      phaseRecovering,
 		fatalCh:    make(chan error, 1),
+		recovered:  make(chan struct{}),
 	}
 	port := int32(tcpLn.Addr().(*net.TCPAddr).Port)
 	a.info = mesos.AgentInfo{

@@ -21,7 +21,6 @@ var (
 	ErrUnknownFramework = errors.New("unknown framework")
 	ErrInvalidLaunch    = errors.New("invalid launch")
 	ErrClosed           = errors.New("fakeagent: agent is closed")
-	ErrRecovering       = errors.New("the agent is recovering")
 )
 
 // Launch starts task under exec (nil, and TaskInfo.executor unset: a command
@@ -54,6 +53,9 @@ func (a *Agent) Launch(ctx context.Context, fw mesos.FrameworkInfo, exec *mesos.
 	}
 	exec.FrameworkID = &mesos.FrameworkID{Value: fwID}
 	task.AgentID = *a.info.ID
+	if err := a.awaitRecovery(ctx); err != nil {
+		return fmt.Errorf("launch %q: %w", task.TaskID.Value, err)
+	}
 
 	a.mu.Lock()
 	if a.closed {
@@ -265,14 +267,13 @@ func (a *Agent) startRun(ctx context.Context, ex *executorState) error {
 // executor has not subscribed yet, is killed by the agent itself
 // (TASK_KILLED, REASON_TASK_KILLED_DURING_LAUNCH); otherwise the executor
 // gets KILL with the policy, which is lost if it is disconnected just
-// then. During recovery the agent ignores kills (ErrRecovering).
+// then. A kill during recovery waits for its end (awaitRecovery).
 func (a *Agent) Kill(ctx context.Context, frameworkID, taskID string, policy *mesos.KillPolicy) error {
+	if err := a.awaitRecovery(ctx); err != nil {
+		return fmt.Errorf("kill %q: %w", taskID, err)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.phase != phaseRunning {
-		a.log.Warn("cannot kill a task while the agent is recovering", zap.String("task_id", taskID))
-		return fmt.Errorf("kill %q: %w", taskID, ErrRecovering)
-	}
 	f := a.frameworks[frameworkID]
 	if f == nil {
 		return fmt.Errorf("kill %q: %w %q", taskID, ErrUnknownFramework, frameworkID)

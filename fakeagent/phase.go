@@ -2,6 +2,7 @@ package fakeagent
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -32,7 +33,20 @@ const (
 func (a *Agent) startRecoveryClock() {
 	a.mu.Lock()
 	recovered := len(a.frameworks) > 0
+	if a.cfg.RecoveryDelay <= 0 {
+		// Without a delay the phases that need no waiting are over before
+		// anything can call: a fresh agent is running at once.
+		a.phase = phaseReregistering
+		if !recovered {
+			a.phase = phaseRunning
+		}
+	}
+	done := a.phase == phaseRunning
 	a.mu.Unlock()
+	if done {
+		close(a.recovered)
+		return
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -52,8 +66,26 @@ func (a *Agent) startRecoveryClock() {
 		a.mu.Lock()
 		a.phase = phaseRunning
 		a.mu.Unlock()
+		close(a.recovered)
 		a.log.Info("finished recovery")
 	}()
+}
+
+// awaitRecovery waits until the agent has finished recovering. A Mesos
+// agent ignores tasks and kills while it is RECOVERING (src/slave/slave.cpp,
+// Slave::run and Slave::killTask), but the master sends neither before the
+// agent has re-registered, which it does only after recovery; the master
+// retries kills then. The fake master has no such bookkeeping, so Launch
+// and Kill wait here instead.
+func (a *Agent) awaitRecovery(ctx context.Context) error {
+	select {
+	case <-a.recovered:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the agent to finish recovery: %w", ctx.Err())
+	case <-a.ctx.Done():
+		return ErrClosed
+	}
 }
 
 // sleep waits d or until the agent closes (false).

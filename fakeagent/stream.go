@@ -122,9 +122,11 @@ func encodeEvent(ev *executor.Event, messageType string) ([]byte, error) {
 }
 
 // subscribe handles SUBSCRIBE (a.mu held on entry; released here), following
-// Mesos' Slave::subscribe for HTTP executors: re-checkpoint the updates the
-// executor never saw acknowledged, drop launched tasks it never received,
-// then SUBSCRIBED, the queued LAUNCHes, and the stream.
+// Mesos' Slave::subscribe for HTTP executors: SHUTDOWN for an executor
+// being shut down; else re-checkpoint the updates the executor never saw
+// acknowledged, drop launched tasks it never received, then SUBSCRIBED,
+// the queued LAUNCHes, the ACKs, and the stream. Nothing else that was
+// sent while the executor was away is delivered: it was lost.
 func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorState, sub *executor.Call_Subscribe) {
 	ct, msgType, ok := negotiate(r)
 	if !ok {
@@ -188,6 +190,8 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 	}
 	if staging {
 		ex.log.Error("received TASK_STAGING from the executor, which is not allowed; shutting it down")
+		ex.conn = nil
+		conn.close()
 		a.shutdownExecutorLocked(ex)
 		a.mu.Unlock()
 		writeShutdownAndClose(w, flusher, ct, msgType)
