@@ -476,3 +476,22 @@ func TestSandboxLayout(t *testing.T) {
 		t.Errorf("runs/latest -> %q (%v), want %s", l, err, sandbox)
 	}
 }
+
+// TestStagingInSubscribeShutsDown: TASK_STAGING from the executor among
+// SUBSCRIBE's unacknowledged updates makes Slave::statusUpdate shut the
+// executor down: SHUTDOWN, and the stream ends.
+func TestStagingInSubscribeShutsDown(t *testing.T) {
+	a := startAgent(t, t.TempDir(), func(c *fakeagent.Config) { c.ShutdownGracePeriod = 200 * time.Millisecond })
+	fe := launchFake(t, a, framework("fw-st", true, true), "ex-st", "t-st")
+	c := tcpClient(a, fe)
+	s := c.subscribe(t, "application/x-protobuf", nil, []executor.Call_Update{{Status: status("t-st", mesos.TASK_STAGING)}})
+	s.expect(t, executor.Event_SHUTDOWN)
+	select {
+	case <-s.err:
+	case ev := <-s.events:
+		t.Fatalf("event %v after SHUTDOWN, want the end of the stream", ev.Type)
+	case <-time.After(waitFor):
+		t.Fatal("the stream did not end after SHUTDOWN")
+	}
+	waitGone(t, fe.pid)
+}
