@@ -96,8 +96,9 @@ func startNode(t *testing.T) *node {
 		"--work-dir", n.agentWork, "--listen", "127.0.0.1:0", "--hostname", "dewar-e2e-node",
 		"--resources", "cpus:4;mem:4096;ports:[31000-31999]", "--executor", n.bin["dewar-executor"],
 		"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins,
-		"--executor-shutdown-grace-period", "3s")
-	cmd.Env = append(os.Environ(), "DEWAR_TEST_WEBSERVER="+web)
+		"--executor-shutdown-grace-period", "3s",
+		// The executor's environment is built, not inherited (as Mesos).
+		"--executor-environment-variables", `{"DEWAR_TEST_WEBSERVER": "`+web+`"}`)
 	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -41,15 +41,35 @@ type Config struct {
 	// ExecutorPath is the executor a command task (TaskInfo without
 	// executor) runs under, as the Mesos command executor.
 	ExecutorPath string
-	// HeartbeatInterval between HEARTBEAT events (default 30s, as Mesos).
+	// HeartbeatInterval between HEARTBEAT events (default 30 minutes, as
+	// Mesos: src/slave/constants.hpp, DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL).
 	HeartbeatInterval time.Duration
 	// ShutdownGracePeriod is MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD (default 5s)
 	// and how long after SHUTDOWN the agent waits before killing.
 	ShutdownGracePeriod time.Duration
 	// RecoveryTimeout is MESOS_RECOVERY_TIMEOUT (default 15m).
 	RecoveryTimeout time.Duration
-	// SubscriptionBackoffMax is MESOS_SUBSCRIPTION_BACKOFF_MAX (default 2s).
-	SubscriptionBackoffMax time.Duration
+	// ExecutorReregistrationTimeout is how long after a restart recovered
+	// executors have to re-subscribe before they are destroyed (default 2s,
+	// at most 15s, as Mesos' --executor_reregistration_timeout); it is also
+	// MESOS_SUBSCRIPTION_BACKOFF_MAX.
+	ExecutorReregistrationTimeout time.Duration
+	// RecoveryDelay stands in for the containerizer's recovery after a
+	// restart: for this long every executor call gets 503 (default 0).
+	RecoveryDelay time.Duration
+	// NoDomainSocket turns the executor domain socket off. With it on (the
+	// default here; Mesos' --http_executor_domain_sockets) every executor
+	// gets MESOS_DOMAIN_SOCKET, which a CNI container needs when it cannot
+	// route to the agent's address.
+	NoDomainSocket bool
+	// AuthenticateExecutors (Mesos' --authenticate_http_executors) gives
+	// every executor a MESOS_EXECUTOR_AUTHENTICATION_TOKEN and requires it
+	// on every call. Off, executors get no token and calls need none.
+	AuthenticateExecutors bool
+	// ExecutorEnvironment is Mesos' --executor_environment_variables: set
+	// in every executor's environment before the MESOS_* variables (which
+	// win). Nothing else of the agent's own environment is passed on.
+	ExecutorEnvironment map[string]string
 	// Isolator attaches containers to CNI networks; nil means host
 	// networking only (a task asking for networks fails).
 	Isolator Isolator
@@ -74,7 +94,12 @@ type Agent struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
-	tcpLn, unixLn net.Listener
+	tcpLn, unixLn net.Listener // unixLn is nil with NoDomainSocket
+	sockSrv       *http.Server // serves unixLn
+	// ctlLn is the control socket: everything the TCP address serves, for
+	// tools and tests that cannot reach that address (an agent in a
+	// network namespace). Not part of Mesos; executors are never told it.
+	ctlLn net.Listener
 
 	notify *notifier
 	outMu  sync.Mutex // serializes lines on Config.Out
@@ -87,10 +112,31 @@ type Agent struct {
 	mu         sync.Mutex
 	frameworks map[string]*framework
 	closed     bool
+	phase      phase
+	fatal      []error // conditions on which a real agent aborts
+	fatalCh    chan error
+	recovered  chan struct{} // closed when phase becomes phaseRunning
 }
 
-// SocketName is the executor API's unix socket inside WorkDir.
+// SocketName is the executor API's unix socket inside WorkDir
+// (MESOS_DOMAIN_SOCKET). It serves only the executor API.
 const SocketName = "agent.sock"
+
+// ControlSocketName is the control socket inside WorkDir: /state, the
+// launch endpoint and the scheduler API, as on the TCP address.
+const ControlSocketName = "control.sock"
+
+// PIDID is the id of the agent's libprocess process, the part of
+// MESOS_SLAVE_PID before the '@' (src/slave/main.cpp, main:
+// process::ID::generate("slave") for the one Slave process).
+const PIDID = "slave(1)"
+
+// Defaults and limits of the Mesos agent (src/slave/constants.hpp).
+const (
+	DefaultHeartbeatInterval             = 30 * time.Minute // DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL
+	DefaultExecutorReregistrationTimeout = 2 * time.Second  // EXECUTOR_REREGISTRATION_TIMEOUT
+	MaxExecutorReregistrationTimeout     = 15 * time.Second // MAX_EXECUTOR_REREGISTRATION_TIMEOUT
+)
 
 // New recovers the agent's state from cfg.WorkDir (creating it if needed)
 // and binds its listeners. Executors found alive are watched again and will
@@ -110,7 +156,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Listen = "127.0.0.1:5051"
 	}
 	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = 30 * time.Second
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if cfg.ShutdownGracePeriod <= 0 {
 		cfg.ShutdownGracePeriod = 5 * time.Second
@@ -118,8 +164,13 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.RecoveryTimeout <= 0 {
 		cfg.RecoveryTimeout = 15 * time.Minute
 	}
-	if cfg.SubscriptionBackoffMax <= 0 {
-		cfg.SubscriptionBackoffMax = 2 * time.Second
+	if cfg.ExecutorReregistrationTimeout <= 0 {
+		cfg.ExecutorReregistrationTimeout = DefaultExecutorReregistrationTimeout
+	}
+	// src/slave/flags.cpp: the flag's validator refuses more than
+	// MAX_EXECUTOR_REREGISTRATION_TIMEOUT (src/slave/constants.hpp).
+	if cfg.ExecutorReregistrationTimeout > MaxExecutorReregistrationTimeout {
+		return nil, fmt.Errorf("fakeagent: executor re-registration timeout %v is above the maximum %v; pass a smaller --executor-reregistration-timeout", cfg.ExecutorReregistrationTimeout, MaxExecutorReregistrationTimeout)
 	}
 	if cfg.Hostname == "" {
 		h, err := os.Hostname()
@@ -152,17 +203,36 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fakeagent: listen on %s: %w; pick another --listen address", cfg.Listen, err)
 	}
-	sock := filepath.Join(wd, SocketName)
-	_ = os.Remove(sock) // a stale socket from a previous run blocks Listen
-	unixLn, err := net.Listen("unix", sock)
+	var unixLn net.Listener
+	if !cfg.NoDomainSocket {
+		sock := filepath.Join(wd, SocketName)
+		_ = os.Remove(sock) // a stale socket from a previous run blocks Listen
+		unixLn, err = net.Listen("unix", sock)
+		if err != nil {
+			tcpLn.Close()
+			return nil, fmt.Errorf("fakeagent: listen on unix socket %s: %w", sock, err)
+		}
+	}
+	ctl := filepath.Join(wd, ControlSocketName)
+	_ = os.Remove(ctl)
+	ctlLn, err := net.Listen("unix", ctl)
 	if err != nil {
 		tcpLn.Close()
-		return nil, fmt.Errorf("fakeagent: listen on unix socket %s: %w", sock, err)
+		if unixLn != nil {
+			unixLn.Close()
+		}
+		return nil, fmt.Errorf("fakeagent: listen on unix socket %s: %w", ctl, err)
+	}
+	closeAll := func() {
+		tcpLn.Close()
+		ctlLn.Close()
+		if unixLn != nil {
+			unixLn.Close()
+		}
 	}
 	meta.Listen = tcpLn.Addr().String()
 	if err := st.saveMeta(meta); err != nil {
-		tcpLn.Close()
-		unixLn.Close()
+		closeAll()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -175,8 +245,12 @@ func New(cfg Config) (*Agent, error) {
 		cancel:     cancel,
 		tcpLn:      tcpLn,
 		unixLn:     unixLn,
+		ctlLn:      ctlLn,
 		frameworks: map[string]*framework{},
 		notify:     newNotifier(),
+		phase:      phaseRecovering,
+		fatalCh:    make(chan error, 1),
+		recovered:  make(chan struct{}),
 	}
 	port := int32(tcpLn.Addr().(*net.TCPAddr).Port)
 	a.info = mesos.AgentInfo{
@@ -185,14 +259,15 @@ func New(cfg Config) (*Agent, error) {
 		Port:      &port,
 		Resources: res,
 	}
-	a.mux.HandleFunc("POST /api/v1/executor", a.serveExecutorAPI)
-	// The agent process's own route, which MESOS_SLAVE_PID names and the
-	// real executor socket admits alone (src/slave/slave.cpp,
-	// Slave::initialize).
-	a.mux.HandleFunc("POST /slave(1)/api/v1/executor", a.serveExecutorAPI)
+	// libprocess routes both /<pid id>/<route> and, for the agent (the
+	// delegate process), /<route> over TCP.
+	a.mux.HandleFunc("/api/v1/executor", a.serveExecutorAPI)
+	a.mux.HandleFunc("/"+PIDID+"/api/v1/executor", a.serveExecutorAPI)
 	a.mux.HandleFunc("GET /state", a.serveState)
 	a.mux.HandleFunc("POST "+LaunchPath, a.serveLaunch)
-	a.srv = &http.Server{Handler: a.track(a.mux), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	base := func(net.Listener) context.Context { return ctx }
+	a.srv = &http.Server{Handler: a.track(a.mux), ReadHeaderTimeout: 10 * time.Second, BaseContext: base}
+	a.sockSrv = &http.Server{Handler: a.track(http.HandlerFunc(a.serveSocket)), ReadHeaderTimeout: 10 * time.Second, BaseContext: base}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -223,15 +298,21 @@ func (a *Agent) track(h http.Handler) http.Handler {
 
 // Start serves HTTP on the TCP address and the unix socket until Close.
 func (a *Agent) Start() {
-	for _, ln := range []net.Listener{a.tcpLn, a.unixLn} {
+	serve := func(srv *http.Server, ln net.Listener) {
 		a.wg.Add(1)
-		go func(ln net.Listener) {
+		go func() {
 			defer a.wg.Done()
-			if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("http server stopped", zap.Stringer("addr", ln.Addr()), zap.Error(err))
 			}
-		}(ln)
+		}()
 	}
+	serve(a.srv, a.tcpLn)
+	serve(a.srv, a.ctlLn)
+	if a.unixLn != nil {
+		serve(a.sockSrv, a.unixLn)
+	}
+	a.startRecoveryClock()
 	a.log.Info("agent serving", zap.Stringer("addr", a.tcpLn.Addr()), zap.String("socket", a.SocketPath()))
 }
 
@@ -245,9 +326,12 @@ func (a *Agent) Close() error {
 		a.mu.Unlock()
 		a.cancel()
 		// Subscribe streams are long-lived: Close (not Shutdown) cuts them.
-		err = a.srv.Close()
+		err = errors.Join(a.srv.Close(), a.sockSrv.Close())
 		a.tcpLn.Close()
-		a.unixLn.Close()
+		a.ctlLn.Close()
+		if a.unixLn != nil {
+			a.unixLn.Close()
+		}
 		a.handlers.Wait()
 		a.wg.Wait()
 	})
@@ -260,8 +344,20 @@ func (a *Agent) Addr() string { return a.tcpLn.Addr().String() }
 // URL is the agent's base URL, e.g. http://127.0.0.1:5051.
 func (a *Agent) URL() string { return "http://" + a.Addr() }
 
-// SocketPath is the executor API's unix socket (MESOS_DOMAIN_SOCKET).
-func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.WorkDir, SocketName) }
+// SocketPath is the executor API's unix socket (MESOS_DOMAIN_SOCKET); ""
+// with NoDomainSocket.
+func (a *Agent) SocketPath() string {
+	if a.unixLn == nil {
+		return ""
+	}
+	return filepath.Join(a.cfg.WorkDir, SocketName)
+}
+
+// ControlSocketPath is the control socket (see ControlSocketName).
+func (a *Agent) ControlSocketPath() string { return filepath.Join(a.cfg.WorkDir, ControlSocketName) }
+
+// PID is the agent's libprocess PID, MESOS_SLAVE_PID: slave(1)@host:port.
+func (a *Agent) PID() string { return PIDID + "@" + a.Addr() }
 
 // Info describes the agent: ID, hostname, port and total resources.
 func (a *Agent) Info() mesos.AgentInfo { return a.info }

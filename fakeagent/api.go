@@ -2,10 +2,8 @@ package fakeagent
 
 import (
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 
@@ -21,15 +19,49 @@ const (
 	maxCallBytes  = 16 << 20
 )
 
-// serveExecutorAPI is POST /api/v1/executor, checked in the order of the
-// Mesos agent (src/slave/http.cpp, Http::executor): authentication (401),
-// Content-Type (400/415), body (400), call validation (400), framework and
-// executor lookup (400), identity (403), subscription (403).
+// serveSocket is the executor domain socket's server: as in Mesos
+// (src/slave/slave.cpp, Slave::initialize, the executorSocket server) it
+// admits only /<pid id>/api/v1/executor and /<pid id>/api/v1, e.g.
+// /slave(1)/api/v1/executor, and answers 403 to anything else.
+func (a *Agent) serveSocket(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/" + PIDID + "/api/v1/executor":
+		a.serveExecutorAPI(w, r)
+	case "/" + PIDID + "/api/v1":
+		http.Error(w, "the operator API (/api/v1) is not implemented by dewar-agent", http.StatusNotImplemented)
+	default:
+		a.log.Info("blocking request over executor socket", zap.String("path", r.URL.Path))
+		w.WriteHeader(http.StatusForbidden)
+	}
+}
+
+// serveExecutorAPI is the executor API, checked in the order of the Mesos
+// agent (src/slave/http.cpp, Http::executor): authentication (401), the
+// recovery phase (503), method (405), Content-Type compared as a whole
+// string (400/415), body (400), call validation (400), HEARTBEAT (202
+// before any lookup), recovery again for calls other than SUBSCRIBE (503),
+// framework and executor lookup (400), token claims (403), subscription
+// (403).
 func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
-	authed := a.authenticate(r)
-	if authed == nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="mesos-agent-executor"`)
-		http.Error(w, "Unauthorized: the executor API needs 'Authorization: Bearer <MESOS_EXECUTOR_AUTHENTICATION_TOKEN>'", http.StatusUnauthorized)
+	var authed *executorState
+	if a.cfg.AuthenticateExecutors {
+		authed = a.authenticate(r)
+		if authed == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mesos-agent-executor"`)
+			http.Error(w, "Unauthorized: the executor API needs 'Authorization: Bearer <MESOS_EXECUTOR_AUTHENTICATION_TOKEN>'", http.StatusUnauthorized)
+			return
+		}
+	}
+	a.mu.Lock()
+	ph := a.phase
+	a.mu.Unlock()
+	if ph == phaseRecovering {
+		http.Error(w, "Agent has not finished recovery", http.StatusServiceUnavailable)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting one of { 'POST' }, but received '"+r.Method+"'", http.StatusMethodNotAllowed)
 		return
 	}
 	ct := r.Header.Get("Content-Type")
@@ -37,8 +69,8 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
 		return
 	}
-	mt, _, _ := mime.ParseMediaType(ct)
-	if mt != mediaProtobuf && mt != mediaJSON {
+	// Compared as a whole: "application/json; charset=utf-8" is refused.
+	if ct != mediaProtobuf && ct != mediaJSON {
 		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s", mediaJSON, mediaProtobuf), http.StatusUnsupportedMediaType)
 		return
 	}
@@ -48,21 +80,31 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var call executor.Call
-	if mt == mediaProtobuf {
-		err = call.Unmarshal(body)
-	} else {
-		err = call.UnmarshalJSON(body)
-	}
-	if err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+	if ct == mediaProtobuf {
+		if err := call.Unmarshal(body); err != nil {
+			http.Error(w, "Failed to parse body into Call protobuf", http.StatusBadRequest)
+			return
+		}
+	} else if err := call.UnmarshalJSON(body); err != nil {
+		http.Error(w, "Failed to convert JSON into Call protobuf: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if err := validateCall(&call); err != nil {
 		http.Error(w, "Failed to validate Executor::Call: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if call.Type == executor.Call_HEARTBEAT {
+		// Http::executor returns early: the ids may be dummies.
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 
 	a.mu.Lock()
+	if a.phase != phaseRunning && call.Type != executor.Call_SUBSCRIBE {
+		a.mu.Unlock()
+		http.Error(w, "Agent has not finished recovery", http.StatusServiceUnavailable)
+		return
+	}
 	fw := a.frameworks[call.FrameworkID.Value]
 	if fw == nil {
 		a.mu.Unlock()
@@ -75,14 +117,14 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Executor cannot be found", http.StatusBadRequest)
 		return
 	}
-	if ex != authed {
+	if authed != nil && ex != authed {
 		a.mu.Unlock()
-		// Mesos checks the token's claims (framework, executor, container)
-		// against the call.
+		// Http::executor, verifyExecutorClaims: the token's claims
+		// (framework, executor, container) must match the call.
 		http.Error(w, "The token does not belong to this framework and executor", http.StatusForbidden)
 		return
 	}
-	if ex.ended {
+	if ex.ended && call.Type != executor.Call_SUBSCRIBE {
 		a.mu.Unlock()
 		http.Error(w, "Executor is terminated", http.StatusForbidden)
 		return
@@ -96,32 +138,36 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 	case executor.Call_SUBSCRIBE:
 		a.subscribe(w, r, ex, call.Subscribe) // unlocks
 	case executor.Call_UPDATE:
-		err := a.executorUpdateLocked(ex, call.Update.Status)
-		if err == nil {
-			// Acknowledge only what is on disk; a duplicate is acknowledged
-			// again, since the executor evidently missed the first one.
-			ex.send(ackEvent(call.Update.Status))
-		}
-		a.mu.Unlock()
-		if err != nil {
-			ex.log.Error("checkpointing status update failed", zap.Error(err))
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
+		a.update(w, ex, call.Update.Status) // unlocks
 	case executor.Call_MESSAGE:
 		a.mu.Unlock()
 		// Framework messages would go to the scheduler; the fake master has
 		// no use for them yet.
 		ex.log.Info("executor message dropped: framework messages are not forwarded", zap.Int("bytes", len(call.Message.Data)))
 		w.WriteHeader(http.StatusAccepted)
-	case executor.Call_HEARTBEAT:
-		a.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
 	default:
 		a.mu.Unlock()
 		http.Error(w, fmt.Sprintf("Call type %v is not implemented", call.Type), http.StatusNotImplemented)
 	}
+}
+
+// update handles UPDATE (a.mu held on entry; released here) as
+// Slave::statusUpdate: checkpointed, then acknowledged on the stream if
+// the executor is connected (an ACK for a disconnected executor is lost).
+func (a *Agent) update(w http.ResponseWriter, ex *executorState, st mesos.TaskStatus) {
+	err := a.executorUpdateLocked(ex, st)
+	if err == nil {
+		// Acknowledge only what is on disk; a duplicate is acknowledged
+		// again, since the executor evidently missed the first one.
+		ex.send(ackEvent(st))
+	}
+	a.mu.Unlock()
+	if err != nil {
+		ex.log.Error("checkpointing status update failed", zap.Error(err))
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
 }
 
 // authenticate returns the executor whose token the request carries.
@@ -139,52 +185,6 @@ func (a *Agent) authenticate(r *http.Request) *executorState {
 				return ex
 			}
 		}
-	}
-	return nil
-}
-
-// validateCall follows Mesos' executor call validation
-// (src/common/validation.cpp, executor::call::validate).
-func validateCall(c *executor.Call) error {
-	if c.ExecutorID.Value == "" {
-		return errors.New("expecting 'executor_id' to be present")
-	}
-	if c.FrameworkID.Value == "" {
-		return errors.New("expecting 'framework_id' to be present")
-	}
-	switch c.Type {
-	case executor.Call_SUBSCRIBE:
-		if c.Subscribe == nil {
-			return errors.New("expecting 'subscribe' to be present")
-		}
-	case executor.Call_UPDATE:
-		if c.Update == nil {
-			return errors.New("expecting 'update' to be present")
-		}
-		st := &c.Update.Status
-		if st.UUID == nil {
-			return errors.New("expecting 'uuid' to be present")
-		}
-		if len(st.UUID) != 16 {
-			return fmt.Errorf("invalid UUID: %d bytes, want 16", len(st.UUID))
-		}
-		if st.ExecutorID != nil && st.ExecutorID.Value != c.ExecutorID.Value {
-			return fmt.Errorf("executorID in Call: %s does not match ExecutorID in TaskStatus: %s", c.ExecutorID.Value, st.ExecutorID.Value)
-		}
-		if st.GetSource() != mesos.SOURCE_EXECUTOR {
-			return fmt.Errorf("received Call from executor with invalid source, source: %v", st.GetSource())
-		}
-		if st.GetState() == mesos.TASK_STAGING {
-			return errors.New("received TASK_STAGING from executor which is not allowed")
-		}
-	case executor.Call_MESSAGE:
-		if c.Message == nil {
-			return errors.New("expecting 'message' to be present")
-		}
-	case executor.Call_HEARTBEAT:
-	default:
-		// proto2 cannot tell an absent type from UNKNOWN (0).
-		return errors.New("expecting 'type' to be present")
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func TestExecutorAPIRejects(t *testing.T) {
 		return subd.updateCall(st)
 	}
 	otherIDs := func(fw, ex string) *executor.Call {
-		c := subd.call(executor.Call_HEARTBEAT)
+		c := subd.updateCall(status("t-subd", mesos.TASK_RUNNING))
 		c.FrameworkID.Value, c.ExecutorID.Value = fw, ex
 		return c
 	}
@@ -63,7 +63,8 @@ func TestExecutorAPIRejects(t *testing.T) {
 		{name: "undecodable protobuf", c: subd, rawBody: []byte{0xff, 0xff, 0xff}, contentType: pb, want: http.StatusBadRequest},
 		{name: "undecodable json", c: subd, rawBody: []byte("{not json"), contentType: "application/json", want: http.StatusBadRequest},
 		{name: "update before subscribe", c: fresh, call: fresh.updateCall(status("t-fresh", mesos.TASK_RUNNING)), contentType: pb, want: http.StatusForbidden},
-		{name: "heartbeat before subscribe", c: fresh, call: fresh.call(executor.Call_HEARTBEAT), contentType: pb, want: http.StatusForbidden},
+		// Http::executor answers HEARTBEAT before looking at the executor.
+		{name: "heartbeat before subscribe", c: fresh, call: fresh.call(executor.Call_HEARTBEAT), contentType: pb, want: http.StatusAccepted},
 		{name: "uuid of 15 bytes", c: subd, call: withUUID(15), contentType: pb, want: http.StatusBadRequest},
 		{name: "uuid of 17 bytes", c: subd, call: withUUID(17), contentType: pb, want: http.StatusBadRequest},
 		{name: "source agent", c: subd, call: withSource(mesos.SOURCE_AGENT), contentType: pb, want: http.StatusBadRequest},
@@ -260,12 +261,12 @@ func TestExecutorEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	a := startAgent(t, dir, func(c *fakeagent.Config) {
 		c.RecoveryTimeout = 15 * time.Minute
-		c.SubscriptionBackoffMax = 2 * time.Second
+		c.ExecutorReregistrationTimeout = 2 * time.Second
 	})
 	fe := launchFake(t, a, framework("fw-e", true, false), "ex-e", "task-e")
 	sandbox := fe.env["MESOS_SANDBOX"]
-	if !regexp.MustCompile("^" + regexp.QuoteMeta(filepath.Join(dir, "frameworks", "fw-e", "executors", "ex-e", "runs")) + "/[0-9a-f-]{36}$").MatchString(sandbox) {
-		t.Errorf("MESOS_SANDBOX %q is not <work>/frameworks/<fw>/executors/<ex>/runs/<container>", sandbox)
+	if !regexp.MustCompile("^" + regexp.QuoteMeta(filepath.Join(dir, "slaves", agentID(a), "frameworks", "fw-e", "executors", "ex-e", "runs")) + "/[0-9a-f-]{36}$").MatchString(sandbox) {
+		t.Errorf("MESOS_SANDBOX %q is not <work>/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>", sandbox)
 	}
 	want := map[string]string{
 		"MESOS_FRAMEWORK_ID":                   "fw-e",
@@ -287,8 +288,8 @@ func TestExecutorEnvironment(t *testing.T) {
 	if tok := fe.env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"]; !regexp.MustCompile("^[0-9a-f]{64}$").MatchString(tok) {
 		t.Errorf("MESOS_EXECUTOR_AUTHENTICATION_TOKEN %q is not a random token", tok)
 	}
-	if _, ok := fe.env["MESOS_DOMAIN_SOCKET"]; ok {
-		t.Error("MESOS_DOMAIN_SOCKET set for a host-network executor")
+	if got := fe.env["MESOS_DOMAIN_SOCKET"]; got != a.SocketPath() || got == "" {
+		t.Errorf("MESOS_DOMAIN_SOCKET=%q, want the agent's socket %q for every executor", got, a.SocketPath())
 	}
 	for _, f := range []string{"stdout", "stderr"} {
 		if _, err := os.Stat(filepath.Join(sandbox, f)); err != nil {

@@ -140,6 +140,9 @@ type State struct {
 	Endpoint   string           `json:"endpoint"`
 	Socket     string           `json:"socket"`
 	Frameworks []FrameworkState `json:"frameworks"`
+	// Fatal lists the conditions on which a real Mesos agent would have
+	// aborted (see Agent.Fatal).
+	Fatal []string `json:"fatal,omitempty"`
 }
 
 // FrameworkState is a framework in /state.
@@ -156,7 +159,7 @@ type ExecutorState struct {
 	ContainerID string            `json:"container_id"`
 	PID         int               `json:"pid"`
 	Sandbox     string            `json:"sandbox"`
-	State       string            `json:"state"` // starting, subscribed, disconnected, terminated
+	State       string            `json:"state"` // registering, subscribed, disconnected, terminated
 	Networks    []json.RawMessage `json:"network_infos"`
 	Tasks       []TaskState       `json:"tasks"`
 }
@@ -174,6 +177,9 @@ func (a *Agent) Snapshot() State {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := State{ID: a.info.ID.Value, Hostname: a.info.Hostname, Endpoint: a.Addr(), Socket: a.SocketPath(), Frameworks: []FrameworkState{}}
+	for _, err := range a.fatal {
+		s.Fatal = append(s.Fatal, err.Error())
+	}
 	for _, fw := range slices.Sorted(maps.Keys(a.frameworks)) {
 		f := a.frameworks[fw]
 		fs := FrameworkState{ID: fw, Name: f.info.Name, Checkpoint: f.checkpoints(), Executors: []ExecutorState{}}
@@ -188,7 +194,7 @@ func (a *Agent) Snapshot() State {
 			case ex.subscribed:
 				es.State = "disconnected"
 			default:
-				es.State = "starting"
+				es.State = "registering"
 			}
 			for i := range ex.networks {
 				if b, err := ex.networks[i].MarshalJSON(); err == nil {

@@ -3,9 +3,10 @@ package fakeagent
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -57,46 +58,70 @@ func executorArgv(c *mesos.CommandInfo) ([]string, error) {
 	return argv, nil
 }
 
-// executorEnv is the environment a Mesos agent gives an executor
-// (src/slave/slave.cpp, executorEnvironment), on top of the agent's own
-// environment minus anything MESOS_ or LIBPROCESS_ it inherited.
+// DefaultPATH is stout's os::host_default_path
+// (3rdparty/stout/include/stout/posix/os.hpp), which the containerizer's
+// launcher gives a process whose environment has no PATH
+// (src/slave/containerizer/mesos/launch.cpp, MesosContainerizerLaunch).
+const DefaultPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// executorEnv is the environment a Mesos agent gives an executor, built
+// from nothing: the agent's own environment is not inherited
+// (src/slave/slave.cpp, executorEnvironment), except LIBPROCESS_IP;
+// Config.ExecutorEnvironment (--executor_environment_variables) comes next.
+// MESOS_SANDBOX comes from the containerizer
+// (src/slave/containerizer/mesos/containerizer.cpp, _launch); the
+// executor's CommandInfo.environment is applied last, and PATH defaults
+// to DefaultPATH. MESOS_CONTAINER_IP is never set: only Mesos' default
+// executor sets it, for its own tasks.
 func (a *Agent) executorEnv(f *framework, info mesos.ExecutorInfo, run runInfo) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "MESOS_") || strings.HasPrefix(kv, "LIBPROCESS_") {
-			continue
-		}
-		env = append(env, kv)
+	env := map[string]string{}
+	if ip, ok := os.LookupEnv("LIBPROCESS_IP"); ok {
+		env["LIBPROCESS_IP"] = ip
 	}
+	maps.Copy(env, a.cfg.ExecutorEnvironment) // --executor_environment_variables
+	env["LIBPROCESS_PORT"] = "0"
 	checkpoint := "0"
 	if f.checkpoints() {
 		checkpoint = "1"
 	}
-	env = append(env,
-		"MESOS_FRAMEWORK_ID="+f.id(),
-		"MESOS_EXECUTOR_ID="+info.ExecutorID.Value,
-		"MESOS_DIRECTORY="+run.Sandbox,
-		"MESOS_SANDBOX="+run.Sandbox,
-		"MESOS_AGENT_ENDPOINT="+a.Addr(),
-		"MESOS_SLAVE_ID="+a.info.ID.Value,
-		"MESOS_SLAVE_PID=slave(1)@"+a.Addr(),
-		"MESOS_HTTP_COMMAND_EXECUTOR=0",
-		"MESOS_CHECKPOINT="+checkpoint,
-		"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+mesosDuration(a.gracePeriod(info)),
-		"MESOS_EXECUTOR_AUTHENTICATION_TOKEN="+run.Token,
-	)
+	for k, v := range map[string]string{
+		"MESOS_FRAMEWORK_ID":                   f.id(),
+		"MESOS_EXECUTOR_ID":                    info.ExecutorID.Value,
+		"MESOS_DIRECTORY":                      run.Sandbox,
+		"MESOS_SLAVE_ID":                       a.info.ID.Value,
+		"MESOS_SLAVE_PID":                      a.PID(),
+		"MESOS_AGENT_ENDPOINT":                 a.Addr(),
+		"MESOS_CHECKPOINT":                     checkpoint,
+		"MESOS_HTTP_COMMAND_EXECUTOR":          "0",
+		"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": mesosDuration(a.gracePeriod(info)),
+		"MESOS_SANDBOX":                        run.Sandbox,
+	} {
+		env[k] = v
+	}
+	if a.unixLn != nil {
+		// --http_executor_domain_sockets: the host path, for every executor.
+		env["MESOS_DOMAIN_SOCKET"] = a.SocketPath()
+	}
 	if f.checkpoints() {
-		env = append(env,
-			"MESOS_RECOVERY_TIMEOUT="+mesosDuration(a.cfg.RecoveryTimeout),
-			"MESOS_SUBSCRIPTION_BACKOFF_MAX="+mesosDuration(a.cfg.SubscriptionBackoffMax),
-		)
+		env["MESOS_RECOVERY_TIMEOUT"] = mesosDuration(a.cfg.RecoveryTimeout)
+		env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = mesosDuration(a.cfg.ExecutorReregistrationTimeout)
+	}
+	if a.cfg.AuthenticateExecutors {
+		env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"] = run.Token
 	}
 	if e := info.GetCommand().GetEnvironment(); e != nil {
 		for _, v := range e.Variables {
-			env = append(env, v.GetName()+"="+v.GetValue())
+			env[v.GetName()] = v.GetValue()
 		}
 	}
-	return env
+	if _, ok := env["PATH"]; !ok {
+		env["PATH"] = DefaultPATH
+	}
+	out := make([]string, 0, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
 }
 
 // mesosDuration formats d as Mesos' Duration does ("5secs", "15mins",

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -31,11 +32,12 @@ const waitFor = 20 * time.Second
 func startAgent(t *testing.T, workDir string, mod ...func(*fakeagent.Config)) *fakeagent.Agent {
 	t.Helper()
 	cfg := fakeagent.Config{
-		WorkDir:           workDir,
-		Listen:            "127.0.0.1:0",
-		Hostname:          "localhost",
-		HeartbeatInterval: 30 * time.Second,
-		Log:               zaptest.NewLogger(t),
+		WorkDir:               workDir,
+		Listen:                "127.0.0.1:0",
+		Hostname:              "localhost",
+		HeartbeatInterval:     30 * time.Second,
+		AuthenticateExecutors: true,
+		Log:                   zaptest.NewLogger(t),
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -45,9 +47,21 @@ func startAgent(t *testing.T, workDir string, mod ...func(*fakeagent.Config)) *f
 		t.Fatalf("start agent: %v", err)
 	}
 	a.Start()
-	t.Cleanup(func() { a.Close() })
+	t.Cleanup(func() {
+		a.Close()
+		// A real agent would have aborted: every test fails on it, except
+		// the ones that provoke it on purpose.
+		if _, ok := fatalExpected.Load(a); !ok {
+			for _, err := range a.Fatal() {
+				t.Errorf("the agent hit a condition on which Mesos aborts: %v", err)
+			}
+		}
+	})
 	return a
 }
+
+// fatalExpected holds the agents whose test provokes a fatal condition.
+var fatalExpected sync.Map // *fakeagent.Agent → struct{}
 
 // updates records every update an agent reports through OnUpdate.
 type updates struct {
@@ -183,7 +197,7 @@ func unixClient(socket string, fe *fakeExecutor) *client {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
 	}}
-	return &client{url: "http://agent/api/v1/executor", token: fe.env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"], fw: fe.fw, ex: fe.ex, http: &http.Client{Transport: tr}}
+	return &client{url: "http://agent/" + fakeagent.PIDID + "/api/v1/executor", token: fe.env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"], fw: fe.fw, ex: fe.ex, http: &http.Client{Transport: tr}}
 }
 
 func (c *client) call(typ executor.Call_Type) *executor.Call {
@@ -192,9 +206,18 @@ func (c *client) call(typ executor.Call_Type) *executor.Call {
 
 func status(task string, state mesos.TaskState) mesos.TaskStatus {
 	src := mesos.SOURCE_EXECUTOR
-	uuid := make([]byte, 16)
-	copy(uuid, fmt.Sprintf("%s-%d-%d", task, state, time.Now().UnixNano()%1e6))
-	return mesos.TaskStatus{TaskID: mesos.TaskID{Value: task}, State: state.Enum(), Source: &src, UUID: uuid, Message: ptr("from test")}
+	return mesos.TaskStatus{TaskID: mesos.TaskID{Value: task}, State: state.Enum(), Source: &src, UUID: v4UUID(), Message: ptr("from test")}
+}
+
+// v4UUID is a random version-4 UUID, as the Mesos agent requires.
+func v4UUID() []byte {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return b
 }
 
 func (c *client) updateCall(st mesos.TaskStatus) *executor.Call {
@@ -230,6 +253,23 @@ func (c *client) post(call *executor.Call, contentType string, header ...string)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b), nil
+}
+
+// postAccepted posts call until it is accepted (202), retrying while the
+// agent answers 503 (recovering after a restart), as an executor must.
+func (c *client) postAccepted(t *testing.T, call *executor.Call, contentType string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		code, body, err := c.post(call, contentType)
+		if err == nil && code == http.StatusAccepted {
+			return
+		}
+		if err != nil || code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("%v: %d %s %v", call.Type, code, body, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stream is an open SUBSCRIBE connection.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -54,6 +53,9 @@ func (a *Agent) Launch(ctx context.Context, fw mesos.FrameworkInfo, exec *mesos.
 	}
 	exec.FrameworkID = &mesos.FrameworkID{Value: fwID}
 	task.AgentID = *a.info.ID
+	if err := a.awaitRecovery(ctx); err != nil {
+		return fmt.Errorf("launch %q: %w", task.TaskID.Value, err)
+	}
 
 	a.mu.Lock()
 	if a.closed {
@@ -147,7 +149,7 @@ func (a *Agent) newRunLocked(f *framework, info mesos.ExecutorInfo, prev *execut
 		run: runInfo{
 			ContainerID: cid,
 			Token:       hex.EncodeToString(tok[:]),
-			Sandbox:     filepath.Join(a.cfg.WorkDir, "frameworks", f.id(), "executors", info.ExecutorID.Value, "runs", cid),
+			Sandbox:     a.runDir(f.id(), info.ExecutorID.Value, cid),
 		},
 	}
 	if prev != nil {
@@ -166,8 +168,11 @@ func (a *Agent) newRunLocked(f *framework, info mesos.ExecutorInfo, prev *execut
 	return ex, nil
 }
 
-// addTaskLocked checkpoints the task and queues it; a subscribed executor
-// gets its LAUNCH right away, others on SUBSCRIBE.
+// addTaskLocked checkpoints the task. An executor that has subscribed gets
+// its LAUNCH right away, lost if it is disconnected just then (the task
+// stays STAGING and is dropped when the executor re-subscribes without
+// it); an executor still REGISTERING gets it on SUBSCRIBE, as Mesos'
+// queuedTasks (src/slave/slave.cpp, Slave::__run).
 func (a *Agent) addTaskLocked(ex *executorState, info mesos.TaskInfo) (*taskState, error) {
 	t := &taskState{info: info, dir: a.store.taskDir(ex.fw.id(), ex.id(), info.TaskID.Value), seen: map[string]bool{}}
 	if err := writeProto(filepath.Join(t.dir, "task.info"), &t.info); err != nil {
@@ -175,7 +180,7 @@ func (a *Agent) addTaskLocked(ex *executorState, info mesos.TaskInfo) (*taskStat
 	}
 	ex.tasks[info.TaskID.Value] = t
 	ex.order = append(ex.order, info.TaskID.Value)
-	if ex.conn != nil {
+	if ex.subscribed {
 		a.launchLocked(ex, t)
 	}
 	return t, nil
@@ -190,7 +195,7 @@ func (a *Agent) launchLocked(ex *executorState, t *taskState) {
 		return
 	}
 	t.launched = true
-	ex.conn.send(&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: t.info}})
+	ex.send(&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: t.info}})
 }
 
 // startRun prepares the container (sandbox, CNI networks) and starts the
@@ -199,8 +204,8 @@ func (a *Agent) startRun(ctx context.Context, ex *executorState) error {
 	a.mu.Lock()
 	info, run := ex.info, ex.run
 	a.mu.Unlock()
-	if err := os.MkdirAll(run.Sandbox, 0o755); err != nil {
-		return fmt.Errorf("create sandbox: %w", err)
+	if err := createRunDir(run.Sandbox); err != nil {
+		return err
 	}
 	argv, err := executorArgv(info.Command)
 	if err != nil {
@@ -228,14 +233,6 @@ func (a *Agent) startRun(ctx context.Context, ex *executorState) error {
 			agentNets = append(agentNets, ni)
 			b, _ := ni.Marshal()
 			netInfos = append(netInfos, b)
-		}
-		if netns != "" {
-			// A CNI container often cannot route to the agent's address;
-			// Mesos 1.10+ gives it the agent's unix socket instead.
-			env = append(env, "MESOS_DOMAIN_SOCKET="+a.SocketPath())
-		}
-		if ip := firstIPv4(agentNets); ip != "" {
-			env = append(env, "MESOS_CONTAINER_IP="+ip)
 		}
 	}
 	pid, start, err := startProcess(argv, env, run.Sandbox)
@@ -265,14 +262,20 @@ func (a *Agent) startRun(ctx context.Context, ex *executorState) error {
 	return nil
 }
 
-// Kill asks the task's executor to kill it (KILL event with the policy). A
-// task not yet sent to its executor is killed by the agent right away
-// (TASK_KILLED, REASON_TASK_KILLED_DURING_LAUNCH), as Mesos does.
+// Kill asks the task's executor to kill it, as Slave::killTask
+// (src/slave/slave.cpp): a task not yet sent to its executor, or whose
+// executor has not subscribed yet, is killed by the agent itself
+// (TASK_KILLED, REASON_TASK_KILLED_DURING_LAUNCH); otherwise the executor
+// gets KILL with the policy, which is lost if it is disconnected just
+// then. A kill during recovery waits for its end (awaitRecovery).
 func (a *Agent) Kill(ctx context.Context, frameworkID, taskID string, policy *mesos.KillPolicy) error {
+	if err := a.awaitRecovery(ctx); err != nil {
+		return fmt.Errorf("kill %q: %w", taskID, err)
+	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	f := a.frameworks[frameworkID]
 	if f == nil {
-		a.mu.Unlock()
 		return fmt.Errorf("kill %q: %w %q", taskID, ErrUnknownFramework, frameworkID)
 	}
 	for _, ex := range f.executors {
@@ -280,26 +283,21 @@ func (a *Agent) Kill(ctx context.Context, frameworkID, taskID string, policy *me
 		if t == nil || ex.ended {
 			continue
 		}
-		if t.terminal() {
-			a.mu.Unlock()
-			return nil
+		if t.terminal() || ex.run.Shutdown {
+			return nil // TERMINATING: "Ignoring kill task"
 		}
 		t.killRequested = true
-		if !t.launched {
-			err := a.agentUpdateLocked(ex, t, mesos.TASK_KILLED, mesos.REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor")
-			a.mu.Unlock()
-			return err
+		if !t.launched || !ex.subscribed {
+			return a.agentUpdateLocked(ex, t, mesos.TASK_KILLED, mesos.REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor")
 		}
 		ex.send(&executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: t.info.TaskID, KillPolicy: policy}})
-		a.mu.Unlock()
 		return nil
 	}
-	a.mu.Unlock()
 	return fmt.Errorf("kill: %w %q of framework %q", ErrUnknownTask, taskID, frameworkID)
 }
 
 // ShutdownFramework sends SHUTDOWN to every executor of the framework and
-// kills those still running after their shutdown grace period.
+// destroys those still running after their shutdown grace period.
 func (a *Agent) ShutdownFramework(ctx context.Context, frameworkID string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -315,6 +313,10 @@ func (a *Agent) ShutdownFramework(ctx context.Context, frameworkID string) error
 	return nil
 }
 
+// shutdownExecutorLocked is Slave::_shutdownExecutor: SHUTDOWN (lost if
+// the executor is not connected; it gets another when it subscribes), and
+// exactly one grace period later (Slave::shutdownExecutorTimeout) the
+// whole container is destroyed, every process of it at once.
 func (a *Agent) shutdownExecutorLocked(ex *executorState) {
 	if ex.run.Shutdown {
 		return
@@ -324,8 +326,7 @@ func (a *Agent) shutdownExecutorLocked(ex *executorState) {
 		ex.log.Error("checkpointing shutdown failed", zap.Error(err))
 	}
 	ex.send(&executor.Event{Type: executor.Event_SHUTDOWN})
-	grace := a.gracePeriod(ex.info) + time.Second
-	pid, start := ex.run.PID, ex.run.StartTime
+	grace := a.gracePeriod(ex.info)
 	if a.closed {
 		return
 	}
@@ -338,8 +339,8 @@ func (a *Agent) shutdownExecutorLocked(ex *executorState) {
 		case <-a.ctx.Done():
 		case <-ex.exited:
 		case <-t.C:
-			ex.log.Info("executor still running after its shutdown grace period; killing it")
-			killProcess(pid, start)
+			ex.log.Info("executor still running after its shutdown grace period; destroying its container")
+			a.executorExited(ex, "destroyed after the shutdown grace period")
 		}
 	}()
 }
@@ -349,15 +350,4 @@ func (a *Agent) gracePeriod(info mesos.ExecutorInfo) time.Duration {
 		return time.Duration(d.GetNanoseconds())
 	}
 	return a.cfg.ShutdownGracePeriod
-}
-
-func firstIPv4(nets []mesos.NetworkInfo) string {
-	for _, n := range nets {
-		for _, ip := range n.IPAddresses {
-			if ip.GetProtocol() == mesos.IPv4 && ip.GetIPAddress() != "" {
-				return ip.GetIPAddress()
-			}
-		}
-	}
-	return ""
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
+
+	"github.com/dewarhq/dewar/fakeagent"
 )
 
 // TestMesosGoClient: mesos-go's own executor client (httpcli + httpexec,
@@ -22,7 +24,7 @@ func TestMesosGoClient(t *testing.T) {
 	fe := launchFake(t, a, framework("fw-m", true, false), "ex-m", "task-m")
 	sock := a.SocketPath()
 	cli := httpcli.New(
-		httpcli.Endpoint("http://localhost/api/v1/executor"),
+		httpcli.Endpoint("http://localhost/"+fakeagent.PIDID+"/api/v1/executor"),
 		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
 		httpcli.DefaultHeader("Authorization", "Bearer "+fe.env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"]),
 		httpcli.Do(httpcli.With(httpcli.Transport(func(tr *http.Transport) {

@@ -38,30 +38,32 @@ type executorState struct {
 	networks []mesos.NetworkInfo // the agent's view (CNI results)
 	log      *zap.Logger
 
-	// subscribed: the executor may make calls other than SUBSCRIBE. A
-	// recovered executor counts as subscribed, as in Mesos (its state is
-	// RUNNING after recovery).
+	// subscribed: the executor has subscribed to this agent, so it may
+	// make calls other than SUBSCRIBE (Mesos' Executor::RUNNING; before,
+	// REGISTERING). A recovered executor is REGISTERING until it
+	// re-subscribes (src/slave/slave.cpp, Executor::Executor and
+	// Http::executor: "Executor is not subscribed").
 	subscribed bool
 	conn       *subscriber // nil while no SUBSCRIBE stream is open
 	tasks      map[string]*taskState
-	order      []string // task ids in launch order
-	// pending holds KILL and SHUTDOWN events that arrived while no stream
-	// was open; they are sent right after the next SUBSCRIBED.
-	pending []*executor.Event
-	exited  chan struct{} // closed once the run has ended and been cleaned up
-	ended   bool
+	order      []string      // task ids in launch order
+	exited     chan struct{} // closed once the run has ended and been cleaned up
+	ended      bool
+	// termination, when set, is how the executor's remaining tasks end
+	// (Executor::pendingTermination).
+	termination *termination
 }
 
 func (e *executorState) id() string { return e.info.ExecutorID.Value }
 
-// send queues ev on the open stream, or keeps it for the next one.
+// send queues ev on the open stream. Without one the event is lost, as in
+// Mesos (src/slave/slave.hpp, Executor::send: "Unable to send event to
+// executor"): nothing is kept for a later SUBSCRIBE.
 func (e *executorState) send(ev *executor.Event) {
 	if e.conn != nil && e.conn.send(ev) {
 		return
 	}
-	if ev.Type == executor.Event_KILL || ev.Type == executor.Event_SHUTDOWN {
-		e.pending = append(e.pending, ev)
-	}
+	e.log.Warn("event lost: the executor is not connected", zap.Stringer("event", ev.Type))
 }
 
 type taskState struct {
@@ -171,7 +173,7 @@ func (a *Agent) cleanupOrphans() {
 
 func (a *Agent) recoverExecutor(fw *framework, exID string) (*executorState, error) {
 	dir := a.store.executorDir(fw.id(), exID)
-	ex := &executorState{fw: fw, dir: dir, tasks: map[string]*taskState{}, exited: make(chan struct{}), subscribed: true}
+	ex := &executorState{fw: fw, dir: dir, tasks: map[string]*taskState{}, exited: make(chan struct{})}
 	if err := readProto(filepath.Join(dir, "executor.info"), &ex.info); err != nil {
 		return nil, err
 	}

@@ -129,10 +129,3 @@ func killSession(sid int, start uint64) {
 		}
 	}
 }
-
-// killProcess SIGKILLs the executor itself after its shutdown grace period.
-func killProcess(pid int, start uint64) {
-	if processAlive(pid, start) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}

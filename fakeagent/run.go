@@ -39,6 +39,9 @@ func (a *Agent) RunTask(ctx context.Context, task mesos.TaskInfo) (mesos.TaskSta
 	for last.State == nil || !isTerminal(last.GetState()) {
 		select {
 		case last = <-updates:
+		case err := <-a.fatalCh:
+			a.shutdownAndWait(done)
+			return last, fmt.Errorf("task %s: %w", task.TaskID.Value, err)
 		case <-ctx.Done():
 			a.shutdownAndWait(done)
 			return last, fmt.Errorf("task %s: %w", task.TaskID.Value, ctx.Err())

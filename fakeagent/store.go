@@ -261,3 +261,34 @@ func uuidString(b []byte) string {
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// runDir is the executor run's sandbox, laid out as Mesos does
+// (src/slave/paths.cpp, getExecutorRunPath):
+// <work_dir>/slaves/<agent_id>/frameworks/<fw>/executors/<ex>/runs/<container_id>.
+func (a *Agent) runDir(fw, ex, containerID string) string {
+	return filepath.Join(a.cfg.WorkDir, "slaves", a.info.ID.Value, "frameworks", fw, "executors", ex, "runs", containerID)
+}
+
+// createRunDir follows src/slave/paths.cpp, createExecutorDirectory and
+// createSandboxDirectory: the run dir is 0750 (private task data) and
+// owned by the agent's user, as Mesos >= 1.6 makes it without
+// --switch_user; then runs/latest points at it.
+func createRunDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create sandbox: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create sandbox: %w", err)
+	}
+	if err := os.Chmod(dir, 0o750); err != nil { // the umask may have narrowed it
+		return fmt.Errorf("create sandbox: %w", err)
+	}
+	latest := filepath.Join(filepath.Dir(dir), "latest")
+	if err := os.Remove(latest); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("replace %s: %w", latest, err)
+	}
+	if err := os.Symlink(dir, latest); err != nil {
+		return fmt.Errorf("symlink %s to %s: %w", dir, latest, err)
+	}
+	return nil
+}

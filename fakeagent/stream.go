@@ -122,9 +122,11 @@ func encodeEvent(ev *executor.Event, messageType string) ([]byte, error) {
 }
 
 // subscribe handles SUBSCRIBE (a.mu held on entry; released here), following
-// Mesos' Slave::subscribe for HTTP executors: re-checkpoint the updates the
-// executor never saw acknowledged, drop launched tasks it never received,
-// then SUBSCRIBED, the queued LAUNCHes, and the stream.
+// Mesos' Slave::subscribe for HTTP executors: SHUTDOWN for an executor
+// being shut down; else re-checkpoint the updates the executor never saw
+// acknowledged, drop launched tasks it never received, then SUBSCRIBED,
+// the queued LAUNCHes, the ACKs, and the stream. Nothing else that was
+// sent while the executor was away is delivered: it was lost.
 func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorState, sub *executor.Call_Subscribe) {
 	ct, msgType, ok := negotiate(r)
 	if !ok {
@@ -138,6 +140,29 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	// Slave::subscribe: an executor that is being shut down (or whose
+	// framework is) gets SHUTDOWN on a stream that is closed at once.
+	if ex.ended || ex.run.Shutdown {
+		a.mu.Unlock()
+		ex.log.Info("shutting down the executor on SUBSCRIBE: it is terminating")
+		writeShutdownAndClose(w, flusher, ct, msgType)
+		return
+	}
+	// Slave::subscribe hands every unacknowledged update to statusUpdate
+	// without the HTTP layer's validation; Executor::addPendingTaskStatus
+	// then calls UUID::fromBytes(...).get(), which aborts the agent on a
+	// bad UUID (3rdparty/stout/include/stout/uuid.hpp). The fake agent
+	// fails loudly instead: 500, an error log, and Fatal.
+	for i, u := range sub.UnacknowledgedUpdates {
+		if err := validUUID(u.Status.UUID); err != nil {
+			err = fmt.Errorf("executor %s of framework %s: SUBSCRIBE carries unacknowledged update %d (task %s, uuid %x) with an invalid UUID: %w",
+				ex.id(), ex.fw.id(), i, u.Status.TaskID.Value, u.Status.UUID, err)
+			a.failFatalLocked(err)
+			a.mu.Unlock()
+			http.Error(w, "a real Mesos agent aborts here: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
 	if ex.conn != nil {
 		ex.log.Info("executor re-subscribed; closing its previous connection")
 		ex.conn.close()
@@ -149,17 +174,28 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 
 	var acks []*executor.Event
 	var failed error
+	staging := false
 	for _, u := range sub.UnacknowledgedUpdates {
 		st := u.Status
-		if err := validateCall(&executor.Call{Type: executor.Call_UPDATE, FrameworkID: mesos.FrameworkID{Value: ex.fw.id()}, ExecutorID: ex.info.ExecutorID, Update: &u}); err != nil {
-			ex.log.Warn("ignoring invalid unacknowledged update in SUBSCRIBE", zap.Error(err))
-			continue
+		if st.GetSource() == mesos.SOURCE_EXECUTOR && st.GetState() == mesos.TASK_STAGING {
+			// Slave::statusUpdate shuts such an executor down.
+			staging = true
+			break
 		}
 		if err := a.executorUpdateLocked(ex, st); err != nil {
 			failed = err
 			break
 		}
 		acks = append(acks, ackEvent(st))
+	}
+	if staging {
+		ex.log.Error("received TASK_STAGING from the executor, which is not allowed; shutting it down")
+		ex.conn = nil
+		conn.close()
+		a.shutdownExecutorLocked(ex)
+		a.mu.Unlock()
+		writeShutdownAndClose(w, flusher, ct, msgType)
+		return
 	}
 	unacked := map[string]bool{}
 	for _, t := range sub.UnacknowledgedTasks {
@@ -202,10 +238,6 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 		}
 		a.launchLocked(ex, t)
 	}
-	for _, ev := range ex.pending {
-		conn.send(ev)
-	}
-	ex.pending = nil
 	for _, ack := range acks {
 		conn.send(ack)
 	}
@@ -218,6 +250,21 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 	a.stream(w, flusher, r, ex, conn, msgType)
+}
+
+// writeShutdownAndClose answers a SUBSCRIBE with 200 and one SHUTDOWN
+// event, then ends the stream (http.send(ShutdownExecutorMessage());
+// http.close() in Slave::subscribe).
+func writeShutdownAndClose(w http.ResponseWriter, f http.Flusher, ct, msgType string) {
+	w.Header().Set("Content-Type", ct)
+	if ct == mediaRecordIO {
+		w.Header().Set("Message-Content-Type", msgType)
+	}
+	w.WriteHeader(http.StatusOK)
+	if b, err := encodeEvent(&executor.Event{Type: executor.Event_SHUTDOWN}, msgType); err == nil {
+		_ = recordio.NewWriter(w).WriteFrame(b)
+	}
+	f.Flush()
 }
 
 // stream writes events as RecordIO frames until the connection ends.

@@ -1,7 +1,6 @@
 package fakeagent
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -148,34 +147,21 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 		if t.terminal() {
 			continue
 		}
-		state, msg := mesos.TASK_FAILED, "Abnormal executor termination: "+why
-		if t.killRequested || ex.run.Shutdown {
+		state, reason, msg := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED, "Abnormal executor termination: "+why
+		switch {
+		case ex.termination != nil:
+			state, reason, msg = ex.termination.state, ex.termination.reason, ex.termination.message
+		case t.killRequested || ex.run.Shutdown:
 			state, msg = mesos.TASK_KILLED, "Executor terminated after a kill or shutdown: "+why
 		}
-		if err := a.agentUpdateLocked(ex, t, state, mesos.REASON_EXECUTOR_TERMINATED, msg); err != nil {
+		if err := a.agentUpdateLocked(ex, t, state, reason, msg); err != nil {
 			ex.log.Error("checkpointing terminal update failed", zap.String("task_id", id), zap.Error(err))
 		}
 	}
-	pid, start, hasNet := ex.run.PID, ex.run.StartTime, len(ex.run.Networks) > 0 || ex.run.NetNSPath != ""
-	netns, sandboxDir := ex.run.NetNSPath, ex.run.Sandbox
+	run := ex.run
 	a.mu.Unlock()
 	ex.log.Info("executor terminated", zap.String("why", why))
-	if pid > 0 {
-		killSession(pid, start)
-	}
-	// Task processes run in sessions of their own; in a CNI container they
-	// all share its network namespace.
-	killNetNS(netns)
-	// Without a network namespace, the sandbox is the container's mark:
-	// the executor passes MESOS_DIRECTORY on to every process it starts.
-	killByEnv("MESOS_DIRECTORY=" + sandboxDir)
-	if hasNet && a.cfg.Isolator != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := a.cfg.Isolator.Cleanup(ctx, ex.run.ContainerID); err != nil {
-			ex.log.Error("removing the container's networks failed", zap.Error(err))
-		}
-		cancel()
-	}
+	a.destroyContainer(ex, run)
 	close(ex.exited)
 }
 

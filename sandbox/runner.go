@@ -112,6 +112,14 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 		done:   make(chan struct{}),
 		state:  StateActive,
 	}
+	// Since Mesos 1.6 (MESOS-8332) the agent makes the sandbox 0750, owned
+	// by the executor's user (root here): a task user could not even enter
+	// it. Thermos gives it to the task's user (Aurora,
+	// src/main/python/apache/aurora/executor/common/sandbox.py,
+	// DirectorySandbox.create); so does dewar.
+	if err := r.chown(opt.Sandbox); err != nil {
+		return nil, err
+	}
 	if err := r.makeDir(opt.WorkDir); err != nil {
 		return nil, err
 	}

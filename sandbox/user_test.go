@@ -27,11 +27,16 @@ func TestRunAsUser(t *testing.T) {
 		newProc("who", `id -u; id -g; echo "$HOME $USER $LOGNAME"; touch mine`)}},
 		func(o *Options) {
 			o.User = "nobody"
-			// t.TempDir is 0700: let nobody reach the sandbox, as Mesos does.
-			for d := o.Sandbox; d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
+			// t.TempDir is 0700: let nobody reach the sandbox's parent, as
+			// a Mesos work dir does; the sandbox itself is root's 0750, as
+			// Mesos >= 1.6 makes it (MESOS-8332).
+			for d := filepath.Dir(o.Sandbox); d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
 				if err := os.Chmod(d, 0o755); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if err := os.Chmod(o.Sandbox, 0o750); err != nil {
+				t.Fatal(err)
 			}
 		})
 	res := tr.wait(30 * time.Second)
@@ -47,7 +52,7 @@ func TestRunAsUser(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("stdout %q, want %q", b, want)
 	}
-	for _, path := range []string{tr.workDir, filepath.Join(tr.workDir, "mine"),
+	for _, path := range []string{filepath.Dir(tr.workDir), tr.workDir, filepath.Join(tr.workDir, "mine"),
 		filepath.Dir(tr.logFile("who", 0, "stdout")), tr.logFile("who", 0, "stdout")} {
 		fi, err := os.Stat(path)
 		if err != nil {

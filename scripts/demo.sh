@@ -177,7 +177,8 @@ done
 echo "ZooKeeper is up"
 
 say "dewar-agent (master + agent + CNI isolator) on $AGENT"
-bg_in_ns env DEWAR_TEST_WEBSERVER="$BIN/dewar-test-webserver" "$BIN/dewar-agent" \
+bg_in_ns "$BIN/dewar-agent" \
+  --executor-environment-variables "{\"DEWAR_TEST_WEBSERVER\": \"$BIN/dewar-test-webserver\"}" \
   --work-dir "$DEMO/agent" --listen "$AGENT" --hostname dewar-demo-node \
   --resources "cpus:4;mem:4096;ports:[31000-31999]" \
   --executor "$BIN/dewar-executor" \

@@ -80,7 +80,7 @@ func TestRunCNI(t *testing.T) {
 			if m == nil {
 				t.Fatalf("no TASK_FAILED with the CNI address of %s in the output:\n%s", network, out)
 			}
-			probes, _ := filepath.Glob(filepath.Join(work, "frameworks", "*", "executors", "*", "runs", "*", "probe.txt"))
+			probes, _ := filepath.Glob(filepath.Join(work, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "latest", "probe.txt"))
 			if len(probes) != 1 {
 				t.Fatalf("executor probe files: %v", probes)
 			}

@@ -27,6 +27,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,7 +73,10 @@ func run(args []string) (int, error) {
 type agentFlags struct {
 	workDir, listen, hostname, resources, executor string
 	cniConfigDir, cniPluginsDir, logLevel          string
-	heartbeat, grace, recovery, backoff            time.Duration
+	heartbeat, grace, recovery, reregistration     time.Duration
+	recoveryDelay                                  time.Duration
+	domainSocket, authenticate                     bool
+	executorEnv                                    string
 }
 
 func (f *agentFlags) register(fs *flag.FlagSet, defaultWorkDir, defaultListen string) {
@@ -83,10 +87,16 @@ func (f *agentFlags) register(fs *flag.FlagSet, defaultWorkDir, defaultListen st
 	fs.StringVar(&f.executor, "executor", defaultExecutor(), "executor binary for command tasks (TaskInfo without executor)")
 	fs.StringVar(&f.cniConfigDir, "network-cni-config-dir", "", "directory of CNI network configs (as the Mesos agent flag); empty: host networking only")
 	fs.StringVar(&f.cniPluginsDir, "network-cni-plugins-dir", os.Getenv("DEWAR_CNI_PLUGINS_DIR"), "colon-separated directories of CNI plugin binaries")
-	fs.DurationVar(&f.heartbeat, "heartbeat-interval", 30*time.Second, "interval of HEARTBEAT events to executors")
+	fs.DurationVar(&f.heartbeat, "heartbeat-interval", fakeagent.DefaultHeartbeatInterval, "interval of HEARTBEAT events to executors (Mesos: 30 minutes)")
 	fs.DurationVar(&f.grace, "executor-shutdown-grace-period", 5*time.Second, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD; the agent kills an executor this long after SHUTDOWN")
 	fs.DurationVar(&f.recovery, "recovery-timeout", 15*time.Minute, "MESOS_RECOVERY_TIMEOUT for checkpointing frameworks")
-	fs.DurationVar(&f.backoff, "subscription-backoff-max", 2*time.Second, "MESOS_SUBSCRIPTION_BACKOFF_MAX for checkpointing frameworks")
+	fs.DurationVar(&f.reregistration, "executor-reregistration-timeout", fakeagent.DefaultExecutorReregistrationTimeout,
+		"after a restart, how long recovered executors have to re-subscribe before they are destroyed (at most 15s); also MESOS_SUBSCRIPTION_BACKOFF_MAX")
+	fs.DurationVar(&f.reregistration, "subscription-backoff-max", fakeagent.DefaultExecutorReregistrationTimeout, "old name of --executor-reregistration-timeout")
+	fs.DurationVar(&f.recoveryDelay, "recovery-delay", 0, "after a restart, how long every executor call gets 503 'Agent has not finished recovery' (the containerizer's recovery)")
+	fs.BoolVar(&f.domainSocket, "http-executor-domain-sockets", true, "serve the executor API on a unix socket in --work-dir and give every executor MESOS_DOMAIN_SOCKET (Mesos' flag; its default there is false)")
+	fs.StringVar(&f.executorEnv, "executor-environment-variables", "", `JSON object of variables every executor gets, e.g. '{"PATH": "/bin:/usr/bin"}' (Mesos' flag): nothing else of dewar-agent's own environment is passed on`)
+	fs.BoolVar(&f.authenticate, "authenticate-http-executors", true, "give every executor a MESOS_EXECUTOR_AUTHENTICATION_TOKEN and require it (Mesos' flag; its default there is false)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
 
@@ -107,7 +117,14 @@ func (f *agentFlags) newAgent(log *zap.Logger, out *os.File) (*fakeagent.Agent, 
 	cfg := fakeagent.Config{
 		WorkDir: f.workDir, Listen: f.listen, Hostname: f.hostname, Resources: f.resources,
 		ExecutorPath: f.executor, HeartbeatInterval: f.heartbeat, ShutdownGracePeriod: f.grace,
-		RecoveryTimeout: f.recovery, SubscriptionBackoffMax: f.backoff, Out: out, Log: log,
+		RecoveryTimeout: f.recovery, ExecutorReregistrationTimeout: f.reregistration, RecoveryDelay: f.recoveryDelay,
+		NoDomainSocket: !f.domainSocket, AuthenticateExecutors: f.authenticate, Out: out, Log: log,
+	}
+	if f.executorEnv != "" {
+		// src/slave/flags.cpp: a JSON object whose values are strings.
+		if err := json.Unmarshal([]byte(f.executorEnv), &cfg.ExecutorEnvironment); err != nil {
+			return nil, fmt.Errorf("--executor-environment-variables: want a JSON object of strings: %w", err)
+		}
 	}
 	if cfg.ExecutorPath != "" {
 		abs, err := filepath.Abs(cfg.ExecutorPath)
@@ -171,7 +188,13 @@ func serve(args []string) (int, error) {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
+	fatal := agent.FatalChan()
+	select {
+	case <-ctx.Done():
+	case err := <-fatal:
+		// A real Mesos agent aborts here; so does the fake one, loudly.
+		return 70, errors.Join(fmt.Errorf("a real Mesos agent would have aborted: %w", err), m.Close(), agent.Close())
+	}
 	// Executors keep running: restart with the same --work-dir to recover.
 	return 0, errors.Join(m.Close(), agent.Close())
 }
@@ -240,6 +263,9 @@ func runOnce(args []string) (int, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	last, err := agent.RunTask(ctx, task)
+	if fatal := agent.Fatal(); len(fatal) > 0 {
+		return 70, fmt.Errorf("a real Mesos agent would have aborted: %w", errors.Join(fatal...))
+	}
 	if err != nil {
 		return 1, err
 	}

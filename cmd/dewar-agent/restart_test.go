@@ -106,8 +106,23 @@ func (p *agentProc) state(t *testing.T) fakeagent.State {
 // TestAgentRestartWithRealExecutor: the agent is stopped while the real
 // dewar-executor runs a task; the task finishes while the agent is away;
 // the restarted agent (same work dir, same port) gets TASK_FINISHED from
-// the re-subscribing executor, which then exits. No update is lost.
+// the re-subscribing executor, which then exits. No update is lost or
+// doubled. With a recovery phase after the restart (every call 503 for a
+// while, then UPDATE 503 until the re-registration window ends, as the
+// real agent), the executor retries until it gets through.
 func TestAgentRestartWithRealExecutor(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		restart []string
+	}{
+		{"immediate recovery", nil},
+		{"recovery phase", []string{"--recovery-delay", "1500ms"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testAgentRestart(t, tt.restart) })
+	}
+}
+
+func testAgentRestart(t *testing.T, restartFlags []string) {
 	bin := testenv.Binary(t, "dewar-agent")
 	executor := testenv.Binary(t, "dewar-executor")
 	dir := t.TempDir()
@@ -148,7 +163,7 @@ func TestAgentRestartWithRealExecutor(t *testing.T) {
 		t.Fatalf("the executor did not wait for the agent: %v", err)
 	}
 
-	b := startAgentProc(t, bin, args...)
+	b := startAgentProc(t, bin, append(args, restartFlags...)...)
 	if b.url != a.url {
 		t.Fatalf("restarted agent on %s, the executor knows %s", b.url, a.url)
 	}
@@ -166,8 +181,14 @@ func TestAgentRestartWithRealExecutor(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !regexp.MustCompile(`(?m)^TASK_FINISHED task=survivor source=SOURCE_EXECUTOR`).MatchString(b.output()) {
-		t.Errorf("the restarted agent did not print TASK_FINISHED:\n%s", b.output())
+	if n := len(regexp.MustCompile(`(?m)^TASK_FINISHED task=survivor source=SOURCE_EXECUTOR`).FindAllString(b.output(), -1)); n != 1 {
+		t.Errorf("the restarted agent printed TASK_FINISHED %d times, want once:\n%s", n, b.output())
+	}
+	if len(restartFlags) > 0 {
+		log, _ := os.ReadFile(filepath.Join(ex.Sandbox, "stderr"))
+		if !strings.Contains(string(log), "Agent has not finished recovery") {
+			t.Errorf("the executor never met the recovery phase:\n%s", log)
+		}
 	}
 }
 

@@ -118,7 +118,12 @@ func startNode(t *testing.T) *node {
 	})
 	a.Start()
 	n.agent = a
-	t.Cleanup(func() { a.Close() })
+	t.Cleanup(func() {
+		a.Close()
+		for _, err := range a.Fatal() {
+			t.Errorf("the fake agent hit a condition on which a real Mesos agent aborts: %v", err)
+		}
+	})
 	return n
 }
 

@@ -30,7 +30,8 @@ type Agent struct {
 	// WorkDir is its --work-dir: checkpoints, sandboxes, the unix socket
 	// and the isolator's state (cni/).
 	WorkDir string
-	// Socket is the agent's unix socket, the test's way in.
+	// Socket is the agent's control socket, the test's way in (its
+	// executor socket admits only the executor API, as Mesos').
 	Socket string
 
 	cmd    *exec.Cmd
@@ -53,7 +54,7 @@ func (n *Node) StartAgent(t *testing.T, extra ...string) *Agent {
 	bin := testenv.Binary(t, "dewar-agent")
 	executor := testenv.Binary(t, "dewar-executor")
 	work := filepath.Join(n.Dir, "agent")
-	a := &Agent{node: n, WorkDir: work, Socket: filepath.Join(work, fakeagent.SocketName), out: &Buffer{}, done: make(chan struct{})}
+	a := &Agent{node: n, WorkDir: work, Socket: filepath.Join(work, fakeagent.ControlSocketName), out: &Buffer{}, done: make(chan struct{})}
 	args := []string{"--net=" + filepath.Join(netnsDir, n.Name), "--", bin,
 		"--work-dir", work, "--listen", "127.0.0.1:0", "--hostname", "dewar-e2e-node",
 		"--executor", executor,
@@ -271,7 +272,7 @@ func (a *Agent) stop(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("dewar-agent output:\n%s", a.out.String())
-		logs, _ := filepath.Glob(filepath.Join(a.WorkDir, "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
+		logs, _ := filepath.Glob(filepath.Join(a.WorkDir, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
 		for _, f := range logs {
 			b, _ := os.ReadFile(f)
 			t.Logf("executor log %s:\n%s", f, b)
