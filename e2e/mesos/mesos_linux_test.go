@@ -201,10 +201,12 @@ func TestAgentRestartMidTask(t *testing.T) {
 		}
 		return taskID != "" && allAcked(c.taskStream(t, taskID))
 	})
-	procs := c.taskProcesses()
-	if len(procs) < 2 {
-		t.Fatalf("want the executor and the web server, found processes %v", procs)
-	}
+	// TASK_STARTING goes out before the processes start: wait for them.
+	var procs []int
+	c.waitFor(t, 30*time.Second, "the executor and the web server", func() bool {
+		procs = c.taskProcesses()
+		return len(procs) >= 2
+	})
 
 	old := c.agent()
 	if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
