@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +19,9 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
+	"github.com/dewarhq/dewar/internal/zktest"
 	"github.com/dewarhq/dewar/scheduler"
 )
 
@@ -135,7 +136,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	t.Run("every instance answers on every address", func(t *testing.T) {
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(n.ns)}}
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(n.ns)}}
 		for i, r := range latest {
 			port := r.Ports["http"]
 			for _, nw := range r.Views.Agent {
@@ -182,7 +183,7 @@ func TestDemo(t *testing.T) {
 		hostDB := filepath.Join(t.TempDir(), "host.db")
 		n.startStub(t, hostDB, n.job(t, "web_host.json"))
 		l := waitRunning(t, hostDB, 1, nil)
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(n.ns)}}
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(n.ns)}}
 		url := fmt.Sprintf("http://127.0.0.1:%d/", l[0].Ports["http"])
 		waitUntil(t, 20*time.Second, "an answer on the node's loopback", func() bool {
 			res, err := client.Get(url)
@@ -198,7 +199,7 @@ func TestDemo(t *testing.T) {
 // agentNetworks reads each executor's CNI results from the agent's /state.
 func (n *node) agentNetworks(t *testing.T) map[string][]scheduler.Network {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dialIn(n.ns)}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(n.ns)}}
 	res, err := client.Get("http://" + n.agentAddr + "/state")
 	if err != nil {
 		t.Fatal(err)
@@ -266,17 +267,5 @@ func (n *node) checkSubnets(t *testing.T, instance int, nets []scheduler.Network
 
 func (n *node) zkConn(t *testing.T) *zk.Conn {
 	t.Helper()
-	dial := dialIn(n.ns)
-	conn, _, err := zk.Connect([]string{"127.0.0.1:" + n.zkPort}, 10*time.Second,
-		zk.WithLogInfo(false),
-		zk.WithDialer(func(network, addr string, timeout time.Duration) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			return dial(ctx, network, addr)
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	return conn
+	return zktest.ConnectWith(t, netnstest.DialIn(n.ns), "127.0.0.1:"+n.zkPort)
 }

@@ -40,20 +40,6 @@ type node struct {
 	agentWork string
 }
 
-// dialIn dials from inside ns: a socket stays in the namespace it was made in.
-func dialIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := netnstest.Run(ns, func() error {
-			var d net.Dialer
-			var err error
-			c, err = d.DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
-}
-
 func startNode(t *testing.T) *node {
 	t.Helper()
 	testenv.NeedRoot(t)
@@ -68,7 +54,7 @@ func startNode(t *testing.T) *node {
 	}
 	n.ns, _ = netnstest.New(t)
 
-	zk := zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("ip", "netns", "exec", n.ns), zktest.Dial(dialIn(n.ns)))
+	zk := zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("ip", "netns", "exec", n.ns), zktest.Dial(netnstest.DialIn(n.ns)))
 	_, n.zkPort, _ = net.SplitHostPort(zk.Addr())
 
 	sfx := testenv.RandomHex(3)

@@ -180,8 +180,8 @@ func newCluster(t *testing.T) *cluster {
 	// Registered first, so it runs last: after the namespace's deletion.
 	t.Cleanup(c.checkNothingLeft)
 	c.ns, _ = netnstest.New(t) // deleted after the cleanup below
-	c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dialIn(c.ns), DisableKeepAlives: true}}
-	c.zk = zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("nsenter", "--net=/run/netns/"+c.ns, "--"), zktest.Dial(dialIn(c.ns)))
+	c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.ns), DisableKeepAlives: true}}
+	c.zk = zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("nsenter", "--net=/run/netns/"+c.ns, "--"), zktest.Dial(netnstest.DialIn(c.ns)))
 	_, c.zkPort, _ = net.SplitHostPort(c.zk.Addr())
 	// Registered after ZooKeeper's: runs before ZooKeeper stops.
 	t.Cleanup(c.cleanup)
@@ -437,33 +437,7 @@ func (c *cluster) waitFor(t *testing.T, d time.Duration, what string, cond func(
 // zkConn is a ZooKeeper session dialled from inside the node.
 func (c *cluster) zkConn(t *testing.T) *zk.Conn {
 	t.Helper()
-	dial := dialIn(c.ns)
-	conn, _, err := zk.Connect([]string{"127.0.0.1:" + c.zkPort}, 10*time.Second,
-		zk.WithLogInfo(false),
-		zk.WithDialer(func(network, addr string, timeout time.Duration) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			return dial(ctx, network, addr)
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	return conn
-}
-
-// dialIn dials from inside ns: a socket stays in the namespace it was made in.
-func dialIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var conn net.Conn
-		err := netnstest.Run(ns, func() error {
-			var d net.Dialer
-			var err error
-			conn, err = d.DialContext(ctx, network, addr)
-			return err
-		})
-		return conn, err
-	}
+	return zktest.ConnectWith(t, netnstest.DialIn(c.ns), "127.0.0.1:"+c.zkPort)
 }
 
 // taskProcesses lists the executors and tasks of the test's agent: every

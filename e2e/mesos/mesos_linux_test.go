@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/scheduler"
 )
 
@@ -110,7 +111,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 	})
 
 	t.Run("every instance answers on every address", func(t *testing.T) {
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(c.ns), DisableKeepAlives: true}}
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.ns), DisableKeepAlives: true}}
 		for i, r := range latest {
 			for _, nw := range r.Views.Agent {
 				for _, a := range nw.Addresses {
@@ -248,7 +249,7 @@ func TestAgentRestartMidTask(t *testing.T) {
 	if v := c.masterTasks(t)[r.TaskID].views(t); v.Disagreement() != "" || v.Executor == nil {
 		t.Errorf("after the restart the views disagree or the executor's is missing: %+v", v)
 	}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(c.ns), DisableKeepAlives: true}}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.ns), DisableKeepAlives: true}}
 	for _, nw := range r.Views.Agent {
 		for _, addr := range nw.Addresses {
 			httpGet(t, c, client, "http://"+net.JoinHostPort(addr, strconv.Itoa(int(r.Ports["http"])))+"/")

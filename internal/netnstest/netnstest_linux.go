@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -148,4 +149,20 @@ func ipBinary(t testing.TB) string {
 		testenv.Missing(t, "iproute2's ip command not on PATH (Debian package iproute2; run `make deps`)")
 	}
 	return p
+}
+
+// DialIn returns a dialer whose connections are made from inside the
+// network namespace name: a socket stays in the namespace it was made in,
+// so the caller's thread can go back to its own.
+func DialIn(name string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var conn net.Conn
+		err := Run(name, func() error {
+			var d net.Dialer
+			var err error
+			conn, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return conn, err
+	}
 }
