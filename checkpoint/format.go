@@ -174,8 +174,11 @@ func (t *Task) State() string {
 }
 
 // Terminal reports whether the task has ended.
-func (t *Task) Terminal() bool {
-	switch t.State() {
+func (t *Task) Terminal() bool { return TerminalState(t.State()) }
+
+// TerminalState reports whether a Mesos task state is terminal.
+func TerminalState(s string) bool {
+	switch s {
 	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST",
 		"TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR":
 		return true

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/checkpoint"
 )
 
 // announcement is the task's serverset membership.
@@ -15,6 +16,7 @@ type announcement struct {
 	a    *announcer.Announcer
 	spec announcer.Spec
 	log  *zap.Logger
+	ckpt *checkpoint.Writer // records the members for the observer
 }
 
 // connectAnnouncer opens the ZooKeeper session before any process starts,
@@ -66,14 +68,22 @@ func (a *announcement) join(ctx context.Context, f *Facts) error {
 			a.spec.Metadata["host_ip"] = ip.String()
 		}
 	}
-	return a.a.Join(ctx, a.spec)
+	err := a.a.Join(ctx, a.spec)
+	recordServersets(a.ckpt, a.a.Members())
+	return err
 }
 
 func (a *announcement) update(ctx context.Context, f *Facts) error {
-	return a.a.UpdateNetworks(ctx, annNetworks(f))
+	err := a.a.UpdateNetworks(ctx, annNetworks(f))
+	recordServersets(a.ckpt, a.a.Members())
+	return err
 }
 
-func (a *announcement) leave(ctx context.Context) error { return a.a.Leave(ctx) }
+func (a *announcement) leave(ctx context.Context) error {
+	err := a.a.Leave(ctx)
+	recordServersets(a.ckpt, a.a.Members())
+	return err
+}
 
 func (a *announcement) close() {
 	if err := a.a.Close(); err != nil {
