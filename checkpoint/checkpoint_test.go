@@ -137,3 +137,27 @@ func TestNilWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A writer started from a document read back (Updated already set, as when
+// a task's record is rewritten) still writes it at once.
+func TestNewWriterWritesAReadDocument(t *testing.T) {
+	dir := t.TempDir()
+	w, err := checkpoint.NewWriter(dir, checkpoint.Task{TaskID: "t-3"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	got, err := checkpoint.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.AddState("TASK_KILLED", "", time.Now())
+	w, err = checkpoint.NewWriter(dir, *got, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if got, err = checkpoint.Read(dir); err != nil || got.State() != "TASK_KILLED" {
+		t.Fatalf("rewritten record = %+v, %v", got, err)
+	}
+}

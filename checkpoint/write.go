@@ -52,12 +52,13 @@ func NewWriter(runDir string, t Task, log *zap.Logger) (*Writer, error) {
 	}
 	t.Version = Version
 	w := &Writer{
-		path: filepath.Join(dir, File),
-		log:  log,
-		wake: make(chan struct{}, 1),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-		t:    t,
+		path:  filepath.Join(dir, File),
+		log:   log,
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		t:     t,
+		dirty: true,
 	}
 	if err := w.Flush(); err != nil {
 		return nil, err
