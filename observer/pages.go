@@ -31,6 +31,8 @@ func makeRunRow(taskID, process string, r checkpoint.Run, now time.Time) runRow 
 		Duration: fmtDuration(r, now), Exit: fmtExit(r), Message: r.Message, Stdout: logs + "stdout", Stderr: logs + "stderr"}
 }
 
+type stateRow struct{ State, Time, Message string }
+
 type serversetRow struct {
 	Path, Network, Endpoint, Time string
 	Additional                    []string
@@ -66,7 +68,7 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		Serversets                                                         []serversetRow
 		Processes                                                          []processRow
 		Ports                                                              []portRow
-		States                                                             []checkpoint.Transition
+		States                                                             []stateRow
 	}
 	data := struct {
 		page
@@ -99,7 +101,7 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 			v.Ports = append(v.Ports, portRow{name, t.Ports[name]})
 		}
 		for _, st := range t.States {
-			v.States = append(v.States, checkpoint.Transition{State: st.State, Time: st.Time.UTC(), Message: st.Message})
+			v.States = append(v.States, stateRow{State: st.State, Time: fmtTime(st.Time), Message: st.Message})
 		}
 		data.Task = v
 		if e.Active() {
