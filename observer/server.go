@@ -130,6 +130,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /j/task/{id}", s.handleJSONTasks)
 	m.HandleFunc("GET /j/process/{id}/{process}", s.handleJSONProcess)
 	m.HandleFunc("GET /j/process/{id}/{process}/{run}", s.handleJSONProcess)
+	m.Handle("GET /metrics", s.metricsHandler())
 	s.mux = m
 }
 
