@@ -1,6 +1,7 @@
 package observer
 
 import (
+	"mime"
 	"net/http"
 	"net/url"
 	"path"
@@ -17,7 +18,7 @@ type fileRow struct {
 }
 
 // handleBrowse lists a directory of the task's run directory, or shows a
-// file's tail (Thermos' /browse).
+// file's tail (Thermos' /browse and /file).
 func (s *Server) handleBrowse(w http.ResponseWriter, r *http.Request) {
 	e := s.entry(w, r)
 	if e == nil {
@@ -59,7 +60,7 @@ func (s *Server) handleBrowse(w http.ResponseWriter, r *http.Request) {
 		s.render(w, "browse", data)
 		return
 	}
-	data.Size, data.Raw = fi.Size(), "/file/"+id+"/"+clean
+	data.Size, data.Raw = fi.Size(), "/download/"+id+"/"+clean
 	b, _, err := tail(f, fi.Size(), s.opt.TailBytes)
 	if err != nil {
 		fileError(w, "/"+rel, err)
@@ -73,10 +74,11 @@ func (s *Server) handleBrowse(w http.ResponseWriter, r *http.Request) {
 	s.render(w, "browse", data)
 }
 
-// handleFile serves a file of the task's run directory as it is, always
-// as text/plain: a page a task wrote must never run as the observer's own
-// (it could call the observer's URLs with the viewer's browser).
-func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
+// handleDownload serves a file of the task's run directory as it is,
+// always as text/plain: a page a task wrote must never run as the
+// observer's own (it could call the observer's URLs with the viewer's
+// browser).
+func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	e := s.entry(w, r)
 	if e == nil {
 		return
@@ -95,8 +97,6 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "sandbox")
-	if strings.HasPrefix(r.URL.Path, "/download/") {
-		w.Header().Set("Content-Disposition", "attachment; filename="+path.Base(rel))
-	}
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(rel)}))
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 }

@@ -223,7 +223,7 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 		Size, Shown                        int64
 		Missing, Running                   bool
 	}{page: page{Title: stream + " · " + p.Name, Hostname: s.opt.Hostname}, TaskID: e.ID, Process: p.Name, Stream: stream, Run: run,
-		Raw: "/file/" + url.PathEscape(e.ID) + "/" + rel}
+		Raw: "/download/" + url.PathEscape(e.ID) + "/" + rel}
 	for _, rr := range p.Runs {
 		if rr.Run == run && rr.State == checkpoint.RunRunning {
 			data.Running, data.Refresh = true, 5

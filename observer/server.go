@@ -83,7 +83,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func fileURL(p string) bool {
-	for _, prefix := range []string{"/browse/", "/file/", "/download/", "/logs/"} {
+	for _, prefix := range []string{"/browse/", "/file/", "/download/", "/filedata/", "/logs/", "/logdata/"} {
 		if strings.HasPrefix(p, prefix) {
 			return true
 		}
@@ -119,8 +119,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /logs/{id}/{process}/{run}/{stream}", s.handleLogs)
 	m.HandleFunc("GET /browse/{id}", s.handleBrowse)
 	m.HandleFunc("GET /browse/{id}/{path...}", s.handleBrowse)
-	m.HandleFunc("GET /file/{id}/{path...}", s.handleFile)
-	m.HandleFunc("GET /download/{id}/{path...}", s.handleFile)
+	m.HandleFunc("GET /file/{id}/{path...}", s.handleBrowse)
+	m.HandleFunc("GET /download/{id}/{path...}", s.handleDownload)
+	m.HandleFunc("GET /filedata/{id}/{path...}", s.handleFileData)
+	m.HandleFunc("GET /logdata/{id}/{process}/{run}/{stream}", s.handleLogData)
 	m.HandleFunc("GET /j/task_ids", s.handleJSONTaskIDs)
 	m.HandleFunc("GET /j/task_ids/{which}", s.handleJSONTaskIDs)
 	m.HandleFunc("GET /j/task_ids/{which}/{offset}", s.handleJSONTaskIDs)

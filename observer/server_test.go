@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,6 +201,48 @@ func TestProcessAndLogs(t *testing.T) {
 	}
 }
 
+// TestLogData: Thermos' pailer protocol, which a follower polls: the
+// chunk from an offset, then what was appended after it.
+func TestLogData(t *testing.T) {
+	f := newFixture(t)
+	var c struct {
+		Offset int64  `json:"offset"`
+		Length int    `json:"length"`
+		Data   string `json:"data"`
+	}
+	get := func(path string) {
+		t.Helper()
+		c.Data = ""
+		if err := json.Unmarshal([]byte(f.mustGet(t, path)), &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get("/logdata/t-two/web/1/stdout?offset=0")
+	if c.Offset != 0 || c.Data != "line one\nserving on 198.18.0.2:31000\n" {
+		t.Fatalf("first chunk = %+v", c)
+	}
+	next := c.Offset + int64(c.Length)
+	lf, err := os.OpenFile(filepath.Join(f.run, ".logs", "web", "1", "stdout"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf.WriteString("line three\n")
+	lf.Close()
+	get("/logdata/t-two/web/1/stdout?offset=" + strconv.FormatInt(next, 10))
+	if c.Offset != next || c.Data != "line three\n" {
+		t.Fatalf("next chunk = %+v", c)
+	}
+	// Without an offset: from the end (nothing), where a follower starts.
+	get("/logdata/t-two/web/1/stdout")
+	if c.Length != 0 || c.Offset != next+11 {
+		t.Fatalf("chunk at the end = %+v", c)
+	}
+	get("/filedata/t-two/.logs/web/1/stdout?offset=5&length=3")
+	if c.Data != "one" {
+		t.Fatalf("filedata chunk = %+v", c)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	f := newFixture(t)
 	// A symlink that leaves the sandbox, and one that stays inside.
@@ -229,7 +272,7 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	// A raw file is served as inert text.
-	resp, err := http.Get(f.http.URL + "/file/t-two/.logs/web/1/stderr")
+	resp, err := http.Get(f.http.URL + "/download/t-two/.logs/web/1/stderr")
 	if err != nil {
 		t.Fatal(err)
 	}
