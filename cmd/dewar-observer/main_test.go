@@ -93,9 +93,45 @@ func TestReadmeObserver(t *testing.T) {
 	}
 }
 
+// TestStatusAndTail: the command-line verbs on the same kind of work dir.
+func TestStatusAndTail(t *testing.T) {
+	agent := testenv.Binary(t, "dewar-agent")
+	executor := testenv.Binary(t, "dewar-executor")
+	observer := testenv.Binary(t, "dewar-observer")
+	work := filepath.Join(t.TempDir(), "w")
+	if out, err := exec.Command(agent, "run", "--work-dir", work, "--executor", executor,
+		filepath.Join(testenv.RepoRoot(t), "testdata", "tasks", "hello.json")).CombinedOutput(); err != nil {
+		t.Fatalf("dewar-agent run: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"status", "--mesos-root", work}, 0, "TASK_FINISHED"},
+		{[]string{"tail", "--mesos-root", work, "hello", "command"}, 0, "hello\n"},
+		{[]string{"tail", "hello", "command", "--mesos-root", work, "--stderr"}, 0, ""},
+		{[]string{"tail", "--mesos-root", work, "hello", "nope"}, 1, "its processes: command"},
+		{[]string{"tail", "--mesos-root", work, "nope", "command"}, 1, "unknown task \"nope\""},
+		{[]string{"tail", "--mesos-root", work, "hello"}, 2, "usage:"},
+		{[]string{"status", "--mesos-root", "/nonexistent/dewar"}, 1, "give the agent's --work_dir"},
+	} {
+		out, err := exec.Command(observer, tc.args...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("dewar-observer %s: exit %d, want %d with %q:\n%s", strings.Join(tc.args, " "), code, tc.code, tc.want, out)
+		}
+	}
+}
+
 func TestBadRoot(t *testing.T) {
 	var out strings.Builder
-	if code := run(context.Background(), []string{"--mesos-root", "/nonexistent/dewar", "--port", "0"}, &out); code != 1 {
+	if code := run(context.Background(), []string{"--mesos-root", "/nonexistent/dewar", "--port", "0"}, io.Discard, &out); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
 	if !strings.Contains(out.String(), "give the agent's --work_dir") {
