@@ -102,7 +102,7 @@ func (w *Writer) Flush() error {
 	if w.t.Updated.IsZero() {
 		w.t.Updated = time.Now()
 	}
-	b, err := json.MarshalIndent(&w.t, "", " ")
+	b, err := json.Marshal(&w.t)
 	w.dirty = false
 	w.mu.Unlock()
 	if err != nil {
@@ -152,19 +152,23 @@ func (w *Writer) loop() {
 }
 
 // writeAtomic replaces path with b: a reader sees the old document or the
-// new one, never a part. No fsync (see the package comment).
+// new one, never a part. No fsync (see the package comment). The temporary
+// name is fixed: one Writer owns a run directory, and it serialises its
+// writes.
 func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	tmp := f.Name()
 	_, err = f.Write(b)
+	if err == nil {
+		// Readable by an observer running as another user, whatever the
+		// executor's umask.
+		err = f.Chmod(0o644)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)
