@@ -110,6 +110,12 @@ func (x *Index) refresh() {
 	}
 	next := map[string]*Entry{}
 	for _, dir := range x.runDirs() {
+		// A task in a terminal state never changes its checkpoint again:
+		// while its run directory is listed, skip even the stat.
+		if prev := old[dir]; prev != nil && prev.Task != nil && prev.Task.Terminal() {
+			next[dir] = prev
+			continue
+		}
 		if e := x.load(dir, old[dir]); e != nil {
 			next[dir] = e
 		}

@@ -31,24 +31,31 @@ var (
 		[]string{"task_id", "process"}, nil)
 	descCPU = prometheus.NewDesc("dewar_process_cpu_seconds_total", "CPU time of a running process run's tree (its session), from /proc.",
 		[]string{"task_id", "process"}, nil)
+	descDisk = prometheus.NewDesc("dewar_task_disk_bytes", "Disk used by the task's run directory (allocated blocks, as du; measured at most once a minute).",
+		[]string{"task_id"}, nil)
 	descRSS = prometheus.NewDesc("dewar_process_resident_memory_bytes", "Resident memory of a running process run's tree (its session), from /proc.",
 		[]string{"task_id", "process"}, nil)
 )
 
 type collector struct {
 	index *Index
+	disk  *diskCache
 	log   *zap.Logger
 }
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	prometheus.DescribeByCollect(c, ch)
-}
+// Describe describes nothing: an "unchecked" collector, whose metrics
+// depend on the tasks found at scrape time. (DescribeByCollect would scan
+// the work dir and /proc when the collector is registered.)
+func (c *collector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	tasks := c.index.Tasks()
 	byState := map[string]int{}
 	usage := sessionUsage(c.log)
+	dirs := make(map[string]bool, len(tasks))
 	for _, e := range tasks {
+		dirs[e.RunDir] = true
+		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(c.disk.get(e.RunDir).Bytes), e.ID)
 		t := e.Task
 		if t == nil {
 			byState["UNREADABLE"]++
@@ -83,6 +90,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRSS, prometheus.GaugeValue, float64(u.rss), e.ID, p.Name)
 		}
 	}
+	c.disk.forget(dirs)
 	for state, n := range byState {
 		ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(n), state)
 	}
@@ -139,7 +147,7 @@ func sessionUsage(log *zap.Logger) map[int]usage {
 // own process and Go runtime metrics.
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{index: s.index, log: s.log},
+	reg.MustRegister(&collector{index: s.index, disk: &s.disk, log: s.log},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)})

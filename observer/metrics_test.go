@@ -36,6 +36,7 @@ func TestMetrics(t *testing.T) {
 		`dewar_task_serverset_member{network="green",path="/aurora/www/prod/hello@green",task_id="t-two"} 1`,
 		`dewar_process_runs{process="web",task_id="t-two"} 2`,
 		`process_resident_memory_bytes`, // the observer's own
+		`dewar_task_disk_bytes{task_id="t-two"} `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -62,7 +62,7 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		Port int
 	}
 	type taskView struct {
-		ID, Job, User, Hostname, State, RunnerState, Health, HealthMessage string
+		ID, Job, User, Hostname, State, RunnerState, Health, HealthMessage, Disk string
 		Instance                                                           int
 		Networks                                                           []NetView
 		Serversets                                                         []serversetRow
@@ -81,6 +81,11 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 			RunnerState: runnerState(t), Instance: t.Instance, Networks: networks(t), Health: "no health check"}
 		if h := t.Health; h != nil {
 			v.Health, v.HealthMessage = h.State, h.Message
+		}
+		du := s.disk.get(e.RunDir)
+		v.Disk = fmtBytes(du.Bytes)
+		if !du.Complete {
+			v.Disk = "more than " + v.Disk
 		}
 		for _, ss := range t.Serversets {
 			row := serversetRow{Path: ss.Path, Network: ss.Network, Endpoint: endpointString(ss.Endpoint), Joined: ss.Joined, Time: fmtTime(ss.Time)}

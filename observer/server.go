@@ -37,6 +37,7 @@ type Server struct {
 	pages map[string]*template.Template
 	log   *zap.Logger
 	mux   *http.ServeMux
+	disk  diskCache
 }
 
 // NewServer returns the observer for opt.Root.

@@ -114,6 +114,14 @@ func TestIndexFindsTasks(t *testing.T) {
 	if e := f.srv.Index().Get("t-two"); e.Active() {
 		t.Errorf("t-two still active after its checkpoint says %s", e.Task.State())
 	}
+	// A finished task's run dir removed (the agent's sandbox GC): gone.
+	done := f.srv.Index().Get("t-done")
+	if err := os.RemoveAll(done.RunDir); err != nil {
+		t.Fatal(err)
+	}
+	if e := f.srv.Index().Get("t-done"); e != nil {
+		t.Errorf("t-done still indexed after its run dir was removed: %+v", e)
+	}
 }
 
 func TestListPage(t *testing.T) {
@@ -167,6 +175,7 @@ func TestTaskPage(t *testing.T) {
 		`href="http://198.19.0.7:31001/"`,
 		"/aurora/www/prod/hello@green", "198.19.0.7:31000", "HEALTHY", "zone=a",
 		`href="/process/t-two/web"`, `href="/logs/t-two/web/1/stdout"`, "TASK_RUNNING",
+		"KiB</span> on disk", // the logs and the checkpoint take a few blocks
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("task page lacks %q", want)

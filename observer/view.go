@@ -177,3 +177,7 @@ func fmtExit(r checkpoint.Run) string {
 	}
 	return fmt.Sprint(*r.ExitCode)
 }
+
+func formatInt(n int64) string { return fmt.Sprint(n) }
+
+func formatFloat(f float64) string { return fmt.Sprintf("%.1f", f) }
