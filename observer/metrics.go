@@ -4,6 +4,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,6 +42,7 @@ var (
 type collector struct {
 	index *Index
 	disk  *diskCache
+	usage *usageCache
 	log   *zap.Logger
 }
 
@@ -51,7 +54,7 @@ func (c *collector) Describe(chan<- *prometheus.Desc) {}
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	tasks := c.index.Tasks()
 	byState := map[string]int{}
-	usage := sessionUsage(c.log)
+	usage := c.usage.get(c.log)
 	dirs := make(map[string]bool, len(tasks))
 	for _, e := range tasks {
 		dirs[e.RunDir] = true
@@ -80,10 +83,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			if !active || r == nil || r.State != checkpoint.RunRunning || r.PID <= 0 || r.Start == nil {
 				continue
 			}
-			u, ok := usage[r.PID]
-			// The pid may have been reused since: the session leader must
-			// have started when the run did.
-			if !ok || math.Abs(u.start-float64(r.Start.UnixMilli())/1000) > 5 {
+			u, ok := usage.of(*r)
+			if !ok {
 				continue
 			}
 			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.cpu, e.ID, p.Name)
@@ -109,22 +110,58 @@ type usage struct {
 	rss   int
 }
 
+// sessions is the CPU and RSS of every session, by session id.
+type sessions map[int]usage
+
+// of is the usage of a running run: its session's, if the session leader
+// is the run (the pid may have been reused since: the leader must have
+// started when the run did).
+func (s sessions) of(r checkpoint.Run) (usage, bool) {
+	if r.State != checkpoint.RunRunning || r.PID <= 0 || r.Start == nil {
+		return usage{}, false
+	}
+	u, ok := s[r.PID]
+	if !ok || math.Abs(u.start-float64(r.Start.UnixMilli())/1000) > 5 {
+		return usage{}, false
+	}
+	return u, true
+}
+
+// usageCache keeps one /proc scan for a few seconds: a page view and a
+// scrape close together share it.
+type usageCache struct {
+	mu sync.Mutex
+	at time.Time
+	s  sessions
+}
+
+const usageTTL = 5 * time.Second
+
+func (c *usageCache) get(log *zap.Logger) sessions {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.s == nil || time.Since(c.at) >= usageTTL {
+		c.s, c.at = sessionUsage(log), time.Now()
+	}
+	return c.s
+}
+
 // sessionUsage sums CPU and RSS of every process by session. A process
 // run is `bash -c` in a session of its own whose id is the run's pid
 // (package sandbox), so this is each run's whole tree (less what left the
-// session). One /proc scan per scrape.
-func sessionUsage(log *zap.Logger) map[int]usage {
+// session). One /proc scan.
+func sessionUsage(log *zap.Logger) sessions {
 	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		log.Debug("no /proc", zap.Error(err))
-		return nil
+		return sessions{}
 	}
 	procs, err := fs.AllProcs()
 	if err != nil {
 		log.Debug("listing /proc", zap.Error(err))
-		return nil
+		return sessions{}
 	}
-	out := map[int]usage{}
+	out := sessions{}
 	for _, p := range procs {
 		st, err := p.Stat()
 		if err != nil || st.Session <= 0 {
@@ -147,7 +184,7 @@ func sessionUsage(log *zap.Logger) map[int]usage {
 // own process and Go runtime metrics.
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{index: s.index, disk: &s.disk, log: s.log},
+	reg.MustRegister(&collector{index: s.index, disk: &s.disk, usage: &s.usage, log: s.log},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)})

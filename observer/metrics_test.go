@@ -49,6 +49,16 @@ func TestMetrics(t *testing.T) {
 	if v, _ := strconv.ParseFloat(m[1], 64); v <= 0 {
 		t.Errorf("RSS of the live run = %s", m[1])
 	}
+	// The task and process pages show the live run's CPU and RSS too.
+	used := regexp.MustCompile(`<td>\d+\.\d\d s</td><td>[\d.]+ [KMG]iB</td>`)
+	for _, path := range []string{"/task/t-live", "/process/t-live/sidecar"} {
+		if !used.MatchString(f.mustGet(t, path)) {
+			t.Errorf("%s shows no CPU and RSS for the live run", path)
+		}
+	}
+	if body := f.mustGet(t, "/j/process/t-live/sidecar"); !strings.Contains(body, `"used"`) || !strings.Contains(body, `"ram"`) {
+		t.Errorf("/j/process of the live run has no usage: %s", body)
+	}
 	// Pids of the synthetic task t-two are not its processes (1002 is
 	// someone else's or nobody's): no usage is made up for them.
 	if strings.Contains(body, `dewar_process_cpu_seconds_total{process="web",task_id="t-two"}`) {

@@ -21,14 +21,19 @@ type runRow struct {
 	Run                                int
 	State, Start, Stop, Duration, Exit string
 	Message, Stdout, Stderr            string
+	CPU, RSS                           string // of a running run, from /proc
 	PID                                int
 	Selected                           bool
 }
 
-func makeRunRow(taskID, process string, r checkpoint.Run, now time.Time) runRow {
+func makeRunRow(taskID, process string, r checkpoint.Run, now time.Time, use sessions) runRow {
 	logs := "/logs/" + url.PathEscape(taskID) + "/" + url.PathEscape(process) + "/" + strconv.Itoa(r.Run) + "/"
-	return runRow{Run: r.Run, State: r.State, PID: r.PID, Start: fmtTimePtr(r.Start), Stop: fmtTimePtr(r.Stop),
+	row := runRow{Run: r.Run, State: r.State, PID: r.PID, Start: fmtTimePtr(r.Start), Stop: fmtTimePtr(r.Stop),
 		Duration: fmtDuration(r, now), Exit: fmtExit(r), Message: r.Message, Stdout: logs + "stdout", Stderr: logs + "stderr"}
+	if u, ok := use.of(r); ok {
+		row.CPU, row.RSS = fmt.Sprintf("%.2f s", u.cpu), fmtBytes(int64(u.rss))
+	}
+	return row
 }
 
 type stateRow struct{ State, Time, Message string }
@@ -63,12 +68,12 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 	}
 	type taskView struct {
 		ID, Job, User, Hostname, State, RunnerState, Health, HealthMessage, Disk string
-		Instance                                                           int
-		Networks                                                           []NetView
-		Serversets                                                         []serversetRow
-		Processes                                                          []processRow
-		Ports                                                              []portRow
-		States                                                             []stateRow
+		Instance                                                                 int
+		Networks                                                                 []NetView
+		Serversets                                                               []serversetRow
+		Processes                                                                []processRow
+		Ports                                                                    []portRow
+		States                                                                   []stateRow
 	}
 	data := struct {
 		page
@@ -77,6 +82,10 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 	}{page: page{Title: e.ID, Hostname: s.opt.Hostname}, Entry: e}
 	if t := e.Task; t != nil {
 		now := time.Now()
+		var use sessions
+		if e.Active() {
+			use = s.usage.get(s.log)
+		}
 		v := &taskView{ID: e.ID, Job: jobKey(t), User: t.User, Hostname: t.Hostname, State: t.State(),
 			RunnerState: runnerState(t), Instance: t.Instance, Networks: networks(t), Health: "no health check"}
 		if h := t.Health; h != nil {
@@ -97,7 +106,7 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		for _, p := range t.Processes {
 			pr := processRow{Name: p.Name, Runs: len(p.Runs)}
 			if last := p.Last(); last != nil {
-				rr := makeRunRow(e.ID, p.Name, *last, now)
+				rr := makeRunRow(e.ID, p.Name, *last, now, use)
 				pr.Last = &rr
 			}
 			v.Processes = append(v.Processes, pr)
@@ -167,13 +176,17 @@ func (s *Server) handleProcess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
+	var use sessions
+	if e.Active() {
+		use = s.usage.get(s.log)
+	}
 	data := struct {
 		page
 		TaskID, Process string
 		Runs            []runRow
 	}{page: page{Title: p.Name + " · " + e.ID, Hostname: s.opt.Hostname}, TaskID: e.ID, Process: p.Name}
 	for _, run := range p.Runs {
-		row := makeRunRow(e.ID, p.Name, run, now)
+		row := makeRunRow(e.ID, p.Name, run, now, use)
 		row.Selected = run.Run == sel && r.PathValue("run") != ""
 		data.Runs = append(data.Runs, row)
 	}

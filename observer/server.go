@@ -38,6 +38,7 @@ type Server struct {
 	log   *zap.Logger
 	mux   *http.ServeMux
 	disk  diskCache
+	usage usageCache
 }
 
 // NewServer returns the observer for opt.Root.
