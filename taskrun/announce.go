@@ -68,9 +68,11 @@ func (a *announcement) join(ctx context.Context, f *Facts) error {
 			a.spec.Metadata["host_ip"] = ip.String()
 		}
 	}
-	err := a.a.Join(ctx, a.spec)
+	if err := a.a.Join(ctx, a.spec); err != nil {
+		return err // the task fails; nothing was joined to record
+	}
 	recordServersets(a.ckpt, a.a.Members())
-	return err
+	return nil
 }
 
 func (a *announcement) update(ctx context.Context, f *Facts) error {
