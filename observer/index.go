@@ -99,7 +99,15 @@ func (x *Index) refresh() {
 	if fresh {
 		return
 	}
-	x.scanMu.Lock()
+	x.mu.Lock()
+	have := !x.scanned.IsZero()
+	x.mu.Unlock()
+	if !x.scanMu.TryLock() {
+		if have {
+			return // another request is rescanning: the last snapshot will do
+		}
+		x.scanMu.Lock() // the first scan: wait for it
+	}
 	defer x.scanMu.Unlock()
 	x.mu.Lock()
 	fresh = !x.scanned.IsZero() && x.now().Sub(x.scanned) < x.ttl

@@ -344,3 +344,29 @@ func TestJSON(t *testing.T) {
 		t.Errorf("/j/task_id_count = %v", count)
 	}
 }
+
+// TestIndexConcurrent: requests during a rescan get the last snapshot (or
+// wait for the first scan), never a partial one; run with -race.
+func TestIndexConcurrent(t *testing.T) {
+	root := t.TempDir()
+	manyTasks(t, root, 50)
+	x := NewIndex(root, 0, nil)
+	done := make(chan int, 8)
+	for range 8 {
+		go func() {
+			n := 0
+			for range 20 {
+				n = max(n, len(x.Tasks()))
+				if len(x.Tasks()) != 50 {
+					n = -1000
+				}
+			}
+			done <- n
+		}()
+	}
+	for range 8 {
+		if n := <-done; n != 50 {
+			t.Fatalf("a reader saw a partial index (%d)", n)
+		}
+	}
+}
