@@ -9,11 +9,13 @@ PKG := github.com/dewarhq/dewar
 TOOLS := $(CURDIR)/.tools
 CNI_PLUGINS_VERSION := v1.9.0
 STATICCHECK_VERSION := v0.7.0
-DEBIAN_PACKAGES := zookeeper iproute2 iptables procps psmisc curl ca-certificates
+DEBIAN_PACKAGES := zookeeper iproute2 iptables procps psmisc curl ca-certificates chromium
 CNI_PLUGINS := main/bridge main/ptp main/macvlan main/loopback ipam/host-local ipam/static
-BINARIES := dewar-executor dewar-agent dewar-scheduler dewar-serverset
+BINARIES := dewar-executor dewar-agent dewar-scheduler dewar-serverset dewar-observer
 
 export DEWAR_CNI_PLUGINS_DIR := $(TOOLS)/cni
+# Files tests keep (t.ArtifactDir: the observer's browser screenshots).
+TEST_OUTPUT := $(CURDIR)/.test-output
 
 .PHONY: all build deps deps-debian deps-go test test-unit test-mesos fuzz bench demo demo-stop clean
 
@@ -47,7 +49,8 @@ deps-go:
 test: deps build
 	$(GO) vet ./...
 	$(TOOLS)/bin/staticcheck ./...
-	DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 20m ./...
+	@mkdir -p $(TEST_OUTPUT)
+	DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(TEST_OUTPUT) ./...
 	$(MAKE) fuzz
 	@leftover=$$(ip netns list | grep -E '^dewar' || true); \
 	  if [ -n "$$leftover" ]; then echo "tests left network namespaces behind: $$leftover"; exit 1; fi

@@ -312,3 +312,17 @@ func (a *Announcer) setResult(gen uint64, err error) {
 		a.appliedCh = make(chan struct{})
 	}
 }
+
+// Members returns the members the Announcer keeps (or is creating) for
+// every joined task: serverset path -> member data. Empty after Leave.
+func (a *Announcer) Members() map[string][]byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string][]byte{}
+	for _, m := range a.members {
+		for p, d := range m {
+			out[p] = d
+		}
+	}
+	return out
+}

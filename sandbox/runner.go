@@ -363,7 +363,7 @@ func (r *Runner) startRun(p *proc, now time.Time) {
 	p.cur = c
 	r.started.Store(true)
 	r.log.Info("process started", zap.String("process", p.spec.Name), zap.Int("run", run), zap.Int("pid", c.pid))
-	r.emit(Event{Process: p.spec.Name, Run: run, Kind: EventStarted})
+	r.emit(Event{Process: p.spec.Name, Run: run, Kind: EventStarted, PID: c.pid})
 }
 
 // settle applies a run's outcome and records a process that failed for good.

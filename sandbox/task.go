@@ -135,6 +135,7 @@ type Event struct {
 	Process   string
 	Run       int
 	Kind      EventKind
+	PID       int // the run's pid (bash's), in EventStarted
 	ExitCode  int // exit status; -1 when the run died of a signal or did not start
 	TaskState State
 	Message   string

@@ -85,6 +85,7 @@ stop() {
   fi
   stop_pid scheduler 5
   stop_pid agent 10
+  stop_pid observer 5
   local left
   left=$(demo_task_pids)
   if [[ -n $left ]]; then
@@ -111,7 +112,7 @@ if [[ ${1:-} == stop ]]; then
 fi
 
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, bridges); run: sudo make demo"
-for b in dewar-agent dewar-executor dewar-scheduler dewar-serverset; do
+for b in dewar-agent dewar-executor dewar-scheduler dewar-serverset dewar-observer; do
   [[ -x $BIN/$b ]] || die "$BIN/$b missing; run: make build"
 done
 [[ -x $ROOT/.tools/cni/bridge ]] || die "CNI plugins missing in .tools/cni; run: make deps"
@@ -233,8 +234,42 @@ while read -r inst net addr port; do
 done < <("$BIN/dewar-scheduler" status --db "$DEMO/scheduler.db" --endpoints http)
 ((failures == 0)) || echo "demo: $failures requests failed; see $DEMO/logs/"
 
+say "dewar-observer on the machine's own loopback, reading the agent's work dir"
+# Not in the node namespace: a browser on this machine opens it. Port 0
+# picks a free port (1338, Thermos' port, may be in use); the observer
+# prints the one line "observer: http://127.0.0.1:PORT/".
+setsid "$BIN/dewar-observer" --mesos-root "$DEMO/agent" --ip 127.0.0.1 --port "${DEWAR_OBSERVER_PORT:-0}" \
+  </dev/null >"$DEMO/logs/observer.log" 2>&1 &
+echo $! >"$DEMO/pids/observer"
+OBSERVER=
+for ((i = 0; i < 100; i++)); do
+  OBSERVER=$(grep -m1 -o '^observer: http://[^ ]*' "$DEMO/logs/observer.log" 2>/dev/null || true)
+  [[ -n $OBSERVER ]] && break
+  pid_alive observer || die "dewar-observer exited; see $DEMO/logs/observer.log"
+  sleep 0.1
+done
+[[ -n $OBSERVER ]] || die "dewar-observer did not start; see $DEMO/logs/observer.log"
+echo "$OBSERVER"
+# The observer's task pages must show every address of the table above.
+mismatch=0
+while read -r inst net addr port; do
+  task=$(curl -fsS "${OBSERVER#observer: }j/task_ids/active/0/100" | grep -o '"task_id": "[^"]*"' | cut -d'"' -f4 || true)
+  found=
+  for id in $task; do
+    curl -fsS "${OBSERVER#observer: }task/$id" | grep -qF ">$addr/" && found=$id
+  done
+  if [[ -n $found ]]; then
+    printf 'instance %s %-6s %-16s on the observer page of %s\n' "$inst" "$net" "$addr" "$found"
+  else
+    printf 'instance %s %-6s %-16s NOT on any observer task page\n' "$inst" "$net" "$addr"
+    mismatch=$((mismatch + 1))
+  fi
+done < <("$BIN/dewar-scheduler" status --db "$DEMO/scheduler.db" --endpoints http)
+((mismatch == 0)) || { echo "demo: the observer and the address table disagree on $mismatch addresses"; failures=$((failures + mismatch)); }
+
 say "the demo is running"
 cat <<TXT
+  $OBSERVER
   logs:        $DEMO/logs/
   status:      $BIN/dewar-scheduler status --db $DEMO/scheduler.db
   serversets:  nsenter --net=/run/netns/$NS $BIN/dewar-serverset watch --zk 127.0.0.1:$ZK_PORT /aurora/root/devel/hello@green

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/checkpoint"
 )
 
 // announcement is the task's serverset membership.
@@ -20,6 +21,7 @@ type announcement struct {
 	// mappings are each network's TCP port_mappings (host → container),
 	// from the NetworkInfos the agent attached.
 	mappings map[string]map[int]int
+	ckpt     *checkpoint.Writer // records the members for the observer
 }
 
 // connectAnnouncer opens the ZooKeeper session before any process starts,
@@ -89,14 +91,24 @@ func (a *announcement) join(ctx context.Context, f *Facts) error {
 			a.spec.Metadata["host_ip"] = ip.String()
 		}
 	}
-	return a.a.Join(ctx, a.spec)
+	if err := a.a.Join(ctx, a.spec); err != nil {
+		return err // the task fails; nothing was joined to record
+	}
+	recordServersets(a.ckpt, a.a.Members())
+	return nil
 }
 
 func (a *announcement) update(ctx context.Context, f *Facts) error {
-	return a.a.UpdateNetworks(ctx, a.networks(f))
+	err := a.a.UpdateNetworks(ctx, a.networks(f))
+	recordServersets(a.ckpt, a.a.Members())
+	return err
 }
 
-func (a *announcement) leave(ctx context.Context) error { return a.a.Leave(ctx) }
+func (a *announcement) leave(ctx context.Context) error {
+	err := a.a.Leave(ctx)
+	recordServersets(a.ckpt, a.a.Members())
+	return err
+}
 
 func (a *announcement) close() {
 	if err := a.a.Close(); err != nil {

@@ -62,12 +62,14 @@ func (t *task) run(ctx context.Context) {
 		Sandbox:  t.env.Config.Sandbox,
 		Ports:    p.ports,
 	}
+	t.recordPlan(p, &facts)
 	if err := t.discover(pctx, &facts); err != nil {
 		if !killedEarly() {
 			fail(err.Error(), mesos.REASON_CONTAINER_LAUNCH_FAILED)
 		}
 		return
 	}
+	t.recordNetworks(&facts)
 	t.report(executor.Status{State: mesos.TASK_STARTING, Networks: NetworkInfos(facts.Networks),
 		Message: "addresses: " + facts.summary()})
 	if killedEarly() {
@@ -82,6 +84,9 @@ func (t *task) run(ctx context.Context) {
 	var ann *announcement
 	if p.job != nil && p.job.Announce != nil && t.opt.Announcer != nil {
 		ann, err = t.connectAnnouncer(pctx, p, &facts)
+		if ann != nil {
+			ann.ckpt = t.ckpt
+		}
 		if err != nil {
 			if !killedEarly() {
 				fail(err.Error(), mesos.REASON_TASK_INVALID)
@@ -101,6 +106,9 @@ func (t *task) run(ctx context.Context) {
 	if err != nil {
 		fail(err.Error(), mesos.REASON_TASK_INVALID)
 		return
+	}
+	if hc != nil {
+		t.recordHealthPending()
 	}
 	runner, err := sandbox.Start(ctx, p.task, sopt)
 	if err != nil {

@@ -101,6 +101,7 @@ func (s *supervisor) status(state mesos.TaskState, msg string) executor.Status {
 }
 
 func (s *supervisor) onProcessEvent(ev sandbox.Event) {
+	s.t.recordEvent(ev)
 	if ev.Kind == sandbox.EventStarted && s.hc == nil {
 		s.becomeRunning(fmt.Sprintf("process %s started", ev.Process))
 	}
@@ -147,6 +148,7 @@ func (s *supervisor) onAddresses(nets []netdiscover.NetworkAddrs) {
 		return // the watcher's first value is the state we already know
 	}
 	s.facts.Networks = nets
+	s.t.recordNetworks(s.facts)
 	s.t.log.Info("addresses changed", zap.String("networks", describe(nets)))
 	if s.running && !s.killing && !s.withdrawn {
 		s.annc.update(*s.facts)

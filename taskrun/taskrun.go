@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/checkpoint"
 	"github.com/dewarhq/dewar/executor"
 	"github.com/dewarhq/dewar/netdiscover"
 	"github.com/dewarhq/dewar/sandbox"
@@ -61,7 +62,12 @@ func (l *Launcher) Launch(ctx context.Context, env executor.LaunchEnv, info meso
 		killed: make(chan struct{}),
 		log:    l.opt.Logger.With(zap.String("task_id", info.TaskID.Value)),
 	}
-	go t.run(ctx)
+	t.ckpt = t.openCheckpoint()
+	t.report = t.recordingReporter(report)
+	go func() {
+		t.run(ctx)
+		t.ckpt.Close()
+	}()
 	return t
 }
 
@@ -72,6 +78,7 @@ type task struct {
 	info   mesos.TaskInfo
 	report executor.Reporter
 	log    *zap.Logger
+	ckpt   *checkpoint.Writer // the observer's record; nil-safe (see checkpoint.go)
 
 	killOnce   sync.Once
 	killed     chan struct{} // closed by Kill; killPolicy and killReason are set before

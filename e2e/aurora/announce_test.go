@@ -11,6 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/dewarhq/dewar/checkpoint"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
@@ -129,6 +130,13 @@ func TestAnnounceAndWithdraw(t *testing.T) {
 		member.AdditionalEndpoints["aurora"].Port != int(ports["http"]) {
 		t.Errorf("member %s: %s\nwant serviceEndpoint and aurora on port %d, ALIVE, shard 0", kids[0], data, ports["http"])
 	}
+	// The observer's record has the membership, with its path.
+	if c, err := checkpoint.Read(tk.sandbox); err != nil {
+		t.Errorf("checkpoint: %v", err)
+	} else if len(c.Serversets) != 1 || c.Serversets[0].Path != path || !c.Serversets[0].Joined ||
+		c.Serversets[0].Endpoint.Port != int(ports["http"]) {
+		t.Errorf("checkpoint serversets while RUNNING: %+v", c.Serversets)
+	}
 	ev := events(t, tk)
 	if appeared, _ := watch.times(); appeared.Before(ev["healthy"]) {
 		t.Errorf("member appeared at %v, before the service was first healthy at %v", appeared, ev["healthy"])
@@ -156,5 +164,12 @@ func TestAnnounceAndWithdraw(t *testing.T) {
 			t.Fatalf("member of %s never withdrawn", path)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// ... and the withdrawal, with the terminal state on disk before the
+	// agent heard of it.
+	if c, err := checkpoint.Read(tk.sandbox); err != nil {
+		t.Errorf("checkpoint: %v", err)
+	} else if len(c.Serversets) != 1 || c.Serversets[0].Joined || c.State() != "TASK_KILLED" {
+		t.Errorf("checkpoint after the kill: state %s, serversets %+v", c.State(), c.Serversets)
 	}
 }

@@ -1,0 +1,95 @@
+package observer
+
+import (
+	"io/fs"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Disk use of a task's run directory, as `du` counts it (allocated
+// blocks, symlinks not followed), computed on demand and kept for
+// diskTTL: the observer has no sampler of its own. A walk stops after
+// diskMaxEntries entries so that one huge sandbox cannot stall a page.
+const (
+	diskTTL        = time.Minute
+	diskMaxEntries = 200_000
+)
+
+type diskUse struct {
+	Bytes    int64
+	Complete bool // false: the walk stopped at diskMaxEntries
+	at       time.Time
+}
+
+type diskCache struct {
+	mu sync.Mutex
+	m  map[string]diskUse
+}
+
+func (c *diskCache) get(dir string) diskUse {
+	c.mu.Lock()
+	d, ok := c.m[dir]
+	c.mu.Unlock()
+	if ok && time.Since(d.at) < diskTTL {
+		return d
+	}
+	d = measureDisk(dir)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]diskUse{}
+	}
+	c.m[dir] = d
+	c.mu.Unlock()
+	return d
+}
+
+// forget drops the entries of run directories no longer indexed.
+func (c *diskCache) forget(keep map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for dir := range c.m {
+		if !keep[dir] {
+			delete(c.m, dir)
+		}
+	}
+}
+
+func measureDisk(dir string) diskUse {
+	d := diskUse{Complete: true, at: time.Now()}
+	n := 0
+	filepath.WalkDir(dir, func(_ string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished or unreadable: count what can be read
+		}
+		if n++; n > diskMaxEntries {
+			d.Complete = false
+			return filepath.SkipAll
+		}
+		info, err := de.Info()
+		if err != nil {
+			return nil
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			d.Bytes += st.Blocks * 512
+		} else {
+			d.Bytes += info.Size()
+		}
+		return nil
+	})
+	return d
+}
+
+func fmtBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return formatInt(n) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return formatFloat(float64(n)/float64(div)) + " " + string("KMGTPE"[exp]) + "iB"
+}
