@@ -264,6 +264,41 @@ func (e *Executor) changedLocked() {
 	e.changed = make(chan struct{})
 }
 
+// teardownWait bounds the wait for the tasks' teardown when the executor
+// ends on its own (every task ended, every update acknowledged).
+const teardownWait = 10 * time.Second
+
+func (e *Executor) shuttingDown() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.shutdown
+}
+
+// waitTeardown waits until every task reported a terminal state and tore
+// down (Task.Done), at most d in all; it logs the tasks that did not.
+func (e *Executor) waitTeardown(d time.Duration) {
+	deadline := time.Now().Add(d)
+	e.waitTasks(d)
+	e.mu.Lock()
+	var tasks []*taskEntry
+	for _, id := range e.order {
+		if t := e.tasks[id]; t.task != nil {
+			tasks = append(tasks, t)
+		}
+	}
+	e.mu.Unlock()
+	for _, t := range tasks {
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case <-t.task.Done():
+		case <-timer.C:
+			e.log.Warn("task did not finish its teardown in time; exiting anyway",
+				zap.String("task_id", t.info.TaskID.Value), zap.Duration("waited", d))
+		}
+		timer.Stop()
+	}
+}
+
 // waitTasks waits until every task reported a terminal state, at most d.
 func (e *Executor) waitTasks(d time.Duration) {
 	if !e.waitFor(d, e.tasksEndedLocked, nil) {

@@ -73,7 +73,7 @@ var (
 	// for good: retrying would only keep the executor and its agent busy
 	// until the agent's --executor_registration_timeout.
 	ErrSubscribeRefused = errors.New("the agent refused SUBSCRIBE (check MESOS_SLAVE_PID for the executor socket's path, the authentication token, and that the agent still knows this framework and executor): tasks killed")
-	errResubscribe   = errors.New("agent sent ERROR; resubscribing")
+	errResubscribe      = errors.New("agent sent ERROR; resubscribing")
 )
 
 // Run subscribes and serves events until every task has ended and every
@@ -97,8 +97,14 @@ func (e *Executor) Run(ctx context.Context) error {
 		reached, err := e.stream(ctx)
 		if e.exited() {
 			// Killed tasks end within killGrace; give a straggler the
-			// margin so that nothing outlives the executor.
-			e.waitTasks(e.cfg.ShutdownGracePeriod - e.killGrace())
+			// margin so that nothing outlives the executor. Without a
+			// shutdown in progress nobody is waiting to kill us: give the
+			// teardown (withdrawal, ZooKeeper close) the time it needs.
+			wait := e.cfg.ShutdownGracePeriod - e.killGrace()
+			if !e.shuttingDown() {
+				wait = max(wait, teardownWait)
+			}
+			e.waitTeardown(wait)
 			return nil
 		}
 		if ctx.Err() != nil {

@@ -201,6 +201,13 @@ func (s *scriptTask) Launch(_ context.Context, _ LaunchEnv, _ mesos.TaskInfo, re
 	return s
 }
 
+// Done: the script task holds nothing, so its teardown is over at once.
+func (s *scriptTask) Done() <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+
 func (s *scriptTask) Kill(p *mesos.KillPolicy, _ string) {
 	s.killed <- p
 	s.mu.Lock()

@@ -22,6 +22,11 @@ type Task interface {
 	// through the Reporter, its message saying why (reason). Kill may be
 	// called more than once; the first call counts.
 	Kill(policy *mesos.KillPolicy, reason string)
+	// Done is closed once the task has torn down: its terminal status was
+	// reported and what it held (the ZooKeeper session with its members,
+	// address watchers, open files) is released. The executor waits for it
+	// before it exits, so that nothing is cut off half-way.
+	Done() <-chan struct{}
 }
 
 // Reporter receives a task's status changes.

@@ -22,4 +22,3 @@ func TestPortMappingsAreTCPByNetwork(t *testing.T) {
 		t.Fatalf("portMappings = %v, want %v", got, want)
 	}
 }
-

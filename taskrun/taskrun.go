@@ -60,16 +60,23 @@ func (l *Launcher) Launch(ctx context.Context, env executor.LaunchEnv, info meso
 		info:   info,
 		report: report,
 		killed: make(chan struct{}),
+		done:   make(chan struct{}),
 		log:    l.opt.Logger.With(zap.String("task_id", info.TaskID.Value)),
 	}
 	t.ckpt = t.openCheckpoint()
 	t.report = t.recordingReporter(report)
 	go func() {
+		defer close(t.done)
 		t.run(ctx)
 		t.ckpt.Close()
 	}()
 	return t
 }
+
+// Done is closed when run has returned, and with it every deferred
+// teardown (the announcement's withdrawal and ZooKeeper session, the
+// address watcher, the health checks), and the checkpoint is closed.
+func (t *task) Done() <-chan struct{} { return t.done }
 
 // task is one running task.
 type task struct {
@@ -79,6 +86,8 @@ type task struct {
 	report executor.Reporter
 	log    *zap.Logger
 	ckpt   *checkpoint.Writer // the observer's record; nil-safe (see checkpoint.go)
+
+	done chan struct{} // closed after run and its teardown (Done)
 
 	killOnce   sync.Once
 	killed     chan struct{} // closed by Kill; killPolicy and killReason are set before

@@ -1,0 +1,58 @@
+package executor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"go.uber.org/zap/zaptest"
+)
+
+// slowTeardown reports TASK_FINISHED at once but holds its resources (a
+// ZooKeeper session, say) until the test releases them.
+type slowTeardown struct {
+	release chan struct{}
+	done    chan struct{}
+}
+
+func (s *slowTeardown) Launch(_ context.Context, _ LaunchEnv, _ mesos.TaskInfo, report Reporter) Task {
+	report(Status{State: mesos.TASK_FINISHED})
+	go func() { <-s.release; close(s.done) }()
+	return s
+}
+func (s *slowTeardown) Kill(*mesos.KillPolicy, string) {}
+func (s *slowTeardown) Done() <-chan struct{}          { return s.done }
+
+// Someone owns teardown: the executor does not exit on the terminal
+// update's acknowledgement while the task is still tearing down.
+func TestExitWaitsForTheTasksTeardown(t *testing.T) {
+	a := newAgent(t, true)
+	task := &slowTeardown{release: make(chan struct{}), done: make(chan struct{})}
+	ex := New(testConfig(a), task, zaptest.NewLogger(t))
+	done := run(t, ex)
+	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
+	a.send(launchEvent("t1"))
+	waitFor(t, "TASK_FINISHED acknowledged", func() bool {
+		select {
+		case <-ex.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) while the task was still tearing down", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(task.release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the teardown")
+	}
+}
