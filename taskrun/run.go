@@ -51,7 +51,7 @@ func (t *task) run(ctx context.Context) {
 
 	p, err := makePlan(t.info, t.env.Framework)
 	if err != nil {
-		fail(err.Error(), mesos.REASON_TASK_INVALID)
+		fail(err.Error(), failureReason(err))
 		return
 	}
 	facts = Facts{
@@ -65,7 +65,7 @@ func (t *task) run(ctx context.Context) {
 	t.recordPlan(p, &facts)
 	if err := t.discover(pctx, &facts); err != nil {
 		if !killedEarly() {
-			fail(err.Error(), mesos.REASON_CONTAINER_LAUNCH_FAILED)
+			fail(err.Error(), failureReason(err))
 		}
 		return
 	}
@@ -77,7 +77,7 @@ func (t *task) run(ctx context.Context) {
 	}
 	if p.aurora {
 		if err := renderPlan(p, facts.Scope()); err != nil {
-			fail(err.Error(), mesos.REASON_TASK_INVALID)
+			fail(err.Error(), failureReason(err))
 			return
 		}
 	}
@@ -89,7 +89,7 @@ func (t *task) run(ctx context.Context) {
 		}
 		if err != nil {
 			if !killedEarly() {
-				fail(err.Error(), mesos.REASON_TASK_INVALID)
+				fail(err.Error(), failureReason(err))
 			}
 			return
 		}
@@ -104,7 +104,7 @@ func (t *task) run(ctx context.Context) {
 	sopt := t.sandboxOptions(p, facts)
 	hc, err := t.prepareHealth(p, facts, sopt)
 	if err != nil {
-		fail(err.Error(), mesos.REASON_TASK_INVALID)
+		fail(err.Error(), failureReason(err))
 		return
 	}
 	if hc != nil {
@@ -112,7 +112,7 @@ func (t *task) run(ctx context.Context) {
 	}
 	runner, err := sandbox.Start(ctx, p.task, sopt)
 	if err != nil {
-		fail(fmt.Sprintf("cannot start task: %v", err), mesos.REASON_TASK_INVALID)
+		fail(fmt.Sprintf("cannot start task: %v", err), failureReason(err))
 		return
 	}
 	if err := hc.start(ctx, t.log); err != nil {
