@@ -256,7 +256,10 @@ while read -r inst net addr port; do
   task=$(curl -fsS "${OBSERVER#observer: }j/task_ids/active/0/100" | grep -o '"task_id": "[^"]*"' | cut -d'"' -f4 || true)
   found=
   for id in $task; do
-    curl -fsS "${OBSERVER#observer: }task/$id" | grep -qF ">$addr/" && found=$id
+    # Read the whole page first: grep -q stops reading at the first match,
+    # and curl then fails writing the rest (exit 23 under pipefail).
+    page=$(curl -fsS "${OBSERVER#observer: }task/$id" || true)
+    grep -qF ">$addr/" <<<"$page" && found=$id
   done
   if [[ -n $found ]]; then
     printf 'instance %s %-6s %-16s on the observer page of %s\n' "$inst" "$net" "$addr" "$found"
