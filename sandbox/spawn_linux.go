@@ -31,7 +31,7 @@ type exit struct {
 // spawn starts one run: `bash -c cmdline` in a new session, with its output
 // wired to the run's log directory.
 func (r *Runner) spawn(p *proc, run int) (*child, error) {
-	procDir := filepath.Join(r.opt.Sandbox, ".logs", p.spec.Name)
+	procDir := filepath.Join(r.logDir(), p.spec.Name)
 	if err := r.makeDir(procDir); err != nil {
 		return nil, err
 	}
