@@ -159,10 +159,18 @@ func (f Facts) summary() string {
 
 func (t *task) sandboxOptions(p *plan, facts Facts) sandbox.Options {
 	user := p.user
+	if t.opt.ExecuteAsUser != "" {
+		// thermos_executor_main.py: UserOverrideDirectorySandboxProvider.
+		user = t.opt.ExecuteAsUser
+	}
 	if t.opt.NoSetuid || os.Geteuid() != 0 {
 		user = ""
 	}
-	env := append(executorEnv(), p.env...)
+	env := thermosEnv()
+	if t.opt.PreserveEnv {
+		env = executorEnv()
+	}
+	env = append(env, p.env...)
 	env = append(env, facts.Env()...)
 	return sandbox.Options{
 		Sandbox: t.env.Config.Sandbox,
@@ -174,6 +182,16 @@ func (t *task) sandboxOptions(p *plan, facts Facts) sandbox.Options {
 		Log:     t.opt.Log,
 		Logger:  t.log,
 	}
+}
+
+// thermosEnv is what Thermos passes on from the executor's environment
+// without --preserve_env: PATH only; HOME, USER and LOGNAME are set by the
+// sandbox (thermos/core/process.py, Process.execute).
+func thermosEnv() []string {
+	if path, ok := os.LookupEnv("PATH"); ok {
+		return []string{"PATH=" + path}
+	}
+	return nil
 }
 
 // executorEnv is the executor's environment minus what the task must not
@@ -190,19 +208,6 @@ func executorEnv() []string {
 		out = append(out, kv)
 	}
 	return out
-}
-
-// kill is the graceful kill: withdraw the announcement first, so no client
-// is sent to a dying instance; then the HTTP lifecycle endpoints; then
-// signals. All of it within grace; the withdrawal gets a small share of it,
-// so an unreachable ensemble cannot eat the processes' grace period.
-func (t *task) kill(ctx context.Context, p *plan, runner *sandbox.Runner, annc *announcing, grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	<-annc.leave(min(grace/4, 2*time.Second))
-	kctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	t.lifecycleShutdown(kctx, p, runner)
-	runner.Kill(ctx, time.Until(deadline))
 }
 
 func (t *task) joinTimeout() time.Duration {
