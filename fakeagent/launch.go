@@ -199,12 +199,13 @@ func (a *Agent) startRun(ctx context.Context, ex *executorState) error {
 	a.mu.Lock()
 	info, run := ex.info, ex.run
 	a.mu.Unlock()
-	if err := os.MkdirAll(run.Sandbox, 0o750); err != nil {
+	if err := os.MkdirAll(run.Sandbox, 0o755); err != nil {
 		return fmt.Errorf("create sandbox: %w", err)
 	}
-	// As Mesos >= 1.6 (MESOS-8332): private to the executor's user
-	// (src/slave/paths.cpp, createSandboxDirectory), so an executor that
-	// runs its task as another user must hand the directory over.
+	// As Mesos >= 1.6 (MESOS-8332): the run directory, and only it, is
+	// private to the executor's user (src/slave/paths.cpp,
+	// createSandboxDirectory), so an executor that runs its task as another
+	// user must hand the directory over.
 	if err := os.Chmod(run.Sandbox, 0o750); err != nil {
 		return fmt.Errorf("chmod sandbox: %w", err)
 	}

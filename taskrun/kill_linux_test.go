@@ -94,7 +94,7 @@ func TestKillDuringDiscovery(t *testing.T) {
 	if took > discovery/3 {
 		t.Errorf("TASK_KILLED %s after the KILL: the kill waited for discovery (timeout %s)", took, discovery)
 	}
-	if _, err := os.Stat(filepath.Join(sandboxDir, ".logs")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(sandboxDir, "sandbox", ".logs")); !os.IsNotExist(err) {
 		t.Errorf("the sandbox has process logs (%v): a process was started", err)
 	}
 }

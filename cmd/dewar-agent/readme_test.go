@@ -39,7 +39,7 @@ func TestRunHello(t *testing.T) {
 	if strings.Join(states, " ") != strings.Join(want, " ") {
 		t.Fatalf("updates %v, want %v\n%s", states, want, out)
 	}
-	logs, _ := filepath.Glob(filepath.Join(work, "frameworks", "dewar-cli", "executors", "hello", "runs", "*", ".logs", "*", "0", "stdout"))
+	logs, _ := filepath.Glob(filepath.Join(work, "frameworks", "dewar-cli", "executors", "hello", "runs", "*", "sandbox", ".logs", "*", "0", "stdout"))
 	if len(logs) != 1 {
 		t.Fatalf("task stdout files: %v", logs)
 	}

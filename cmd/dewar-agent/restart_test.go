@@ -143,7 +143,7 @@ func TestAgentRestartWithRealExecutor(t *testing.T) {
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFile(t, filepath.Join(ex.Sandbox, ".logs", "command", "0", "stdout"), "done")
+	waitFile(t, filepath.Join(ex.Sandbox, "sandbox", ".logs", "command", "0", "stdout"), "done")
 	if err := syscall.Kill(ex.PID, 0); err != nil {
 		t.Fatalf("the executor did not wait for the agent: %v", err)
 	}
