@@ -186,12 +186,17 @@ func (t *task) sandboxOptions(p *plan, facts Facts) sandbox.Options {
 
 // thermosEnv is what Thermos passes on from the executor's environment
 // without --preserve_env: PATH only; HOME, USER and LOGNAME are set by the
-// sandbox (thermos/core/process.py, Process.execute).
+// sandbox (thermos/core/process.py, Process.execute). dewar adds
+// MESOS_DIRECTORY: it marks every process of the container, which is how
+// the fake agent (and an operator with ps) finds what a dead executor left.
 func thermosEnv() []string {
-	if path, ok := os.LookupEnv("PATH"); ok {
-		return []string{"PATH=" + path}
+	var env []string
+	for _, k := range []string{"PATH", "MESOS_DIRECTORY"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
 	}
-	return nil
+	return env
 }
 
 // executorEnv is the executor's environment minus what the task must not
