@@ -92,10 +92,11 @@ func TestResults(t *testing.T) {
 			runs:  map[string]int{"main": 1, "cleanup": 1},
 		},
 		{
-			name:    "process killed by a signal fails",
+			// Lost, not failed (Thermos' planner), until the run limit.
+			name:    "process killed by a signal every time fails at the run limit",
 			task:    Task{Processes: []Process{newProc("self", "kill -9 $$")}, MaxFailures: 1},
 			state:   StateFailed,
-			message: `process "self" failed: signal: killed (after 1 run)`,
+			message: `process "self" failed: signal: killed; run limit reached (after 100 runs)`,
 		},
 	}
 	for _, tc := range tests {

@@ -409,6 +409,14 @@ func (r *Runner) onExit(ex exit) {
 		p.state = waiting
 		r.log.Info("process stopped by the runner", fields...)
 		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventLost, ExitCode: ex.code, Message: ex.status})
+	case ex.signaled:
+		r.log.Info("process killed by a signal: lost, not a failure; it runs again after min_duration", fields...)
+		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventLost, ExitCode: ex.code, Message: ex.status})
+		p.status = ex.status
+		p.lost(ex.at)
+		if p.state == failed {
+			r.failures = append(r.failures, p.failureMessage())
+		}
 	case ex.code == 0:
 		r.log.Info("process exited", fields...)
 		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventExited, Message: ex.status})

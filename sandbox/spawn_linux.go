@@ -25,6 +25,10 @@ type exit struct {
 	c      *child
 	at     time.Time
 	code   int    // exit status, -1 for a signal
+	// signaled: a signal ended the run (bash itself, not a child of it):
+	// Thermos' coordinator sees rc < 0 and marks the run KILLED, a loss
+	// (thermos/core/process.py, Process.execute).
+	signaled bool
 	status string // "exit status 3", "signal: killed"
 }
 
@@ -128,6 +132,9 @@ func (r *Runner) wait(cmd *exec.Cmd, c *child) {
 	case errors.As(err, &ee):
 		ex.code = ee.ExitCode()
 		ex.status = ee.ProcessState.String()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			ex.signaled = ws.Signaled()
+		}
 	default:
 		ex.code = -1
 		ex.status = err.Error()

@@ -125,11 +125,12 @@ const (
 	EventStarted EventKind = "started"
 	// EventExited: the run exited with status 0.
 	EventExited EventKind = "exited"
-	// EventFailed: the run exited non-zero, died of a signal, or could not
-	// be started; Message says which.
+	// EventFailed: the run exited non-zero or could not be started;
+	// Message says which.
 	EventFailed EventKind = "failed"
 	// EventLost: the run ended because the runner stopped it (CLEANING,
-	// FINALIZING, Kill); it does not count as a failure (Thermos "lost").
+	// FINALIZING, Kill) or a signal killed it; it does not count as a
+	// failure (Thermos "lost": restarted after min_duration).
 	EventLost EventKind = "lost"
 	// EventState: the task entered TaskState.
 	EventState EventKind = "state"
