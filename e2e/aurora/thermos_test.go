@@ -291,7 +291,7 @@ func TestThermosLayout(t *testing.T) {
 			"health_checker": map[string]any{"shell": map[string]any{
 				"shell_command": `test "$(pwd -P)" = "$(cd "$MESOS_SANDBOX" && pwd -P)"`}},
 			"initial_interval_secs": 0.5, "interval_secs": 0.25, "max_consecutive_failures": 2,
-			"min_consecutive_successes": 1, "timeout_secs": 5.0,
+			"min_consecutive_successes": 0, "timeout_secs": 5.0, // 0: accepted, as the Aurora client does
 		}
 		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
 		pr["cmdline"] = `echo "home=$HOME pwd=$PWD"; sleep 3`
