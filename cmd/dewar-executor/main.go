@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -99,8 +98,13 @@ func run() error {
 		Logger:               log,
 	}
 	if *ensemble != "" {
+		hosts, chroot, err := announcer.ParseEnsemble(*ensemble)
+		if err != nil {
+			return fmt.Errorf("--announcer-ensemble: %w", err)
+		}
 		ac := &announcer.Config{
-			Ensemble:        strings.Split(*ensemble, ","),
+			Ensemble:        hosts,
+			Chroot:          chroot,
 			Root:            *serversetPath,
 			AllowCustomPath: *allowCustom,
 			PrimaryNetwork:  *primaryNetwork,
