@@ -133,6 +133,6 @@ func (t *task) lifecycleShutdown(ctx context.Context, p *plan, runner *sandbox.R
 		case <-ctx.Done():
 		}
 	}()
-	lc := &health.Lifecycle{Log: t.log}
+	lc := &health.Lifecycle{Log: t.log, Timeout: t.opt.SignalTimeout}
 	lc.Shutdown(ctx, port, cfg)
 }

@@ -43,6 +43,10 @@ type Options struct {
 	// StopTimeout bounds a kill from the scheduler from its start to the
 	// SIGKILL of whatever is left (--stop_timeout_in_secs); 0: DefaultStopTimeout.
 	StopTimeout time.Duration
+	// SignalTimeout bounds each request to the HTTP lifecycle endpoints;
+	// 0: health.DefaultSignalTimeout (Thermos' HttpSignaler takes it from
+	// AURORA_HTTP_SIGNALER_TIMEOUT_SECS).
+	SignalTimeout time.Duration
 	// PreemptionWait is the time from SIGTERM to SIGKILL of a kill without
 	// a kill policy; 0: DefaultPreemptionWait.
 	PreemptionWait time.Duration

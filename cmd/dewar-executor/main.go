@@ -60,6 +60,10 @@ func run() error {
 	}
 	defer func() { _ = log.Sync() }()
 	inert.logSet(fs, log)
+	signalTimeout, err := signalerTimeout(os.Getenv)
+	if err != nil {
+		return err
+	}
 	if *stopTimeout <= 0 {
 		return fmt.Errorf("--stop_timeout_in_secs=%d: want a number of seconds above 0", *stopTimeout)
 	}
@@ -94,6 +98,7 @@ func run() error {
 		NoSetuidHealthChecks: *noSetuidHealth,
 		PreserveEnv:          *preserveEnv,
 		StopTimeout:          time.Duration(*stopTimeout) * time.Second,
+		SignalTimeout:        signalTimeout,
 		DiscoveryTimeout:     *discovery,
 		Logger:               log,
 	}

@@ -2,6 +2,10 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -73,4 +77,20 @@ func (in inertFlags) logSet(fs *flag.FlagSet, log *zap.Logger) {
 				zap.String("flag", "--"+f.Name), zap.String("value", f.Value.String()), zap.String("why", why))
 		}
 	})
+}
+
+// signalerTimeout reads AURORA_HTTP_SIGNALER_TIMEOUT_SECS, the timeout of
+// each lifecycle request (/quitquitquit, /abortabortabort) that Thermos'
+// HttpSignaler takes from the executor's environment
+// (aurora/common/health_check/http_signaler.py); 0 when unset.
+func signalerTimeout(getenv func(string) string) (time.Duration, error) {
+	v := getenv("AURORA_HTTP_SIGNALER_TIMEOUT_SECS")
+	if v == "" {
+		return 0, nil
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || secs <= 0 || math.IsInf(secs, 0) || math.IsNaN(secs) {
+		return 0, fmt.Errorf("AURORA_HTTP_SIGNALER_TIMEOUT_SECS=%q: want a number of seconds above 0", v)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }

@@ -335,3 +335,48 @@ func TestThermosEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestSignalerTimeoutFromEnvironment: AURORA_HTTP_SIGNALER_TIMEOUT_SECS in
+// the executor's environment bounds each lifecycle request, as Thermos'
+// HttpSignaler: a service that takes 2 s to answer /quitquitquit is heard
+// with a 4 s timeout, so the graceful wait (1 s) follows the answer; with
+// the default 1 s it is not, and /abortabortabort comes after 1 s.
+func TestSignalerTimeoutFromEnvironment(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		env      string
+		min, max time.Duration // /quitquitquit → /abortabortabort
+	}{
+		{"4s", "4", 2*time.Second + time.Second, 10 * time.Second},
+		{"default", "", time.Second, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t)
+			ports := freePorts(t, "http", "health")
+			job := fixture(t, "web_service.json", func(doc map[string]any) {
+				hc := doc["health_check_config"].(map[string]any)
+				hc["initial_interval_secs"], hc["interval_secs"] = 1.0, 0.25
+				pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
+				pr["cmdline"] = strings.Replace(pr["cmdline"].(string), "-healthy-after 2s", "-lifecycle-delay 2s", 1)
+			})
+			env := map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)}
+			if tc.env != "" {
+				env["AURORA_HTTP_SIGNALER_TIMEOUT_SECS"] = tc.env
+			}
+			tk := n.launch(t, "web", job, ports, env)
+			tk.await(t, mesos.TASK_RUNNING)
+			tk.kill(t, 20*time.Second)
+			tk.awaitTerminal(t)
+			ev := events(t, tk)
+			quit, abort := ev["quitquitquit"], ev["abortabortabort"]
+			if quit.IsZero() || abort.IsZero() {
+				t.Fatalf("events %v: want quitquitquit and abortabortabort", ev)
+			}
+			if d := abort.Sub(quit); d < tc.min || d > tc.max {
+				t.Errorf("/abortabortabort %v after /quitquitquit, want %v to %v", d, tc.min, tc.max)
+			}
+		})
+	}
+}
