@@ -50,7 +50,7 @@ func (t *task) kill(ctx context.Context, p *plan, runner *sandbox.Runner, annc *
 	stopBy := time.Now().Add(t.opt.StopTimeout)
 	if t.shuttingDown() {
 		// Shutdown only: withdraw, TERM, KILL, all within the grace period.
-		grace := time.Until(t.shutdownBy)
+		grace := max(time.Until(t.shutdownBy), 0)
 		select {
 		case <-annc.leave(min(grace/4, withdrawWait)):
 		case <-ctx.Done():
