@@ -64,7 +64,13 @@ func (t *task) run(ctx context.Context) {
 	}
 	if err := t.discover(pctx, &facts); err != nil {
 		if !killedEarly() {
-			fail(err.Error(), mesos.REASON_CONTAINER_LAUNCH_FAILED)
+			// Nothing of the task ran: the executor could not start it in
+			// time, which Thermos reports as TASK_LOST (aurora_executor.py,
+			// _start_runner: "Timed out waiting for task to start!"), so
+			// that Aurora reschedules without counting a task failure.
+			t.log.Error("task lost", zap.Error(err))
+			t.report(executor.Status{State: mesos.TASK_LOST, Message: err.Error(),
+				Reason: mesos.REASON_CONTAINER_LAUNCH_FAILED.Enum()})
 		}
 		return
 	}
