@@ -173,20 +173,22 @@ func (m *realMesos) execute(t *testing.T, jobJSON []byte, ports map[string]int32
 
 // TestRealMesosSandboxOwnership: under the real agent, which makes the run
 // directory root:root 0750, a task of the role nobody runs (and owns the
-// run directory and its 0700 sandbox), as under Thermos.
+// run directory and its 0700 sandbox), as under Thermos; and its processes
+// get Thermos' environment, not the one the agent gave the executor.
 func TestRealMesosSandboxOwnership(t *testing.T) {
 	m := startRealMesos(t)
 	job := fixture(t, "hello_world.json", func(doc map[string]any) {
 		doc["role"] = "nobody"
 		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
-		pr["cmdline"] = "id -un"
+		pr["cmdline"] = `id -un; echo "executor_id=${MESOS_EXECUTOR_ID-unset} home=$HOME"`
 	})
 	out, runDir := m.execute(t, job, nil, 0)
 	if !strings.Contains(out, "Received status update TASK_FINISHED") {
 		t.Fatalf("mesos-execute:\n%s\nexecutor log:\n%s", out, readFile(filepath.Join(runDir, "stderr")))
 	}
-	if got := readFile(filepath.Join(runDir, "sandbox", ".logs", "hello", "0", "stdout")); got != "nobody\n" {
-		t.Errorf("stdout %q, want nobody", got)
+	want := "nobody\nexecutor_id=unset home=" + filepath.Join(runDir, "sandbox") + "\n"
+	if got := readFile(filepath.Join(runDir, "sandbox", ".logs", "hello", "0", "stdout")); got != want {
+		t.Errorf("stdout %q, want %q", got, want)
 	}
 	for _, c := range []struct {
 		path string
