@@ -163,7 +163,7 @@ func processEnv(env []string, id *identity, workDir, marker string) []string {
 func (r *Runner) logDir() string { return filepath.Join(r.opt.WorkDir, ".logs") }
 
 // createSandbox makes the task's sandbox (WorkDir) and, when the processes
-// run as another user, gives it and the Mesos directory (Sandbox) to that
+// run as a given user, gives it and the Mesos directory (Sandbox) to that
 // user, with the sandbox 0700: Thermos' DirectorySandbox.create
 // (aurora/executor/common/sandbox.py). Mesos >= 1.6 creates the Mesos
 // directory root:root 0750 (src/slave/paths.cpp, createSandboxDirectory),
@@ -172,7 +172,7 @@ func (r *Runner) createSandbox() error {
 	if err := os.MkdirAll(r.opt.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("create the task sandbox %s: %w", r.opt.WorkDir, err)
 	}
-	if r.id == nil || r.id.cred == nil {
+	if r.id == nil {
 		return nil
 	}
 	if filepath.Dir(r.opt.WorkDir) == filepath.Clean(r.opt.Sandbox) {
