@@ -26,14 +26,14 @@ const (
 
 // Config is how the executor's --announcer-* flags reach the announcer.
 type Config struct {
-	Ensemble        []string // "host:port"; required (--announcer-ensemble)
+	Ensemble []string // "host:port"; required (--announcer-ensemble)
 	// Chroot prefixes every path, as a chroot in a ZooKeeper connect
 	// string does ("zk1:2181,zk2:2181/chroot"; kazoo's KazooClient, which
 	// Thermos' announcer uses, honours it). See ParseEnsemble.
-	Chroot string
-	Root            string   // default "/aurora" (--announcer-serverset-path)
-	AllowCustomPath bool     // --announcer-allow-custom-serverset-path
-	PrimaryNetwork  string   // --announcer-primary-network; "" = first network
+	Chroot          string
+	Root            string // default "/aurora" (--announcer-serverset-path)
+	AllowCustomPath bool   // --announcer-allow-custom-serverset-path
+	PrimaryNetwork  string // --announcer-primary-network; "" = first network
 	Auth            *AuthConfig
 	// ConnectTimeout bounds New: an ensemble not reached in time is an
 	// error naming it. Default 30s.

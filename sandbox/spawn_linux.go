@@ -22,14 +22,14 @@ type child struct {
 
 // exit is the end of a run, sent by its wait goroutine.
 type exit struct {
-	c      *child
-	at     time.Time
-	code   int    // exit status, -1 for a signal
+	c    *child
+	at   time.Time
+	code int // exit status, -1 for a signal
 	// signaled: a signal ended the run (bash itself, not a child of it):
 	// Thermos' coordinator sees rc < 0 and marks the run KILLED, a loss
 	// (thermos/core/process.py, Process.execute).
 	signaled bool
-	status string // "exit status 3", "signal: killed"
+	status   string // "exit status 3", "signal: killed"
 }
 
 // spawn starts one run: `bash -c cmdline` in a new session, with its output
