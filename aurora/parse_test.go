@@ -249,7 +249,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"depends on ephemeral", task([]string{proc("e", `,"ephemeral":true`), proc("a", "")}, `[{"order":["e","a"]}]`), "task.constraints[0].order", "ephemeral process"},
 		{"negative max_concurrency", `{` + head + `,"task":{"max_concurrency":-1,"processes":[` + proc("p", "") + `]}}`, "task.max_concurrency", ">= 0"},
 		{"zero interval", `{` + head + `,"health_check_config":{"interval_secs":0},"task":{"processes":[` + proc("p", "") + `]}}`, "health_check_config.interval_secs", "> 0"},
-		{"zero min successes", `{` + head + `,"health_check_config":{"min_consecutive_successes":0},"task":{"processes":[` + proc("p", "") + `]}}`, "health_check_config.min_consecutive_successes", ">= 1"},
+		{"negative min successes", `{` + head + `,"health_check_config":{"min_consecutive_successes":-1},"task":{"processes":[` + proc("p", "") + `]}}`, "health_check_config.min_consecutive_successes", ">= 0"},
 		{"shell checker without command", `{` + head + `,"health_check_config":{"health_checker":{"shell":{}}},"task":{"processes":[` + proc("p", "") + `]}}`, "health_check_config.health_checker.shell.shell_command", "required"},
 		{"timeout not a number", `{` + head + `,"health_check_config":{"timeout_secs":"soon"},"task":{"processes":[` + proc("p", "") + `]}}`, "health_check_config.timeout_secs", "want a number"},
 		{"portmap value a list", `{` + head + `,"announce":{"portmap":{"a":[1]}},"task":{"processes":[` + proc("p", "") + `]}}`, "announce.portmap.a", "want a string"},

@@ -155,7 +155,7 @@ func (e *Executor) killAll(why string) {
 	}
 	grace := e.killGrace()
 	for _, t := range running {
-		t.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}}, why)
+		t.Shutdown(grace, why)
 	}
 }
 

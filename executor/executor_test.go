@@ -216,6 +216,10 @@ func (s *scriptTask) Kill(p *mesos.KillPolicy, _ string) {
 	r(Status{State: mesos.TASK_KILLED, Message: "killed"})
 }
 
+func (s *scriptTask) Shutdown(grace time.Duration, why string) {
+	s.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}}, why)
+}
+
 // run starts ex and returns what Run returns. The test's cleanup stops the
 // executor and waits for it before the agent closes, so that nothing logs
 // after the test.

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
@@ -17,16 +18,23 @@ type Launcher interface {
 
 // Task is a launched task as the protocol loop sees it.
 type Task interface {
-	// Kill starts the graceful kill and returns at once; the terminal
-	// status (TASK_KILLED, or TASK_FAILED if the kill went wrong) comes
-	// through the Reporter, its message saying why (reason). Kill may be
-	// called more than once; the first call counts.
+	// Kill starts the graceful kill the scheduler asked for (KILL; policy
+	// is the event's kill_policy, nil when it has none) and returns at
+	// once. Nothing bounds it but the task's own timeouts: the agent does
+	// not (only SHUTDOWN has a grace period). The terminal status
+	// (TASK_KILLED, or TASK_FAILED if the kill went wrong) comes through
+	// the Reporter, its message saying why (reason). Kill may be called
+	// more than once; the first call counts.
 	Kill(policy *mesos.KillPolicy, reason string)
 	// Done is closed once the task has torn down: its terminal status was
 	// reported and what it held (the ZooKeeper session with its members,
 	// address watchers, open files) is released. The executor waits for it
 	// before it exits, so that nothing is cut off half-way.
 	Done() <-chan struct{}
+	// Shutdown is a kill that must be over within grace, because the
+	// executor has to stop (SHUTDOWN, a lost agent): it also cuts short a
+	// kill already under way. It returns at once, like Kill.
+	Shutdown(grace time.Duration, reason string)
 }
 
 // Reporter receives a task's status changes.

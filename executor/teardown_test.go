@@ -22,6 +22,7 @@ func (s *slowTeardown) Launch(_ context.Context, _ LaunchEnv, _ mesos.TaskInfo, 
 	return s
 }
 func (s *slowTeardown) Kill(*mesos.KillPolicy, string) {}
+func (s *slowTeardown) Shutdown(time.Duration, string) {}
 func (s *slowTeardown) Done() <-chan struct{}          { return s.done }
 
 // Someone owns teardown: the executor does not exit on the terminal

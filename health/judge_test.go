@@ -34,6 +34,12 @@ func TestJudgeFollowsThermos(t *testing.T) {
 		// 1 attempt is left for 2 successes: too few.
 		{"fails fast when successes cannot come", 10 * time.Second, 10 * time.Second, 0, 2, "xx", ".F"},
 		{"two successes in time", 10 * time.Second, 10 * time.Second, 0, 2, "xoo", "..H"},
+		// min_consecutive_successes 0, which the Aurora client accepts:
+		// healthy on the first success; 1 grace + 0 + 0 = 1 attempt.
+		{"no successes required", 10 * time.Second, 10 * time.Second, 0, 0, "o", "H"},
+		// 1 grace + 1 failure + 0 = 2 attempts; the third runs because the
+		// deadline is checked before an attempt (attempts > max), as Thermos.
+		{"no successes required, after the grace", 10 * time.Second, 10 * time.Second, 1, 0, "xxo", "..H"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ type MonitorConfig struct {
 	InitialInterval         time.Duration // grace period; 0 forgives no failure (initial_interval_secs 0 in Thermos)
 	Interval                time.Duration // between checks; must be > 0
 	MaxConsecutiveFailures  int
-	MinConsecutiveSuccesses int    // < 1 is taken as 1
+	MinConsecutiveSuccesses int    // 0: the first success (as 1, minus its reserved attempt)
 	SnoozePath              string // full path of the snooze file; "" disables snoozing
 }
 
@@ -98,8 +98,10 @@ func StartMonitor(ctx context.Context, c Checker, cfg MonitorConfig, log *zap.Lo
 	if cfg.InitialInterval < 0 {
 		cfg.InitialInterval = 0
 	}
-	if cfg.MinConsecutiveSuccesses < 1 {
-		cfg.MinConsecutiveSuccesses = 1
+	// 0 is Aurora's to give: the first success makes the task healthy,
+	// and no attempt is reserved for successes (health_checker.py).
+	if cfg.MinConsecutiveSuccesses < 0 {
+		cfg.MinConsecutiveSuccesses = 0
 	}
 	if cfg.MaxConsecutiveFailures < 0 {
 		cfg.MaxConsecutiveFailures = 0

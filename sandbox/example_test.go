@@ -45,7 +45,7 @@ func Example() {
 	}
 	<-r.Done()
 	fmt.Println(r.Result().Message)
-	out, _ := os.ReadFile(filepath.Join(dir, ".logs", "greet", "0", "stdout"))
+	out, _ := os.ReadFile(filepath.Join(dir, "sandbox", ".logs", "greet", "0", "stdout"))
 	fmt.Print(string(out))
 	// Output:
 	// task ACTIVE

@@ -129,7 +129,7 @@ func (tr *taskRun) stateIndex(s State) int {
 }
 
 func (tr *taskRun) logFile(process string, run int, name string) string {
-	return filepath.Join(tr.sandbox, ".logs", process, strconv.Itoa(run), name)
+	return filepath.Join(tr.workDir, ".logs", process, strconv.Itoa(run), name)
 }
 
 // eventually polls cond until it holds or the timeout passes.

@@ -92,10 +92,11 @@ func TestResults(t *testing.T) {
 			runs:  map[string]int{"main": 1, "cleanup": 1},
 		},
 		{
-			name:    "process killed by a signal fails",
+			// Lost, not failed (Thermos' planner), until the run limit.
+			name:    "process killed by a signal every time fails at the run limit",
 			task:    Task{Processes: []Process{newProc("self", "kill -9 $$")}, MaxFailures: 1},
 			state:   StateFailed,
-			message: `process "self" failed: signal: killed (after 1 run)`,
+			message: `process "self" failed: signal: killed; run limit reached (after 100 runs)`,
 		},
 	}
 	for _, tc := range tests {
@@ -330,7 +331,8 @@ func TestRunningAndEvents(t *testing.T) {
 }
 
 // TestEnvironment: processes get exactly Options.Env, never the executor's
-// own environment, and run in the work directory.
+// own environment, plus HOME (the work directory, as Thermos), and run in
+// the work directory.
 func TestEnvironment(t *testing.T) {
 	t.Parallel()
 	for name, env := range map[string][]string{"given": {"FOO=bar"}, "nil": nil} {
@@ -346,7 +348,7 @@ func TestEnvironment(t *testing.T) {
 			if env != nil {
 				foo = "bar"
 			}
-			want := "foo=" + foo + " home=unset pwd=" + tr.workDir + "\n"
+			want := "foo=" + foo + " home=" + tr.workDir + " pwd=" + tr.workDir + "\n"
 			if b, err := os.ReadFile(tr.logFile("show", 0, "stdout")); err != nil || string(b) != want {
 				t.Errorf("stdout %q, %v; want %q", b, err, want)
 			}
@@ -418,7 +420,9 @@ func TestEventsDropOldest(t *testing.T) {
 func TestStartFailure(t *testing.T) {
 	t.Parallel()
 	tr := startTask(t, Task{Name: "nostart", MaxFailures: 1, Processes: []Process{
-		newProc("vandal", `rm -rf "$PWD"`),
+		// A file where the sandbox was: neither the work directory nor
+		// the log directory inside it can be made again.
+		newProc("vandal", `rm -rf "$PWD" && touch "$PWD"`),
 		{Name: "victim", Cmdline: "true", MaxFailures: 2},
 	}, Order: [][]string{{"vandal", "victim"}}})
 	res := tr.wait(30 * time.Second)

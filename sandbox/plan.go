@@ -56,11 +56,45 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
+// totalRunLimit fails a process after this many runs, whatever their
+// outcome: thermos_runner.py, CappedTaskPlanner.TOTAL_RUN_LIMIT.
+const totalRunLimit = 100
+
+// runLimited fails p when it has run totalRunLimit times
+// (TaskPlanner.has_reached_run_limit, checked on every transition).
+func (p *proc) runLimited() bool {
+	if p.runs < totalRunLimit {
+		return false
+	}
+	p.state = failed
+	if p.status == "" {
+		p.status = "run limit reached"
+	} else {
+		p.status += "; run limit reached"
+	}
+	return true
+}
+
+// lost applies a run that a signal ended, as TaskPlanner.lost: not a
+// failure; the process runs again after min_duration.
+func (p *proc) lost(at time.Time) {
+	p.lastExit = at
+	if !p.runLimited() {
+		p.state = waiting
+	}
+}
+
 // ended applies a run's outcome as Thermos' TaskPlanner does: daemons go
 // back to waiting after a success; a failure is retried until max_failures
 // (0 = forever); an ephemeral process past its limit counts as finished.
 func (p *proc) ended(at time.Time, ok bool) {
 	p.lastExit = at
+	if !ok {
+		p.failures++
+	}
+	if p.runLimited() {
+		return
+	}
 	if ok {
 		if p.spec.Daemon {
 			p.state = waiting
@@ -69,7 +103,6 @@ func (p *proc) ended(at time.Time, ok bool) {
 		}
 		return
 	}
-	p.failures++
 	switch {
 	case p.spec.MaxFailures == 0 || p.failures < p.spec.MaxFailures:
 		p.state = waiting

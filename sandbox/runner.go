@@ -112,18 +112,10 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 		done:   make(chan struct{}),
 		state:  StateActive,
 	}
-	// Since Mesos 1.6 (MESOS-8332) the agent makes the sandbox 0750, owned
-	// by the executor's user (root here): a task user could not even enter
-	// it. Thermos gives it to the task's user (Aurora,
-	// src/main/python/apache/aurora/executor/common/sandbox.py,
-	// DirectorySandbox.create); so does dewar.
-	if err := r.chown(opt.Sandbox); err != nil {
+	if err := r.createSandbox(); err != nil {
 		return nil, err
 	}
-	if err := r.makeDir(opt.WorkDir); err != nil {
-		return nil, err
-	}
-	if err := r.makeDir(filepath.Join(opt.Sandbox, ".logs")); err != nil {
+	if err := r.makeDir(r.logDir()); err != nil {
 		return nil, err
 	}
 	byName := make(map[string]*proc, len(t.Processes))
@@ -146,23 +138,56 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 	return r, nil
 }
 
-// processEnv overrides the identity variables when switching users, as
-// Thermos does (HOME is the sandbox's work directory there too).
+// processEnv sets the identity variables as Thermos does whatever the user:
+// HOME is the task's sandbox (the work directory), USER and LOGNAME the
+// user the processes run as (thermos/core/process.py, Process.execute).
 // It is never nil: exec.Cmd would hand the executor's own environment (and
 // its agent token) to the task. It adds the Runner's marker.
 func processEnv(env []string, id *identity, workDir, marker string) []string {
 	out := make([]string, 0, len(env)+4)
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if k == markerEnv || (id != nil && (k == "HOME" || k == "USER" || k == "LOGNAME")) {
+		if k == markerEnv || k == "HOME" || k == "USER" || k == "LOGNAME" {
 			continue
 		}
 		out = append(out, kv)
 	}
-	if id != nil {
-		out = append(out, "HOME="+workDir, "USER="+id.name, "LOGNAME="+id.name)
+	out = append(out, "HOME="+workDir)
+	if name := userName(id); name != "" {
+		out = append(out, "USER="+name, "LOGNAME="+name)
 	}
 	return append(out, markerEnv+"="+marker)
+}
+
+// logDir is where the process logs go: <WorkDir>/.logs, Thermos' default
+// log_dir (thermos/core/runner.py, TaskRunner.__init__).
+func (r *Runner) logDir() string { return filepath.Join(r.opt.WorkDir, ".logs") }
+
+// createSandbox makes the task's sandbox (WorkDir) and, when the processes
+// run as a given user, gives it and the Mesos directory (Sandbox) to that
+// user, with the sandbox 0700: Thermos' DirectorySandbox.create
+// (aurora/executor/common/sandbox.py). Mesos >= 1.6 creates the Mesos
+// directory root:root 0750 (src/slave/paths.cpp, createSandboxDirectory),
+// so without this a task user cannot reach its own sandbox.
+func (r *Runner) createSandbox() error {
+	if err := os.MkdirAll(r.opt.WorkDir, 0o755); err != nil {
+		return fmt.Errorf("create the task sandbox %s: %w", r.opt.WorkDir, err)
+	}
+	if r.id == nil {
+		return nil
+	}
+	if filepath.Dir(r.opt.WorkDir) == filepath.Clean(r.opt.Sandbox) {
+		if err := r.chown(r.opt.Sandbox); err != nil {
+			return err
+		}
+	}
+	if err := r.chown(r.opt.WorkDir); err != nil {
+		return err
+	}
+	if err := os.Chmod(r.opt.WorkDir, 0o700); err != nil {
+		return fmt.Errorf("chmod 0700 the task sandbox %s: %w", r.opt.WorkDir, err)
+	}
+	return nil
 }
 
 // makeDir creates dir (and parents) and gives it to the task's user.
@@ -385,6 +410,14 @@ func (r *Runner) onExit(ex exit) {
 		p.state = waiting
 		r.log.Info("process stopped by the runner", fields...)
 		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventLost, ExitCode: ex.code, Message: ex.status})
+	case ex.signaled:
+		r.log.Info("process killed by a signal: lost, not a failure; it runs again after min_duration", fields...)
+		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventLost, ExitCode: ex.code, Message: ex.status})
+		p.status = ex.status
+		p.lost(ex.at)
+		if p.state == failed {
+			r.failures = append(r.failures, p.failureMessage())
+		}
 	case ex.code == 0:
 		r.log.Info("process exited", fields...)
 		r.emit(Event{Time: ex.at, Process: p.spec.Name, Run: ex.c.run, Kind: EventExited, Message: ex.status})

@@ -22,16 +22,20 @@ type child struct {
 
 // exit is the end of a run, sent by its wait goroutine.
 type exit struct {
-	c      *child
-	at     time.Time
-	code   int    // exit status, -1 for a signal
-	status string // "exit status 3", "signal: killed"
+	c    *child
+	at   time.Time
+	code int // exit status, -1 for a signal
+	// signaled: a signal ended the run (bash itself, not a child of it):
+	// Thermos' coordinator sees rc < 0 and marks the run KILLED, a loss
+	// (thermos/core/process.py, Process.execute).
+	signaled bool
+	status   string // "exit status 3", "signal: killed"
 }
 
 // spawn starts one run: `bash -c cmdline` in a new session, with its output
 // wired to the run's log directory.
 func (r *Runner) spawn(p *proc, run int) (*child, error) {
-	procDir := filepath.Join(r.opt.Sandbox, ".logs", p.spec.Name)
+	procDir := filepath.Join(r.logDir(), p.spec.Name)
 	if err := r.makeDir(procDir); err != nil {
 		return nil, err
 	}
@@ -128,6 +132,9 @@ func (r *Runner) wait(cmd *exec.Cmd, c *child) {
 	case errors.As(err, &ee):
 		ex.code = ee.ExitCode()
 		ex.status = ee.ProcessState.String()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			ex.signaled = ws.Signaled()
+		}
 	default:
 		ex.code = -1
 		ex.status = err.Error()

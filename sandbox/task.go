@@ -74,16 +74,22 @@ type LogConfig struct {
 
 // Options are the per-executor settings of a Runner.
 type Options struct {
-	// Sandbox is $MESOS_SANDBOX; logs go to
-	// <Sandbox>/.logs/<process>/<run>/{stdout,stderr}, run = 0, 1, 2, ...
+	// Sandbox is $MESOS_DIRECTORY, the directory the agent made for the
+	// executor. When User is set it is given to that user, as Thermos'
+	// DirectorySandbox.create does: Mesos >= 1.6 creates it root-owned and
+	// 0750 (MESOS-8332), which a task user could not even enter.
 	Sandbox string
-	// WorkDir is the processes' working directory, default <Sandbox>/sandbox;
-	// it is created.
+	// WorkDir is the task's sandbox, Thermos' DirectorySandbox root and the
+	// processes' working directory: default <Sandbox>/sandbox. It is
+	// created, given to User and made 0700 (DirectorySandbox.create). Logs
+	// go to <WorkDir>/.logs/<process>/<run>/{stdout,stderr}, run = 0, 1, 2,
+	// ... (thermos/core/runner.py: log_dir defaults to <sandbox>/.logs).
 	WorkDir string
 	// Env is the full environment of every process (never the executor's
-	// own), plus DEWAR_SANDBOX_RUNNER (see the package comment). When User
-	// is set, HOME (the work directory, as Thermos), USER and LOGNAME are
-	// overridden.
+	// own), plus DEWAR_SANDBOX_RUNNER (see the package comment). HOME (the
+	// work directory, as Thermos), USER and LOGNAME are always set to the
+	// user the processes run as (thermos/core/process.py, _setup_env... in
+	// Process.execute).
 	Env []string
 	// User runs the processes as this user when the executor is root ("" =
 	// the executor's user). An unknown user fails Start.
@@ -119,11 +125,12 @@ const (
 	EventStarted EventKind = "started"
 	// EventExited: the run exited with status 0.
 	EventExited EventKind = "exited"
-	// EventFailed: the run exited non-zero, died of a signal, or could not
-	// be started; Message says which.
+	// EventFailed: the run exited non-zero or could not be started;
+	// Message says which.
 	EventFailed EventKind = "failed"
 	// EventLost: the run ended because the runner stopped it (CLEANING,
-	// FINALIZING, Kill); it does not count as a failure (Thermos "lost").
+	// FINALIZING, Kill) or a signal killed it; it does not count as a
+	// failure (Thermos "lost": restarted after min_duration).
 	EventLost EventKind = "lost"
 	// EventState: the task entered TaskState.
 	EventState EventKind = "state"

@@ -73,3 +73,15 @@ func Credential(name string) (*syscall.Credential, error) {
 	}
 	return id.cred, nil
 }
+
+// userName is the name of the user the processes run as: id's, or the
+// executor's own when id is nil ("" if the executor's uid has no name).
+func userName(id *identity) string {
+	if id != nil {
+		return id.name
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}

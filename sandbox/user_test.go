@@ -15,7 +15,8 @@ import (
 )
 
 // TestRunAsUser: as root, processes run as the task's user with its
-// groups, HOME/USER/LOGNAME, and own their work and log directories.
+// groups, HOME/USER/LOGNAME, and own the Mesos directory (root:root 0750 as
+// the agent made it), their 0700 sandbox and their log directories.
 func TestRunAsUser(t *testing.T) {
 	t.Parallel()
 	testenv.NeedRoot(t)
@@ -27,9 +28,9 @@ func TestRunAsUser(t *testing.T) {
 		newProc("who", `id -u; id -g; echo "$HOME $USER $LOGNAME"; touch mine`)}},
 		func(o *Options) {
 			o.User = "nobody"
-			// t.TempDir is 0700: let nobody reach the sandbox's parent, as
-			// a Mesos work dir does; the sandbox itself is root's 0750, as
-			// Mesos >= 1.6 makes it (MESOS-8332).
+			// The agent's work dir is traversable; the Mesos directory
+			// itself is root:root 0750, as Mesos >= 1.6 makes it
+			// (src/slave/paths.cpp, createSandboxDirectory).
 			for d := filepath.Dir(o.Sandbox); d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
 				if err := os.Chmod(d, 0o755); err != nil {
 					t.Fatal(err)
@@ -52,7 +53,12 @@ func TestRunAsUser(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("stdout %q, want %q", b, want)
 	}
-	for _, path := range []string{filepath.Dir(tr.workDir), tr.workDir, filepath.Join(tr.workDir, "mine"),
+	// Thermos' DirectorySandbox.create: the Mesos directory and the
+	// sandbox belong to the user, the sandbox is 0700.
+	if fi, err := os.Stat(tr.workDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("sandbox %s: %v, mode %v, want 0700", tr.workDir, err, fi.Mode().Perm())
+	}
+	for _, path := range []string{tr.sandbox, tr.workDir, filepath.Join(tr.workDir, "mine"),
 		filepath.Dir(tr.logFile("who", 0, "stdout")), tr.logFile("who", 0, "stdout")} {
 		fi, err := os.Stat(path)
 		if err != nil {

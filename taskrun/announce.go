@@ -42,10 +42,15 @@ func (t *task) connectAnnouncer(ctx context.Context, p *plan, facts *Facts) (*an
 		Hostname:    facts.Hostname,
 		Metadata:    map[string]string{"task_id": facts.TaskID},
 	}
-	// Check the ports now: an unallocated primary port is a config error
-	// the user must see before the task runs, not after.
-	if _, err := announcer.ResolveEndpoints(spec.PrimaryPort, spec.Portmap, spec.Ports); err != nil {
+	// Check the ports now: a bad portmap is a config error the user must
+	// see before the task runs; an unallocated primary port is announced
+	// as port 0, as Thermos does, with a warning.
+	ports, err := announcer.ResolveEndpoints(spec.PrimaryPort, spec.Portmap, spec.Ports)
+	if err != nil {
 		return nil, fmt.Errorf("announce: %w (ports of this task: %s)", err, p.portNames())
+	}
+	if ports.PrimaryMissing != nil {
+		t.log.Warn("announcing port 0 as the serviceEndpoint", zap.Error(ports.PrimaryMissing))
 	}
 	a, err := announcer.New(ctx, *t.opt.Announcer, t.log)
 	if err != nil {

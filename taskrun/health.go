@@ -31,13 +31,22 @@ func (t *task) prepareHealth(p *plan, facts Facts, opt sandbox.Options) (*health
 	}
 	scope := pystachio.Scope(facts.Scope())
 	hopt := health.Options{
-		Ports:   p.ports,
-		Render:  func(s string) (string, error) { return pystachio.Render(s, scope) },
-		Sandbox: t.env.Config.Sandbox,
-		Dir:     opt.WorkDir,
+		Ports:  p.ports,
+		Render: func(s string) (string, error) { return pystachio.Render(s, scope) },
+		// .healthchecksnooze lives in the task's sandbox
+		// (health_checker.py: os.path.join(sandbox.root, ...)); shell
+		// checks run where the executor runs, $MESOS_DIRECTORY, since
+		// Thermos' ShellHealthCheck sets no cwd.
+		Sandbox: opt.WorkDir,
+		Dir:     t.env.Config.Sandbox,
 		Env:     opt.Env,
 	}
-	cred, err := sandbox.Credential(opt.User)
+	user := opt.User
+	if t.opt.NoSetuidHealthChecks {
+		// --nosetuid-health-checks (health_checker.py, HealthCheckerProvider).
+		user = ""
+	}
+	cred, err := sandbox.Credential(user)
 	if err != nil {
 		return nil, fmt.Errorf("health check user: %w", err)
 	}
@@ -124,6 +133,6 @@ func (t *task) lifecycleShutdown(ctx context.Context, p *plan, runner *sandbox.R
 		case <-ctx.Done():
 		}
 	}()
-	lc := &health.Lifecycle{Log: t.log}
+	lc := &health.Lifecycle{Log: t.log, Timeout: t.opt.SignalTimeout}
 	lc.Shutdown(ctx, port, cfg)
 }

@@ -32,17 +32,7 @@ const inNetNS = "DEWAR_TASKRUN_TEST_IN_NETNS"
 // itself again inside a new one (only loopback: no eth0), where the whole
 // process, every thread, sees it.
 func TestKillDuringDiscovery(t *testing.T) {
-	if os.Getenv(inNetNS) == "" {
-		name, _ := netnstest.New(t)
-		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-		defer cancel()
-		cmd := netnstest.Command(ctx, name, os.Args[0], "-test.run=^TestKillDuringDiscovery$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), inNetNS+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestKillDuringDiscovery") {
-			t.Fatalf("the test inside namespace %s: %v\n%s", name, err, out)
-		}
-		t.Logf("inside namespace %s:\n%s", name, out)
+	if !inFreshNetNS(t) {
 		return
 	}
 
@@ -94,9 +84,64 @@ func TestKillDuringDiscovery(t *testing.T) {
 	if took > discovery/3 {
 		t.Errorf("TASK_KILLED %s after the KILL: the kill waited for discovery (timeout %s)", took, discovery)
 	}
-	if _, err := os.Stat(filepath.Join(sandboxDir, ".logs")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(sandboxDir, "sandbox", ".logs")); !os.IsNotExist(err) {
 		t.Errorf("the sandbox has process logs (%v): a process was started", err)
 	}
 }
 
 func proto(s string) *string { return &s }
+
+// inFreshNetNS runs the calling test again inside a new network namespace
+// (only loopback) and reports false; inside it, it reports true and the
+// test goes on.
+func inFreshNetNS(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(inNetNS) != "" {
+		return true
+	}
+	name, _ := netnstest.New(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := netnstest.Command(ctx, name, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), inNetNS+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("the test inside namespace %s: %v\n%s", name, err, out)
+	}
+	t.Logf("inside namespace %s:\n%s", name, out)
+	return false
+}
+
+// TestDiscoveryTimeoutIsLost: when the container's CNI addresses never
+// come, nothing of the task ever ran: an executor-side start deadline,
+// which Thermos reports as TASK_LOST ("Timed out waiting for task to
+// start!", aurora_executor.py, _start_runner), not as the task's failure.
+func TestDiscoveryTimeoutIsLost(t *testing.T) {
+	if !inFreshNetNS(t) {
+		return
+	}
+	sandboxDir := t.TempDir()
+	statuses := make(chan executor.Status, 16)
+	env := executor.LaunchEnv{
+		Config:    executor.Config{Sandbox: sandboxDir, ShutdownGracePeriod: 5 * time.Second},
+		Framework: mesos.FrameworkInfo{User: "root"},
+		Agent:     mesos.AgentInfo{Hostname: "agent1"},
+		Executor: mesos.ExecutorInfo{Container: &mesos.ContainerInfo{
+			Type:         mesos.ContainerInfo_MESOS.Enum(),
+			NetworkInfos: []mesos.NetworkInfo{{Name: proto("net1")}},
+		}},
+	}
+	cmd := "true"
+	info := mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t"}, Command: &mesos.CommandInfo{Value: &cmd}}
+	lr := New(Options{NoSetuid: true, DiscoveryTimeout: 500 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	lr.Launch(t.Context(), env, info, func(s executor.Status) { statuses <- s })
+	select {
+	case got := <-statuses:
+		if got.State != mesos.TASK_LOST || got.Reason == nil || *got.Reason != mesos.REASON_CONTAINER_LAUNCH_FAILED ||
+			!strings.Contains(got.Message, "discovering") {
+			t.Fatalf("first status %s %v %q, want TASK_LOST REASON_CONTAINER_LAUNCH_FAILED about discovery", got.State, got.Reason, got.Message)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no status after the discovery timeout")
+	}
+}

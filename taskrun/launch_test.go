@@ -90,14 +90,14 @@ func states(ss []executor.Status) []string {
 
 // TestLaunchHelloWorld: the hello world fixture through the Launcher:
 // STARTING, RUNNING, FINISHED, with the templates rendered in the process'
-// log at <sandbox>/.logs/<process>/0/stdout.
+// log at <sandbox>/sandbox/.logs/<process>/0/stdout, where Thermos puts it.
 func TestLaunchHelloWorld(t *testing.T) {
 	l := launch(t, auroraTaskInfo(t, fixtureJSON(t, "hello_world.json", nil), nil))
 	got := l.until(t)
 	if s := strings.Join(states(got), " "); s != "TASK_STARTING TASK_RUNNING TASK_FINISHED" {
 		t.Fatalf("statuses %s (last message %q)", s, got[len(got)-1].Message)
 	}
-	b, err := os.ReadFile(filepath.Join(l.sandbox, ".logs", "hello", "0", "stdout"))
+	b, err := os.ReadFile(filepath.Join(l.sandbox, "sandbox", ".logs", "hello", "0", "stdout"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +194,8 @@ func TestLaunchRefusesBadInput(t *testing.T) {
 			if last.Reason == nil || *last.Reason != mesos.REASON_TASK_INVALID {
 				t.Errorf("reason %v, want REASON_TASK_INVALID", last.Reason)
 			}
-			// Nothing ran: no process log and no work directory.
-			for _, dir := range []string{".logs", "sandbox"} {
+			// Nothing ran: no task sandbox, so no process log either.
+			for _, dir := range []string{"sandbox"} {
 				if _, err := os.Stat(filepath.Join(l.sandbox, dir)); !os.IsNotExist(err) {
 					t.Errorf("%s exists in the sandbox (err %v): a process was prepared or started", dir, err)
 				}

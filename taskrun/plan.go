@@ -184,10 +184,11 @@ func (p *plan) portNames() string {
 	return strings.Join(names, ", ")
 }
 
-// killGrace is how long a kill may take: the KILL's policy, else the
-// TaskInfo's kill_policy (Mesos: "used when the kill event has none"), else
-// the executor's shutdown grace period. An explicit 0 means kill now.
-func killGrace(policy, taskPolicy *mesos.KillPolicy, def time.Duration) time.Duration {
+// preemptionWait is the time from SIGTERM to SIGKILL of a kill: the KILL's
+// kill_policy grace period, else the TaskInfo's (Mesos: used when the kill
+// event has none), else def, Thermos' preemption wait. An explicit 0 means
+// SIGKILL at once.
+func preemptionWait(policy, taskPolicy *mesos.KillPolicy, def time.Duration) time.Duration {
 	for _, p := range []*mesos.KillPolicy{policy, taskPolicy} {
 		if gp := p.GetGracePeriod(); gp != nil {
 			return max(time.Duration(gp.GetNanoseconds()), 0)

@@ -65,7 +65,13 @@ func (t *task) run(ctx context.Context) {
 	t.recordPlan(p, &facts)
 	if err := t.discover(pctx, &facts); err != nil {
 		if !killedEarly() {
-			fail(err.Error(), failureReason(err))
+			// Nothing of the task ran: the executor could not start it in
+			// time, which Thermos reports as TASK_LOST (aurora_executor.py,
+			// _start_runner: "Timed out waiting for task to start!"), so
+			// that Aurora reschedules without counting a task failure.
+			t.log.Error("task lost", zap.Error(err))
+			t.report(executor.Status{State: mesos.TASK_LOST, Message: err.Error(),
+				Reason: mesos.REASON_CONTAINER_LAUNCH_FAILED.Enum()})
 		}
 		return
 	}
@@ -167,10 +173,18 @@ func (f Facts) summary() string {
 
 func (t *task) sandboxOptions(p *plan, facts Facts) sandbox.Options {
 	user := p.user
+	if t.opt.ExecuteAsUser != "" {
+		// thermos_executor_main.py: UserOverrideDirectorySandboxProvider.
+		user = t.opt.ExecuteAsUser
+	}
 	if t.opt.NoSetuid || os.Geteuid() != 0 {
 		user = ""
 	}
-	env := append(executorEnv(), p.env...)
+	env := thermosEnv()
+	if t.opt.PreserveEnv {
+		env = executorEnv()
+	}
+	env = append(env, p.env...)
 	env = append(env, facts.Env()...)
 	return sandbox.Options{
 		Sandbox: t.env.Config.Sandbox,
@@ -182,6 +196,21 @@ func (t *task) sandboxOptions(p *plan, facts Facts) sandbox.Options {
 		Log:     t.opt.Log,
 		Logger:  t.log,
 	}
+}
+
+// thermosEnv is what Thermos passes on from the executor's environment
+// without --preserve_env: PATH only; HOME, USER and LOGNAME are set by the
+// sandbox (thermos/core/process.py, Process.execute). dewar adds
+// MESOS_DIRECTORY: it marks every process of the container, which is how
+// the fake agent (and an operator with ps) finds what a dead executor left.
+func thermosEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "MESOS_DIRECTORY"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // executorEnv is the executor's environment minus what the task must not
@@ -198,19 +227,6 @@ func executorEnv() []string {
 		out = append(out, kv)
 	}
 	return out
-}
-
-// kill is the graceful kill: withdraw the announcement first, so no client
-// is sent to a dying instance; then the HTTP lifecycle endpoints; then
-// signals. All of it within grace; the withdrawal gets a small share of it,
-// so an unreachable ensemble cannot eat the processes' grace period.
-func (t *task) kill(ctx context.Context, p *plan, runner *sandbox.Runner, annc *announcing, grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	<-annc.leave(min(grace/4, 2*time.Second))
-	kctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	t.lifecycleShutdown(kctx, p, runner)
-	runner.Kill(ctx, time.Until(deadline))
 }
 
 func (t *task) joinTimeout() time.Duration {

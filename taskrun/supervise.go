@@ -162,9 +162,8 @@ func (s *supervisor) startKill(policy *mesos.KillPolicy, why string) {
 	}
 	s.killing = true
 	s.t.log.Info("killing", zap.String("why", why))
-	grace := killGrace(policy, s.t.info.KillPolicy, s.t.env.Config.ShutdownGracePeriod)
 	go func() {
 		defer close(s.killDone)
-		s.t.kill(s.ctx, s.p, s.runner, s.annc, grace)
+		s.t.kill(s.ctx, s.p, s.runner, s.annc, policy)
 	}()
 }

@@ -31,6 +31,26 @@ type Options struct {
 	Log sandbox.LogConfig
 	// NoSetuid runs processes as the executor's own user (--nosetuid).
 	NoSetuid bool
+	// ExecuteAsUser replaces the task's user (the Aurora role) for the
+	// processes and the sandbox's owner (--execute-as-user).
+	ExecuteAsUser string
+	// NoSetuidHealthChecks runs shell health checks as the executor's own
+	// user (--nosetuid-health-checks).
+	NoSetuidHealthChecks bool
+	// PreserveEnv gives the processes the executor's environment (minus the
+	// agent's secrets) instead of Thermos' HOME, USER, LOGNAME and PATH
+	// (--preserve_env).
+	PreserveEnv bool
+	// StopTimeout bounds a kill from the scheduler from its start to the
+	// SIGKILL of whatever is left (--stop_timeout_in_secs); 0: DefaultStopTimeout.
+	StopTimeout time.Duration
+	// SignalTimeout bounds each request to the HTTP lifecycle endpoints;
+	// 0: health.DefaultSignalTimeout (Thermos' HttpSignaler takes it from
+	// AURORA_HTTP_SIGNALER_TIMEOUT_SECS).
+	SignalTimeout time.Duration
+	// PreemptionWait is the time from SIGTERM to SIGKILL of a kill without
+	// a kill policy; 0: DefaultPreemptionWait.
+	PreemptionWait time.Duration
 	// DiscoveryTimeout bounds the wait for addresses (IPv6 DAD included).
 	DiscoveryTimeout time.Duration
 	Logger           *zap.Logger
@@ -49,19 +69,26 @@ func New(opt Options) *Launcher {
 	if opt.DiscoveryTimeout <= 0 {
 		opt.DiscoveryTimeout = netdiscover.DefaultTentativeWait
 	}
+	if opt.StopTimeout <= 0 {
+		opt.StopTimeout = DefaultStopTimeout
+	}
+	if opt.PreemptionWait <= 0 {
+		opt.PreemptionWait = DefaultPreemptionWait
+	}
 	return &Launcher{opt: opt}
 }
 
 // Launch starts the task's lifecycle in its own goroutine.
 func (l *Launcher) Launch(ctx context.Context, env executor.LaunchEnv, info mesos.TaskInfo, report executor.Reporter) executor.Task {
 	t := &task{
-		opt:    l.opt,
-		env:    env,
-		info:   info,
-		report: report,
-		killed: make(chan struct{}),
-		done:   make(chan struct{}),
-		log:    l.opt.Logger.With(zap.String("task_id", info.TaskID.Value)),
+		opt:       l.opt,
+		env:       env,
+		info:      info,
+		report:    report,
+		killed:    make(chan struct{}),
+		shutdownc: make(chan struct{}),
+		done:      make(chan struct{}),
+		log:       l.opt.Logger.With(zap.String("task_id", info.TaskID.Value)),
 	}
 	t.ckpt = t.openCheckpoint()
 	t.report = t.recordingReporter(report)
@@ -93,6 +120,10 @@ type task struct {
 	killed     chan struct{} // closed by Kill; killPolicy and killReason are set before
 	killPolicy *mesos.KillPolicy
 	killReason string
+
+	shutdownOnce sync.Once
+	shutdownc    chan struct{} // closed by Shutdown; shutdownBy is set before
+	shutdownBy   time.Time     // everything must be over by then
 }
 
 // Kill asks the lifecycle to kill the task; only the first call counts.
@@ -101,6 +132,16 @@ func (t *task) Kill(policy *mesos.KillPolicy, reason string) {
 		t.killPolicy, t.killReason = policy, reason
 		close(t.killed)
 	})
+}
+
+// Shutdown kills the task within grace, cutting short a kill under way;
+// only the first call counts.
+func (t *task) Shutdown(grace time.Duration, reason string) {
+	t.shutdownOnce.Do(func() {
+		t.shutdownBy = time.Now().Add(max(grace, 0))
+		close(t.shutdownc)
+	})
+	t.Kill(nil, reason)
 }
 
 func (t *task) hostname() string {

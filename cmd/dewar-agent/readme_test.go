@@ -54,7 +54,7 @@ func TestRunHello(t *testing.T) {
 				t.Fatalf("updates %v, want %v\n%s", states, want, out)
 			}
 			run := filepath.Join(work, "slaves", "*", "frameworks", "dewar-cli", "executors", "hello", "runs", "latest")
-			logs, _ := filepath.Glob(filepath.Join(run, ".logs", "*", "0", "stdout"))
+			logs, _ := filepath.Glob(filepath.Join(run, "sandbox", ".logs", "*", "0", "stdout"))
 			if len(logs) != 1 {
 				t.Fatalf("task stdout files: %v", logs)
 			}
@@ -65,7 +65,8 @@ func TestRunHello(t *testing.T) {
 			if strings.TrimSpace(string(b)) != "hello" {
 				t.Fatalf("task stdout %q, want hello", b)
 			}
-			execLog, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(logs[0])))), "stderr"))
+			runDir := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(logs[0])))))
+			execLog, err := os.ReadFile(filepath.Join(runDir, "stderr"))
 			if err != nil {
 				t.Fatal(err)
 			}

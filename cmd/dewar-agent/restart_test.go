@@ -158,7 +158,7 @@ func testAgentRestart(t *testing.T, restartFlags []string) {
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFile(t, filepath.Join(ex.Sandbox, ".logs", "command", "0", "stdout"), "done")
+	waitFile(t, filepath.Join(ex.Sandbox, "sandbox", ".logs", "command", "0", "stdout"), "done")
 	if err := syscall.Kill(ex.PID, 0); err != nil {
 		t.Fatalf("the executor did not wait for the agent: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -43,10 +42,15 @@ func run() error {
 		rotateMB       = fs.Int("runner-rotate-log-size-mb", 100, "rotate mode: rotate a process log at this size (MiB)")
 		rotateBackups  = fs.Int("runner-rotate-log-backups", 5, "rotate mode: rotated files kept per log")
 		noSetuid       = fs.Bool("nosetuid", false, "run processes as the executor's user even when it is root (Thermos' --nosetuid)")
+		executeAs      = fs.String("execute-as-user", "", "run the processes as this user, and give it the sandbox, instead of the task's role (Thermos' --execute-as-user)")
+		noSetuidHealth = fs.Bool("nosetuid-health-checks", false, "run shell health checks as the executor's user, not the task's (Thermos' --nosetuid-health-checks)")
+		preserveEnv    = fs.Bool("preserve_env", false, "give the processes the executor's environment instead of only HOME, USER, LOGNAME and PATH (Thermos' --preserve_env)")
+		stopTimeout    = fs.Int("stop_timeout_in_secs", int(taskrun.DefaultStopTimeout/time.Second), "a kill from the scheduler SIGKILLs whatever is left this many seconds after it began (Thermos' --stop_timeout_in_secs)")
 		discovery      = fs.Duration("discovery-timeout", 10*time.Second, "how long to wait for every CNI network to have a usable address (IPv6 DAD included)")
 		logLevel       = fs.String("log-level", "info", "executor log level: debug, info, warn, error")
 		ackTimeout     = fs.Duration("status-ack-timeout", executor.DefaultAckTimeout, "once every task has ended, exit after this long even if the agent has not acknowledged every update (the agent drops some without an ACK)")
 	)
+	inert := thermosOnlyFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -55,6 +59,14 @@ func run() error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	inert.logSet(fs, log)
+	signalTimeout, err := signalerTimeout(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *stopTimeout <= 0 {
+		return fmt.Errorf("--stop_timeout_in_secs=%d: want a number of seconds above 0", *stopTimeout)
+	}
 
 	cfg, err := executor.ConfigFromEnv(os.Getenv)
 	if err != nil {
@@ -81,13 +93,23 @@ func run() error {
 			RotateSizeBytes: int64(*rotateMB) << 20,
 			RotateBackups:   *rotateBackups,
 		},
-		NoSetuid:         *noSetuid,
-		DiscoveryTimeout: *discovery,
-		Logger:           log,
+		NoSetuid:             *noSetuid,
+		ExecuteAsUser:        *executeAs,
+		NoSetuidHealthChecks: *noSetuidHealth,
+		PreserveEnv:          *preserveEnv,
+		StopTimeout:          time.Duration(*stopTimeout) * time.Second,
+		SignalTimeout:        signalTimeout,
+		DiscoveryTimeout:     *discovery,
+		Logger:               log,
 	}
 	if *ensemble != "" {
+		hosts, chroot, err := announcer.ParseEnsemble(*ensemble)
+		if err != nil {
+			return fmt.Errorf("--announcer-ensemble: %w", err)
+		}
 		ac := &announcer.Config{
-			Ensemble:        strings.Split(*ensemble, ","),
+			Ensemble:        hosts,
+			Chroot:          chroot,
 			Root:            *serversetPath,
 			AllowCustomPath: *allowCustom,
 			PrimaryNetwork:  *primaryNetwork,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,4 +173,55 @@ func TestAnnounceAndWithdraw(t *testing.T) {
 	} else if len(c.Serversets) != 1 || c.Serversets[0].Joined || c.State() != "TASK_KILLED" {
 		t.Errorf("checkpoint after the kill: state %s, serversets %+v", c.State(), c.Serversets)
 	}
+}
+
+// TestAnnounceAsThermos: a chroot in --announcer-ensemble
+// ("host:port/chroot", which kazoo honours) prefixes the serverset path, and
+// a primary_port the task was not given is announced as port 0 with a
+// warning, as Thermos' make_endpoints does, instead of failing the task.
+func TestAnnounceAsThermos(t *testing.T) {
+	t.Parallel()
+	srv := zktest.Start(t)
+	conn, _, err := zk.Connect([]string{srv.Addr()}, 5*time.Second, zk.WithLogger(quietZK{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	const path = "/dewar-chroot/aurora/root/prod/web"
+
+	n := startNode(t)
+	ports := freePorts(t, "http", "health")
+	job := fixture(t, "web_service.json", func(doc map[string]any) {
+		doc["announce"] = map[string]any{"primary_port": "thrift", "portmap": map[string]any{"aurora": "http"}}
+	})
+	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)},
+		"--announcer-ensemble", srv.Addr()+"/dewar-chroot")
+	tk.await(t, mesos.TASK_RUNNING)
+	kids, _, err := conn.Children(path)
+	if err != nil || len(kids) != 1 {
+		t.Fatalf("members of %s while RUNNING: %v, %v; want one\nexecutor log:\n%s", path, kids, err, tk.executorLog())
+	}
+	data, _, err := conn.Get(path + "/" + kids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member struct {
+		ServiceEndpoint struct {
+			Port *int `json:"port"`
+		} `json:"serviceEndpoint"`
+		AdditionalEndpoints map[string]struct {
+			Port int `json:"port"`
+		} `json:"additionalEndpoints"`
+	}
+	if err := json.Unmarshal(data, &member); err != nil {
+		t.Fatal(err)
+	}
+	if p := member.ServiceEndpoint.Port; p == nil || *p != 0 || member.AdditionalEndpoints["aurora"].Port != int(ports["http"]) {
+		t.Errorf("member %s, want serviceEndpoint port 0 and aurora on %d", data, ports["http"])
+	}
+	if log := tk.executorLog(); !strings.Contains(log, "announcing port 0") || !strings.Contains(log, `primary_port \"thrift\"`) {
+		t.Errorf("no warning naming primary_port thrift in the executor log:\n%s", log)
+	}
+	tk.kill(t, 20*time.Second)
+	tk.awaitTerminal(t)
 }

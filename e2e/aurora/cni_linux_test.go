@@ -60,7 +60,9 @@ func TestCNIService(t *testing.T) {
 		}
 	}
 
-	jobJSON := fixture(t, "cni_service.json", nil)
+	// Processes get Thermos' environment, not the executor's: the helper's
+	// path goes into the job itself.
+	jobJSON := renderEnv(fixture(t, "cni_service.json", nil), map[string]string{"DEWAR_TEST_WEBSERVER": web})
 	job, err := aurora.ParseJob(jobJSON)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,9 +139,12 @@ type task struct {
 
 // launch sends jobJSON as Aurora does: the AssignedTask in TaskInfo.data,
 // under an ExecutorInfo that runs dewar-executor with flags. env is added
-// to the executor's environment (and so the task's).
+// to the executor's environment; processes do not inherit it (Thermos'
+// environment), so each ${NAME:-default} of env in the job is replaced by
+// its value, as an operator would render the path into the job.
 func (n *node) launch(t *testing.T, name string, jobJSON []byte, ports map[string]int32, env map[string]string, flags ...string) *task {
 	t.Helper()
+	jobJSON = renderEnv(jobJSON, env)
 	job, err := aurora.ParseJob(jobJSON)
 	if err != nil {
 		t.Fatalf("%s does not parse: %v", name, err)
@@ -155,6 +159,15 @@ func (n *node) launch(t *testing.T, name string, jobJSON []byte, ports map[strin
 	return tk
 }
 
+// renderEnv replaces ${NAME:-default} of every NAME in env with its value.
+func renderEnv(jobJSON []byte, env map[string]string) []byte {
+	for k, v := range env {
+		re := regexp.MustCompile(`\$\{` + regexp.QuoteMeta(k) + `:-[^}]*\}`)
+		jobJSON = re.ReplaceAllLiteral(jobJSON, []byte(v))
+	}
+	return jobJSON
+}
+
 // launchData launches TaskInfo.data as it is, valid or not.
 func (n *node) launchData(t *testing.T, name, id string, data []byte, env map[string]string, flags ...string) *task {
 	t.Helper()
@@ -163,15 +176,21 @@ func (n *node) launchData(t *testing.T, name, id string, data []byte, env map[st
 	for k, v := range env {
 		vars = append(vars, mesos.Environment_Variable{Name: k, Value: &v})
 	}
+	return n.launchCommand(t, name, id, data, &mesos.CommandInfo{
+		Value:       &n.executor,
+		Shell:       &shell,
+		Arguments:   append([]string{n.executor}, flags...),
+		Environment: &mesos.Environment{Variables: vars},
+	})
+}
+
+// launchCommand launches TaskInfo.data under an executor run by cmd.
+func (n *node) launchCommand(t *testing.T, name, id string, data []byte, cmd *mesos.CommandInfo) *task {
+	t.Helper()
 	exInfo := &mesos.ExecutorInfo{
 		ExecutorID: mesos.ExecutorID{Value: "thermos-" + id},
 		Name:       ptr(aurora.ExecutorName),
-		Command: &mesos.CommandInfo{
-			Value:       &n.executor,
-			Shell:       &shell,
-			Arguments:   append([]string{n.executor}, flags...),
-			Environment: &mesos.Environment{Variables: vars},
-		},
+		Command:    cmd,
 	}
 	info := mesos.TaskInfo{Name: name, TaskID: mesos.TaskID{Value: id}, Data: data,
 		Resources: []mesos.Resource{{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 0.1}}}}
@@ -291,7 +310,13 @@ func (tk *task) expectStates(t *testing.T, want ...mesos.TaskState) {
 // kill asks the agent to kill the task with a grace period.
 func (tk *task) kill(t *testing.T, grace time.Duration) {
 	t.Helper()
-	policy := &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}}
+	tk.killWith(t, &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}})
+}
+
+// killWith asks the agent to kill the task with policy (nil: none, as
+// Aurora's KILL carries none).
+func (tk *task) killWith(t *testing.T, policy *mesos.KillPolicy) {
+	t.Helper()
 	if err := tk.n.agent.Kill(context.Background(), tk.n.fw.ID.Value, tk.id, policy); err != nil {
 		t.Fatalf("kill %s: %v", tk.id, err)
 	}
@@ -328,10 +353,11 @@ func (tk *task) awaitEvent(t *testing.T, name string, timeout time.Duration) {
 	}
 }
 
-// processLog reads <sandbox>/.logs/<process>/<run>/<stream>.
+// processLog reads <sandbox>/sandbox/.logs/<process>/<run>/<stream>, where
+// Thermos puts it.
 func (tk *task) processLog(t *testing.T, process string, run int, stream string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(tk.sandbox, ".logs", process, strconv.Itoa(run), stream))
+	b, err := os.ReadFile(filepath.Join(tk.sandbox, "sandbox", ".logs", process, strconv.Itoa(run), stream))
 	if err != nil {
 		t.Fatalf("log of %s run %d: %v", process, run, err)
 	}
@@ -341,7 +367,7 @@ func (tk *task) processLog(t *testing.T, process string, run int, stream string)
 // runs lists the run numbers of process that have a log directory.
 func (tk *task) runs(t *testing.T, process string) int {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(tk.sandbox, ".logs", process))
+	entries, err := os.ReadDir(filepath.Join(tk.sandbox, "sandbox", ".logs", process))
 	if err != nil {
 		t.Fatalf("logs of %s: %v", process, err)
 	}

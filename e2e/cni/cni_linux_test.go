@@ -305,7 +305,7 @@ func checkTaskEnv(t *testing.T, sandbox string, nets []e2etest.Network, cni []me
 			t.Errorf("task env has %s=%q, which no network explains", k, env[k])
 		}
 	}
-	stdout := waitFile(t, filepath.Join(sandbox, ".logs", "command", "0", "stdout"), "DEWAR_IPS="+want["DEWAR_IPS"]+"\n")
+	stdout := waitFile(t, filepath.Join(sandbox, "sandbox", ".logs", "command", "0", "stdout"), "DEWAR_IPS="+want["DEWAR_IPS"]+"\n")
 	if !strings.Contains(stdout, "DEWAR_IPS="+want["DEWAR_IPS"]+"\n") {
 		t.Errorf("task stdout %q lacks DEWAR_IPS=%s", stdout, want["DEWAR_IPS"])
 	}

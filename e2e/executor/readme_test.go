@@ -45,7 +45,7 @@ func TestREADMEHello(t *testing.T) {
 		t.Fatalf("updates printed: %s, want %s\nstdout:\n%s", got, want, out)
 	}
 	// The command executor's id is the task id; the run id is random.
-	logs, err := filepath.Glob(filepath.Join(work, "slaves", "*", "frameworks", "*", "executors", "hello", "runs", "latest", ".logs", "command", "0", "stdout"))
+	logs, err := filepath.Glob(filepath.Join(work, "slaves", "*", "frameworks", "*", "executors", "hello", "runs", "latest", "sandbox", ".logs", "command", "0", "stdout"))
 	if err != nil || len(logs) != 1 {
 		t.Fatalf("want one task stdout file in the sandbox, found %v (%v)", logs, err)
 	}

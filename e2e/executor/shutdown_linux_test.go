@@ -226,7 +226,7 @@ func TestKillDuringZooKeeperConnect(t *testing.T) {
 	if logHas(execLog, "no session from") {
 		t.Errorf("the ZooKeeper connect timed out instead of being abandoned:\n%s", readLog(execLog))
 	}
-	if _, err := os.Stat(filepath.Join(ex.Sandbox, ".logs")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(ex.Sandbox, "sandbox", ".logs")); !os.IsNotExist(err) {
 		t.Errorf("the sandbox has process logs (%v): a process was started", err)
 	}
 	if left := processesWith(marker); len(left) > 0 {

@@ -46,6 +46,7 @@ func main() {
 	message := flag.String("message", "hello from dewar", "body served on /")
 	eventsPath := flag.String("events", "lifecycle.events", "file the events are appended to")
 	quitStopsHealth := flag.Bool("quit-stops-health", false, "after /quitquitquit, answer /health with 503, as a draining service does")
+	lifecycleDelay := flag.Duration("lifecycle-delay", 0, "answer the lifecycle endpoints only after this long")
 	flag.Parse()
 
 	f, err := os.OpenFile(*eventsPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -78,6 +79,7 @@ func main() {
 		health.HandleFunc(ep, func(w http.ResponseWriter, r *http.Request) {
 			record(ep[1:])
 			quitting.Store(true)
+			time.Sleep(*lifecycleDelay)
 			fmt.Fprintln(w, "noted; waiting for a signal")
 		})
 	}
