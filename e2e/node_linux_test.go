@@ -83,8 +83,10 @@ func startNode(t *testing.T) *node {
 		"--resources", "cpus:4;mem:4096;ports:[31000-31999]", "--executor", n.bin["dewar-executor"],
 		"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins,
 		"--executor-shutdown-grace-period", "3s",
-		// The executor's environment is built, not inherited (as Mesos).
-		"--executor-environment-variables", `{"DEWAR_TEST_WEBSERVER": "`+web+`"}`)
+		// The executor's environment is built, not inherited (as Mesos),
+		// and processes get its PATH but nothing else of it (as Thermos):
+		// the job's "dewar-test-webserver" is found on PATH.
+		"--executor-environment-variables", `{"PATH": "`+filepath.Dir(web)+`:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}`)
 	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -197,7 +197,8 @@ func (s *Server) handleProcess(w http.ResponseWriter, r *http.Request) {
 }
 
 // logRel is the log file of a run relative to the run directory: the
-// checkpoint's log_dir relative to its sandbox (".logs" for dewar), as
+// checkpoint's log_dir relative to its sandbox ("sandbox/.logs" for dewar;
+// ".logs" when a checkpoint names none), as
 // Thermos' TaskPath process_logdir.
 func logRel(t *checkpoint.Task, process string, run int, stream string) (string, error) {
 	dir := ".logs"

@@ -179,7 +179,7 @@ echo "ZooKeeper is up"
 
 say "dewar-agent (master + agent + CNI isolator) on $AGENT"
 bg_in_ns "$BIN/dewar-agent" \
-  --executor-environment-variables "{\"DEWAR_TEST_WEBSERVER\": \"$BIN/dewar-test-webserver\"}" \
+  --executor-environment-variables "{\"PATH\": \"$BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"}" \
   --work-dir "$DEMO/agent" --listen "$AGENT" --hostname dewar-demo-node \
   --resources "cpus:4;mem:4096;ports:[31000-31999]" \
   --executor "$BIN/dewar-executor" \

@@ -37,7 +37,7 @@ func (t *task) openCheckpoint() *checkpoint.Writer {
 		AgentID:     t.info.AgentID.Value,
 		ContainerID: t.env.ContainerID.GetValue(),
 		Sandbox:     t.env.Config.Sandbox,
-		LogDir:      filepath.Join(t.env.Config.Sandbox, ".logs"),
+		LogDir:      filepath.Join(t.env.Config.Sandbox, "sandbox", ".logs"), // sandbox.Runner.logDir
 		WorkDir:     filepath.Join(t.env.Config.Sandbox, "sandbox"),
 		States:      []checkpoint.Transition{},
 		Processes:   []checkpoint.Process{},

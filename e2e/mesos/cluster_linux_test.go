@@ -232,9 +232,9 @@ func (c *cluster) agentArgs() []string {
 	env, _ := json.Marshal(map[string]string{
 		// The agent builds the executor's environment; nothing of its own
 		// is inherited (src/slave/containerizer/mesos/launch.cpp). The
-		// demo job finds its web server through this variable.
-		"PATH":                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"DEWAR_TEST_WEBSERVER": c.web,
+		// demo job finds its web server on PATH, the one variable of the
+		// executor's that processes get (as Thermos).
+		"PATH": filepath.Dir(c.web) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	})
 	return []string{
 		mesosHome + "/sbin/mesos-agent",
