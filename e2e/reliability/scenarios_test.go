@@ -1,0 +1,209 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dewarhq/dewar/internal/zktest"
+)
+
+// settle is how long a serverset must stay complete before it counts as
+// back: longer than a session timeout, so a member still held by a session
+// about to expire cannot pass for one that is back.
+const settle = sessionTimeout + time.Second
+
+func scenarioCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// leaderKilled: N tasks announced, the leader is SIGKILLed. Figure: time
+// from the kill until a reader of the ensemble reads every member again
+// (and they stay). Must hold: 0 lost, 0 duplicates, and a reader that
+// watches never sees a member missing.
+func leaderKilled(t *testing.T, ens *zktest.Ensemble, sc scale) result {
+	ctx := scenarioCtx(t)
+	f := startFleet(t, ens, sc.tasks)
+	want := shards(sc.tasks)
+	w := watch(t, ens, f, want)
+	r := reader(t, ens)
+	res := result{
+		scenario: fmt.Sprintf("leader killed while %d tasks announced (×%d)", sc.tasks, sc.rounds),
+		must:     "0 lost, 0 duplicates, no member ever missing to a watcher",
+	}
+	var worst time.Duration
+	lost := 0
+	for round := range sc.rounds {
+		restore(t, ens)
+		leader, err := ens.Leader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		ens.Server(leader).Stop()
+		since, last, err := f.waitStable(ctx, r, want, settle)
+		if err != nil {
+			t.Errorf("round %d: %v", round, err)
+			lost = sc.tasks - len(last.byShard)
+			break
+		}
+		worst = max(worst, since.Sub(t0))
+		t.Logf("round %d: leader %d killed; every member readable again after %v", round, leader, since.Sub(t0))
+	}
+	missing, dup, views := w.worst()
+	views-- // the first view is the initial read, not a change
+	last := f.read(r, sc.tasks)
+	dup = max(dup, last.duplicates())
+	res.figure = fmt.Sprintf("readable again after %s (worst round); %d lost, %d duplicates, a watcher (%d change notifications) saw at most %d missing",
+		secs(worst), lost, dup, views, missing)
+	res.pass = lost == 0 && dup == 0 && missing == 0 && last.complete(want)
+	return res
+}
+
+// quorumLost: two of three servers down for longer than the session
+// timeout, then back. One task withdraws during the outage, as a task
+// turning unhealthy or being killed does. Figure: time from quorum back
+// until every member is back (and stays). Must hold: all back, 0
+// duplicates, the withdrawn task never announced again.
+func quorumLost(t *testing.T, ens *zktest.Ensemble, sc scale) result {
+	ctx := scenarioCtx(t)
+	f := startFleet(t, ens, sc.tasks)
+	w := watch(t, ens, f, shards(sc.tasks))
+	r := reader(t, ens)
+	res := result{
+		scenario: fmt.Sprintf("quorum lost for %s (> session timeout %s), then back; %d tasks, 1 withdraws meanwhile", secs(sessionTimeout+time.Second), secs(sessionTimeout), sc.tasks),
+		must:     "all back, 0 duplicates, the withdrawn task not re-announced",
+	}
+	leader, err := ens.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := []int{leader, (leader + 1) % ens.Size()}
+	for _, i := range down {
+		ens.Server(i).Stop()
+	}
+	// Task 0 turns unhealthy while ZooKeeper is away: its member must be
+	// gone once ZooKeeper is back, and never come back.
+	want := shards(sc.tasks, 0)
+	w.setWant(want)
+	leaveErr := make(chan error, 1)
+	go func() { leaveErr <- f.tasks[0].Leave(ctx) }()
+	// The outage itself: a fault of fixed length, not a wait for readiness.
+	time.Sleep(sessionTimeout + time.Second)
+	for _, i := range down {
+		ens.Server(i).Start()
+	}
+	if _, err := ens.Leader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tq := time.Now()
+	since, last, err := f.waitStable(ctx, r, want, settle)
+	if err != nil {
+		t.Error(err)
+	}
+	var leaveOK bool
+	select {
+	case err := <-leaveErr:
+		leaveOK = err == nil
+		if err != nil {
+			t.Errorf("Leave of task 0 after the outage: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("Leave of task 0 still waiting 30 s after the waiting for stable members")
+	}
+	_, dup, _ := w.worst()
+	dup = max(dup, last.duplicates())
+	back := max(since.Sub(tq), 0) // the reader may see it before Leader's poll does
+	present := len(last.byShard)
+	if err != nil {
+		res.figure = fmt.Sprintf("not all back: %v", last)
+	} else {
+		res.figure = fmt.Sprintf("all %d back %s after quorum; %d duplicates; withdrawn task absent", present, secs(back), dup)
+	}
+	res.pass = err == nil && dup == 0 && leaveOK
+	return res
+}
+
+// rejoinStorm: N sessions, one announcer each; all three servers are
+// SIGKILLed and started again. Figure: time from quorum back until all N
+// members exist (and stay); peak outstanding requests on any server.
+// Must hold: ≤ 5 s, 0 duplicates.
+func rejoinStorm(t *testing.T, ens *zktest.Ensemble, sc scale) result {
+	const bound = 5 * time.Second
+	ctx := scenarioCtx(t)
+	f := startFleet(t, ens, sc.storm)
+	want := shards(sc.storm)
+	w := watch(t, ens, f, want)
+	r := reader(t, ens)
+	res := result{
+		scenario: fmt.Sprintf("rejoin storm: %d sessions, all 3 servers restarted", sc.storm),
+		must:     fmt.Sprintf("≤ %s, 0 duplicates", secs(bound)),
+	}
+	for i := range ens.Size() {
+		ens.Server(i).Stop()
+	}
+	mon := monitor(ens)
+	defer mon.stop()
+	for i := range ens.Size() {
+		ens.Server(i).Start()
+	}
+	if _, err := ens.Leader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tq := time.Now()
+	since, last, err := f.waitStable(ctx, r, want, settle)
+	peak, conns := mon.stop()
+	_, dup, _ := w.worst()
+	dup = max(dup, last.duplicates())
+	back := max(since.Sub(tq), 0)
+	if err != nil {
+		t.Error(err)
+		res.figure = fmt.Sprintf("not all back: %v", last)
+	} else {
+		res.figure = fmt.Sprintf("all %d back %s after quorum; %d duplicates; peak %d outstanding requests, %d connections on one server",
+			sc.storm, secs(back), dup, peak, conns)
+	}
+	res.pass = err == nil && back <= bound && dup == 0
+	return res
+}
+
+// mntrMonitor polls mntr on every server and keeps the peaks.
+type mntrMonitor struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+	// written by the goroutine, read after done
+	outstanding, conns int64
+}
+
+func monitor(ens *zktest.Ensemble) *mntrMonitor {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &mntrMonitor{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		for {
+			for i := range ens.Size() {
+				if st, err := ens.Server(i).Mntr(ctx); err == nil {
+					m.outstanding = max(m.outstanding, st["zk_outstanding_requests"])
+					m.conns = max(m.conns, st["zk_num_alive_connections"])
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return m
+}
+
+// stop ends the polling and returns the peaks.
+func (m *mntrMonitor) stop() (outstanding, conns int64) {
+	m.once.Do(func() { m.cancel(); <-m.done })
+	return m.outstanding, m.conns
+}
