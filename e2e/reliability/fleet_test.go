@@ -93,6 +93,16 @@ func startFleet(t *testing.T, ens *zktest.Ensemble, n int) *fleet {
 	return f
 }
 
+// baseline reads the complete serverset of a fleet that has just started.
+func (f *fleet) baseline(t *testing.T, conn *zk.Conn) census {
+	t.Helper()
+	c := f.read(conn, len(f.tasks))
+	if !c.complete(shards(len(f.tasks))) {
+		t.Fatalf("serverset %s after every Join: %v", f.path, c)
+	}
+	return c
+}
+
 // shards is 0..n-1 minus the ones given.
 func shards(n int, except ...int) []int {
 	var out []int
@@ -106,7 +116,8 @@ func shards(n int, except ...int) []int {
 
 // census is one reading of the serverset.
 type census struct {
-	byShard map[int]int // members per shard
+	byShard map[int]int    // members per shard
+	names   map[int]string // a member znode name per shard
 	stale   int         // members whose owner is not their task's current session
 	bad     int         // members that do not parse
 	err     error       // the reading failed (no session, no quorum)
@@ -116,7 +127,7 @@ type census struct {
 // owner is the session its task holds now (a member of an old session is
 // about to vanish with it).
 func (f *fleet) read(conn *zk.Conn, want int) census {
-	c := census{byShard: map[int]int{}}
+	c := census{byShard: map[int]int{}, names: map[int]string{}}
 	children, _, err := conn.Children(f.path)
 	if err != nil {
 		c.err = err
@@ -128,6 +139,7 @@ func (f *fleet) read(conn *zk.Conn, want int) census {
 	}
 	type got struct {
 		shard int
+		name  string
 		stale bool
 		err   error
 	}
@@ -150,7 +162,7 @@ func (f *fleet) read(conn *zk.Conn, want int) census {
 				res[i].shard = -2
 				return
 			}
-			res[i].shard = *m.Shard
+			res[i].shard, res[i].name = *m.Shard, child
 			res[i].stale = stat.EphemeralOwner != f.tasks[*m.Shard].SessionID()
 		}()
 	}
@@ -163,6 +175,7 @@ func (f *fleet) read(conn *zk.Conn, want int) census {
 			c.bad++
 		default:
 			c.byShard[r.shard]++
+			c.names[r.shard] = r.name
 			if r.stale {
 				c.stale++
 			}
@@ -222,6 +235,19 @@ func (f *fleet) waitStable(ctx context.Context, conn *zk.Conn, want []int, settl
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// recreated counts the shards of before whose member znode is not the same
+// one in after: the member was lost (its session expired, or it was
+// deleted) and announced again, so readers had a gap.
+func recreated(before, after census) int {
+	n := 0
+	for s, name := range before.names {
+		if after.names[s] != name {
+			n++
+		}
+	}
+	return n
 }
 
 // duplicates is members beyond one per shard.

@@ -62,9 +62,18 @@ func TestReliability(t *testing.T) {
 		run  func(*testing.T, *zktest.Ensemble, scale) result
 	}{
 		{"LeaderKilled", leaderKilled},
+		{"FollowerFrozen", serverFrozen},
 		{"QuorumLost", quorumLost},
-		{"RejoinStorm", rejoinStorm},
+		{"RejoinStorm", rejoinStorm(false)},
 		{"ExecutorKilled", executorKilled},
+	}
+	if sc.full {
+		// Known to fail (see rejoinStorm): only the full run has it, so
+		// that `make test` stays green while the table shows the gap.
+		scenarios = append(scenarios, struct {
+			name string
+			run  func(*testing.T, *zktest.Ensemble, scale) result
+		}{"RejoinStormEmptyDatabases", rejoinStorm(true)})
 	}
 	var mu sync.Mutex
 	var rows []result

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -299,3 +301,18 @@ func (s *Server) PID() int {
 }
 
 func (s *Server) running() bool { return s.PID() != 0 }
+
+// WipeData deletes a stopped server's database (snapshots, transaction
+// log, epochs) and keeps its myid: it comes back empty, as a server whose
+// disk was replaced. With every member wiped, every node and session of
+// the ensemble is gone, and clients learn on reconnect that their sessions
+// expired.
+func (s *Server) WipeData() {
+	s.t.Helper()
+	if s.running() {
+		s.t.Fatalf("zktest: WipeData of ZooKeeper %s while it runs; Stop it first", s.Addr())
+	}
+	if err := os.RemoveAll(filepath.Join(s.dir, "data", "version-2")); err != nil {
+		s.t.Fatalf("zktest: wipe the data of ZooKeeper %s: %v", s.Addr(), err)
+	}
+}
