@@ -118,9 +118,9 @@ func shards(n int, except ...int) []int {
 type census struct {
 	byShard map[int]int    // members per shard
 	names   map[int]string // a member znode name per shard
-	stale   int         // members whose owner is not their task's current session
-	bad     int         // members that do not parse
-	err     error       // the reading failed (no session, no quorum)
+	stale   int            // members whose owner is not their task's current session
+	bad     int            // members that do not parse
+	err     error          // the reading failed (no session, no quorum)
 }
 
 // read lists the serverset and reads every member: shard, and whether its
