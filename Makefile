@@ -72,9 +72,9 @@ test-mesos:
 # figures are the product's, not the race detector's. `make test` runs the
 # short version of the same scenarios.
 RELIABILITY_TABLE := $(CURDIR)/bin/reliability.md
-reliability: deps-debian
-	@mkdir -p bin && rm -f $(RELIABILITY_TABLE)
-	@rc=0; DEWAR_RELIABILITY_FULL=1 DEWAR_RELIABILITY_TABLE=$(RELIABILITY_TABLE) DEWAR_REQUIRE_INTEGRATION=1 \
+reliability: deps-debian build
+	@rm -f $(RELIABILITY_TABLE)
+	@rc=0; DEWAR_RELIABILITY_FULL=1 DEWAR_RELIABILITY_TABLE=$(RELIABILITY_TABLE) DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin \
 	  $(GO) test -count=1 -timeout 15m -run '^TestReliability$$' ./e2e/reliability/ || rc=$$?; \
 	  echo; cat $(RELIABILITY_TABLE) 2>/dev/null || echo "no table: the suite stopped early (see above)"; exit $$rc
 
