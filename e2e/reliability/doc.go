@@ -1,7 +1,8 @@
 // Package reliability measures how the serversets the announcer keeps ride
 // out the ZooKeeper failures that happen every week (issue 13): a leader
 // killed, a quorum lost for longer than the session timeout, all servers
-// restarted under a rejoin storm, an executor SIGKILLed. Every scenario
+// restarted under a rejoin storm, a follower frozen, the real
+// dewar-executor SIGKILLed under the strict fake agent. Every scenario
 // runs on real parts — a three-node ensemble of Debian's ZooKeeper on
 // loopback (internal/zktest) and one announcer, with its own session, per
 // simulated task, as in production — and prints a figure and whether the

@@ -36,6 +36,12 @@ func currentScale() scale {
 	return scale{tasks: 20, storm: 50, rounds: 1}
 }
 
+// scenario stages one failure and measures it.
+type scenario struct {
+	name string
+	run  func(*testing.T, *zktest.Ensemble, scale) result
+}
+
 // result is one row of the table.
 type result struct {
 	scenario string
@@ -57,10 +63,7 @@ func TestMain(m *testing.M) {
 func TestReliability(t *testing.T) {
 	sc := currentScale()
 	ens := zktest.StartEnsemble(t)
-	scenarios := []struct {
-		name string
-		run  func(*testing.T, *zktest.Ensemble, scale) result
-	}{
+	scenarios := []scenario{
 		{"LeaderKilled", leaderKilled},
 		{"FollowerFrozen", serverFrozen},
 		{"QuorumLost", quorumLost},
@@ -68,18 +71,13 @@ func TestReliability(t *testing.T) {
 		{"RealExecutorKilled", realExecutorKilled},
 	}
 	if sc.full {
-		// The same kill with a 4 s session, in a child process of our own
-		// (the executor has no flag for its session timeout: 10 s).
-		scenarios = append(scenarios, struct {
-			name string
-			run  func(*testing.T, *zktest.Ensemble, scale) result
-		}{"ExecutorKilled", executorKilled})
-		// Known to fail (see rejoinStorm): only the full run has it, so
-		// that `make test` stays green while the table shows the gap.
-		scenarios = append(scenarios, struct {
-			name string
-			run  func(*testing.T, *zktest.Ensemble, scale) result
-		}{"RejoinStormEmptyDatabases", rejoinStorm(true)})
+		scenarios = append(scenarios,
+			// The same kill with a 4 s session, in a child process of our
+			// own (the executor has no flag for its session timeout: 10 s).
+			scenario{"ExecutorKilled", executorKilled},
+			// Known to fail (see rejoinStorm): only the full run has it, so
+			// that `make test` stays green while the table shows the gap.
+			scenario{"RejoinStormEmptyDatabases", rejoinStorm(true)})
 	}
 	var mu sync.Mutex
 	var rows []result

@@ -24,6 +24,11 @@
 //		}))
 //
 // Clients of such a server must run (or dial) inside the namespace too.
+//
+// StartEnsemble runs three servers in one quorum instead (QuorumPeerMain,
+// server.N lines, a data dir with myid each); its members can be killed,
+// started, frozen (SIGSTOP) and thawed one by one, and Leader finds the one
+// srvr calls "leader".
 package zktest
 
 import (
