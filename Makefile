@@ -17,7 +17,7 @@ export DEWAR_CNI_PLUGINS_DIR := $(TOOLS)/cni
 # Files tests keep (t.ArtifactDir: the observer's browser screenshots).
 TEST_OUTPUT := $(CURDIR)/.test-output
 
-.PHONY: all build deps deps-debian deps-go test test-unit test-mesos fuzz bench demo demo-stop clean
+.PHONY: all build deps deps-debian deps-go test test-unit test-mesos reliability fuzz bench demo demo-stop clean
 
 all: build
 
@@ -70,6 +70,19 @@ test-mesos:
 	  echo "then run make test-mesos again." >&2; exit 1; }
 	@$(MAKE) --no-print-directory deps build
 	DEWAR_MESOS_HOME=$(MESOS_HOME) DEWAR_REQUIRE_MESOS=1 DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 10m ./e2e/mesos/...
+
+# The reliability suite (issue 13, e2e/reliability) at full scale: a
+# three-node ZooKeeper ensemble on loopback, one announcer session per
+# simulated task, 1,000 of them in the rejoin storm. Prints the table of
+# figures; fails when a scenario misses its threshold. No -race here: the
+# figures are the product's, not the race detector's. `make test` runs the
+# short version of the same scenarios.
+RELIABILITY_TABLE := $(CURDIR)/bin/reliability.md
+reliability: deps-debian build
+	@rm -f $(RELIABILITY_TABLE)
+	@rc=0; DEWAR_RELIABILITY_FULL=1 DEWAR_RELIABILITY_TABLE=$(RELIABILITY_TABLE) DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin \
+	  $(GO) test -count=1 -timeout 15m -run '^TestReliability$$' ./e2e/reliability/ || rc=$$?; \
+	  echo; cat $(RELIABILITY_TABLE) 2>/dev/null || echo "no table: the suite stopped early (see above)"; exit $$rc
 
 # Each fuzz target briefly, as CI does; run longer with FUZZTIME=5m (any
 # -fuzztime value). The default is a count of executions, not a duration:

@@ -24,6 +24,11 @@
 //		}))
 //
 // Clients of such a server must run (or dial) inside the namespace too.
+//
+// StartEnsemble runs three servers in one quorum instead (QuorumPeerMain,
+// server.N lines, a data dir with myid each); its members can be killed,
+// started, frozen (SIGSTOP) and thawed one by one, and Leader finds the one
+// srvr calls "leader".
 package zktest
 
 import (
@@ -87,6 +92,9 @@ type Server struct {
 	jar  string
 	dir  string // holds zoo.cfg, data/ and zk.log
 	port int
+
+	// peer is set for a member of an ensemble (StartEnsemble).
+	peer *peerConfig
 
 	// mu guards the following fields.
 	mu   sync.Mutex
@@ -184,34 +192,58 @@ admin.enableServer=false
 preAllocSize=1024
 forceSync=no
 `, TickTime.Milliseconds(), data, s.port, s.opts.host, 2*TickTime.Milliseconds())
+	if s.peer != nil {
+		if err := os.WriteFile(filepath.Join(data, "myid"), []byte(strconv.Itoa(s.peer.id)+"\n"), 0o644); err != nil {
+			return err
+		}
+		cfg += s.peer.config()
+	}
 	return os.WriteFile(filepath.Join(s.dir, "zoo.cfg"), []byte(cfg), 0o644)
 }
 
 func (s *Server) start() error {
+	done, err := s.spawn()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	return s.waitServing(ctx, done)
+}
+
+// spawn runs the JVM and returns a channel closed when it exits.
+func (s *Server) spawn() (<-chan struct{}, error) {
+	main := "org.apache.zookeeper.server.ZooKeeperServerMain"
+	if s.peer != nil {
+		main = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+	}
 	// zookeeper.jar's manifest names the jars it needs (Debian installs
 	// them in /usr/share/java); the explicit list is a fallback.
 	argv := append([]string(nil), s.opts.prefix...)
 	argv = append(argv, "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-cp", s.jar+":/usr/share/java/zookeeper-jute.jar:/usr/share/java/*",
-		"org.apache.zookeeper.server.ZooKeeperServerMain", filepath.Join(s.dir, "zoo.cfg"))
+		main, filepath.Join(s.dir, "zoo.cfg"))
 	log, err := os.OpenFile(filepath.Join(s.dir, "zk.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer log.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", strings.Join(argv, " "), err)
+		return nil, fmt.Errorf("run %s: %w", strings.Join(argv, " "), err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	s.mu.Lock()
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
+	return done, nil
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
+// waitServing polls srvr until the server serves, its JVM exits (done) or
+// ctx ends.
+func (s *Server) waitServing(ctx context.Context, done <-chan struct{}) error {
 	for {
 		if s.serving(ctx) {
 			// Another package's server may have taken the port between
@@ -225,9 +257,9 @@ func (s *Server) start() error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("java exited before serving on %s (%s)", s.Addr(), cmd.ProcessState)
+			return fmt.Errorf("java exited before serving on %s", s.Addr())
 		case <-ctx.Done():
-			return fmt.Errorf("no answer to srvr on %s within %v", s.Addr(), startTimeout)
+			return fmt.Errorf("no answer to srvr on %s: %w", s.Addr(), ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
