@@ -19,10 +19,10 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/devcluster/scheduler"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
-	"github.com/dewarhq/dewar/scheduler"
 )
 
 // job writes testdata/jobs/<name> with its networks renamed to the node's.

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dewarhq/dewar/devcluster/scheduler"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
-	"github.com/dewarhq/dewar/scheduler"
 )
 
 // node is a whole single-node cluster inside one network namespace:

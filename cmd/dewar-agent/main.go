@@ -1,5 +1,5 @@
 // Command dewar-agent is a single-node stand-in for a Mesos master and agent:
-// it serves the v1 executor API (and the scheduler API of fakeagent/master),
+// it serves the v1 executor API (and the scheduler API of devcluster/fakeagent/master),
 // launches executors such as dewar-executor, attaches their containers to CNI
 // networks, and survives restarts without killing its executors.
 //
@@ -42,9 +42,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/dewarhq/dewar/fakeagent"
-	"github.com/dewarhq/dewar/fakeagent/master"
-	"github.com/dewarhq/dewar/isolator"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent/master"
+	"github.com/dewarhq/dewar/devcluster/isolator"
 )
 
 func main() {

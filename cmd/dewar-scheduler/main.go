@@ -25,7 +25,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dewarhq/dewar/aurora"
-	"github.com/dewarhq/dewar/scheduler"
+	"github.com/dewarhq/dewar/devcluster/scheduler"
 )
 
 const usage = `usage:

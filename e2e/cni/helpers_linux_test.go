@@ -15,7 +15,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 )
 
 // commandTask is a Mesos command task on the given CNI networks; the agent

@@ -24,7 +24,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -285,7 +285,7 @@ func newID(prefix string) string {
 // readUpdates reads the status updates the agent checkpointed for a task:
 // the RecordIO stream of TaskStatus in
 // <work>/meta/frameworks/<fw>/executors/<ex>/tasks/<task>/updates (layout
-// documented in fakeagent/store.go). An update is only acknowledged after
+// documented in devcluster/fakeagent/store.go). An update is only acknowledged after
 // it is in this file, so it is the ground truth of what was delivered.
 func readUpdates(t testing.TB, work, fw, ex, task string) []mesos.TaskStatus {
 	t.Helper()

@@ -12,7 +12,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/aurora"
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 )
 
 // auroraTask is an Aurora task (an AssignedTask in TaskInfo.data, run by

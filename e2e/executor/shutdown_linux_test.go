@@ -19,7 +19,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
 	"github.com/dewarhq/dewar/aurora"
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
@@ -342,7 +342,7 @@ func lastUpdateFromExecutor(t testing.TB, work, fw, ex, task string) mesos.TaskS
 }
 
 // executorPID reads the executor's pid from the agent's checkpoint
-// (run.json, see fakeagent/store.go), for agents that serve no /state.
+// (run.json, see devcluster/fakeagent/store.go), for agents that serve no /state.
 func executorPID(t testing.TB, work, fw, ex string) int {
 	t.Helper()
 	path := filepath.Join(work, "meta", "frameworks", fw, "executors", ex, "run.json")

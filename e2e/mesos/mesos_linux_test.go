@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/devcluster/scheduler"
 	"github.com/dewarhq/dewar/internal/netnstest"
-	"github.com/dewarhq/dewar/scheduler"
 )
 
 // jobPath is the demo job's classic serverset path (role root, devel, hello).

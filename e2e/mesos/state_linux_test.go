@@ -13,7 +13,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
-	"github.com/dewarhq/dewar/scheduler"
+	"github.com/dewarhq/dewar/devcluster/scheduler"
 )
 
 // masterState is the part of the master's (and agent's) /state the tests

@@ -19,7 +19,7 @@ import (
 
 	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/aurora"
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -206,7 +206,7 @@ func (a *Agent) WaitContainerGone(t testing.TB, containerID, netns string, timeo
 }
 
 // isolatorState is the part of the isolator's per-container state the
-// cleanup needs (isolator/state.go).
+// cleanup needs (devcluster/isolator/state.go).
 type isolatorState struct {
 	ContainerID string `json:"container_id"`
 	NetNSName   string `json:"netns_name"`

@@ -14,7 +14,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dewarhq/dewar/fakeagent/master"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/dewarhq/dewar/devcluster/fakeagent/master"
 )
 
 // agent plays the node behind the real fake master: a launched task runs

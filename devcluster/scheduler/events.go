@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dewarhq/dewar/aurora"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/aurora"
 )
 
 // handle acts on one event; an error ends the subscription.

@@ -14,7 +14,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 )
 
 // TestExecutorExitFailsTasks: when the executor dies, each task not yet

@@ -5,9 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dewarhq/dewar/aurora"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
+
+	"github.com/dewarhq/dewar/aurora"
 )
 
 func testOffer(cpus, mem float64, ports ...[2]uint64) mesos.Offer {

@@ -5,7 +5,7 @@
 // stopped and started again without killing its executors, which then
 // re-subscribe, as with a real agent and framework checkpointing.
 //
-// The master half (the scheduler API) lives in fakeagent/master and drives an
+// The master half (the scheduler API) lives in devcluster/fakeagent/master and drives an
 // *Agent through Launch, Kill, ShutdownFramework and OnUpdate.
 package fakeagent
 

@@ -14,7 +14,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 )
 
 // TestExecutorAPIRejects: every call Mesos refuses is refused with its

@@ -14,8 +14,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	dexec "github.com/dewarhq/dewar/executor"
-	"github.com/dewarhq/dewar/fakeagent"
 )
 
 // TestStatusUUIDAsStout: an UPDATE's uuid is checked as stout's

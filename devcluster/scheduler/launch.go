@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/dewarhq/dewar/aurora"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
+
+	"github.com/dewarhq/dewar/aurora"
 )
 
 // Aurora's executor naming (MesosTaskFactory): executor id "thermos-<task

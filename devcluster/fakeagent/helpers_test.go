@@ -23,7 +23,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/dewarhq/dewar/fakeagent"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
 )
 
 const waitFor = 20 * time.Second

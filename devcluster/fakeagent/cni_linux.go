@@ -3,8 +3,9 @@ package fakeagent
 import (
 	"context"
 
-	"github.com/dewarhq/dewar/isolator"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/dewarhq/dewar/devcluster/isolator"
 )
 
 // CNI adapts the real CNI isolator to the agent's Isolator interface.

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dewarhq/dewar/aurora"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
@@ -20,6 +19,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/aurora"
 )
 
 // Config configures a running stub.
