@@ -15,6 +15,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 func strp(s string) *string { return &s }
@@ -130,7 +132,7 @@ func TestNewMissingConfigDir(t *testing.T) {
 
 func TestTestdataConfigsLoad(t *testing.T) {
 	iso, err := New(Config{
-		ConfigDir:  filepath.Join("..", "testdata", "cni"),
+		ConfigDir:  filepath.Join(testenv.RepoRoot(t), "testdata", "cni"),
 		PluginDirs: []string{fakePluginDir(t, "bridge", "host-local")},
 		StateDir:   t.TempDir(),
 		Log:        zaptest.NewLogger(t),
