@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/health"
-	"github.com/dewarhq/dewar/pystachio"
 	"github.com/dewarhq/dewar/sandbox"
 )
 
@@ -29,10 +28,9 @@ func (t *task) prepareHealth(p *plan, facts Facts, opt sandbox.Options) (*health
 	if p.job == nil {
 		return nil, nil
 	}
-	scope := pystachio.Scope(facts.Scope())
+	// The job is rendered already (renderPlan), the shell command with it.
 	hopt := health.Options{
-		Ports:  p.ports,
-		Render: func(s string) (string, error) { return pystachio.Render(s, scope) },
+		Ports: p.ports,
 		// .healthchecksnooze lives in the task's sandbox
 		// (health_checker.py: os.path.join(sandbox.root, ...)); shell
 		// checks run where the executor runs, $MESOS_DIRECTORY, since

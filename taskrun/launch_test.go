@@ -174,6 +174,11 @@ func TestLaunchRefusesBadInput(t *testing.T) {
 				doc["health_check_config"] = map[string]any{"health_checker": map[string]any{"shell": map[string]any{"shell_command": "curl {{mesos.nope}}"}}}
 			}),
 			want: []string{"mesos.nope"}},
+		{name: "unknown variable in the HTTP lifecycle endpoint", starting: true,
+			info: editJob(func(doc map[string]any) {
+				doc["lifecycle"] = map[string]any{"http": map[string]any{"graceful_shutdown_endpoint": "/quit/{{mesos.nope}}"}}
+			}),
+			want: []string{"lifecycle.http.graceful_shutdown_endpoint", "mesos.nope"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l := launch(t, tt.info)

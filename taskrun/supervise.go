@@ -50,6 +50,7 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 		}
 	}
 	events, healthy, killed := runner.Events(), hc.healthy(), t.killed
+	disk := t.watchDisk(ctx, p)
 	for {
 		select {
 		case ev, ok := <-events:
@@ -68,6 +69,14 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 			if !s.killing { // a task being killed may well stop answering
 				s.failReason, s.failCode = why, mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED
 				s.startKill(nil, why)
+			}
+		case ex, ok := <-disk:
+			disk = nil
+			if ok && !s.killing {
+				// resource_manager.py: a failed status check kills the
+				// task (the usual kill sequence) and reports TASK_FAILED.
+				s.failReason, s.failCode = ex.Message(), mesos.REASON_CONTAINER_LIMITATION_DISK
+				s.startKill(nil, s.failReason)
 			}
 		case nets, ok := <-watch:
 			if !ok {

@@ -51,6 +51,10 @@ type Options struct {
 	// PreemptionWait is the time from SIGTERM to SIGKILL of a kill without
 	// a kill policy; 0: DefaultPreemptionWait.
 	PreemptionWait time.Duration
+	// DiskCheckInterval is how often the sandbox's disk use is measured
+	// against the task's disk reservation; a task above it is killed and
+	// FAILED, as Thermos' ResourceManager. 0 turns enforcement off.
+	DiskCheckInterval time.Duration
 	// DiscoveryTimeout bounds the wait for addresses (IPv6 DAD included).
 	DiscoveryTimeout time.Duration
 	Logger           *zap.Logger

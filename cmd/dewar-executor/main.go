@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/disklimit"
 	"github.com/dewarhq/dewar/executor"
 	"github.com/dewarhq/dewar/sandbox"
 	"github.com/dewarhq/dewar/taskrun"
@@ -46,6 +47,7 @@ func run() error {
 		noSetuidHealth = fs.Bool("nosetuid-health-checks", false, "run shell health checks as the executor's user, not the task's (Thermos' --nosetuid-health-checks)")
 		preserveEnv    = fs.Bool("preserve_env", false, "give the processes the executor's environment instead of only HOME, USER, LOGNAME and PATH (Thermos' --preserve_env)")
 		stopTimeout    = fs.Int("stop_timeout_in_secs", int(taskrun.DefaultStopTimeout/time.Second), "a kill from the scheduler SIGKILLs whatever is left this many seconds after it began (Thermos' --stop_timeout_in_secs)")
+		diskInterval   = fs.Duration("disk-check-interval", disklimit.DefaultInterval, "measure the sandbox's disk use this often and fail a task above its disk reservation, as Thermos' resource manager (\"Disk limit exceeded.\"); 0 turns the check off")
 		discovery      = fs.Duration("discovery-timeout", 10*time.Second, "how long to wait for every CNI network to have a usable address (IPv6 DAD included)")
 		logLevel       = fs.String("log-level", "info", "executor log level: debug, info, warn, error")
 		ackTimeout     = fs.Duration("status-ack-timeout", executor.DefaultAckTimeout, "once every task has ended, exit after this long even if the agent has not acknowledged every update (the agent drops some without an ACK)")
@@ -71,6 +73,9 @@ func run() error {
 	cfg, err := executor.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		return err
+	}
+	if *diskInterval < 0 {
+		return fmt.Errorf("--disk-check-interval=%s: want a duration of 0 (off) or more", *diskInterval)
 	}
 	if *ackTimeout < 0 {
 		return fmt.Errorf("--status-ack-timeout=%s: want a duration of 0 or more", *ackTimeout)
@@ -100,6 +105,7 @@ func run() error {
 		StopTimeout:          time.Duration(*stopTimeout) * time.Second,
 		SignalTimeout:        signalTimeout,
 		DiscoveryTimeout:     *discovery,
+		DiskCheckInterval:    *diskInterval,
 		Logger:               log,
 	}
 	if *ensemble != "" {
