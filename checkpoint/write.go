@@ -61,13 +61,13 @@ func NewWriter(runDir string, t Task, log *zap.Logger) (*Writer, error) {
 	w := &Writer{
 		ctx:    ctx,
 		cancel: cancel,
-		path:  filepath.Join(dir, File),
-		log:   log,
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		t:     t,
-		dirty: true,
+		path:   filepath.Join(dir, File),
+		log:    log,
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		t:      t,
+		dirty:  true,
 	}
 	if err := w.Flush(); err != nil {
 		cancel()

@@ -72,11 +72,12 @@ type runKey struct {
 
 // SampleOnce takes one sample and records it in w.
 func SampleOnce(ctx context.Context, w *checkpoint.Writer, opt Options) {
-	runs := map[int]runKey{} // by pid
+	// By pid; a stale record may share a pid with a live run.
+	runs := map[int][]runKey{}
 	w.View(func(t *checkpoint.Task) {
 		for _, p := range t.Processes {
 			if r := p.Last(); r != nil && r.State == checkpoint.RunRunning && r.PID > 0 && r.Start != nil {
-				runs[r.PID] = runKey{p.Name, r.Run, *r.Start}
+				runs[r.PID] = append(runs[r.PID], runKey{p.Name, r.Run, *r.Start})
 			}
 		}
 	})
@@ -93,14 +94,15 @@ func SampleOnce(ctx context.Context, w *checkpoint.Writer, opt Options) {
 		w.UpdateIf(func(t *checkpoint.Task) bool {
 			changed := false
 			for pid, tr := range trees {
-				k := runs[pid]
-				// The pid may have been reused since the run ended: the
-				// session leader must have started when the run did.
-				if tr.LeaderStart.IsZero() || math.Abs(float64(tr.LeaderStart.Sub(k.start))) > float64(startSlack) {
-					continue
+				for _, k := range runs[pid] {
+					// The pid may have been reused since the run ended: the
+					// session leader must have started when the run did.
+					if tr.LeaderStart.IsZero() || math.Abs(float64(tr.LeaderStart.Sub(k.start))) > float64(startSlack) {
+						continue
+					}
+					u := checkpoint.Usage{CPUSeconds: math.Round(tr.CPUSeconds*100) / 100, RSSBytes: tr.RSSBytes, Processes: tr.Processes, Time: now}
+					changed = t.SetUsage(k.process, k.run, u) || changed
 				}
-				u := checkpoint.Usage{CPUSeconds: math.Round(tr.CPUSeconds*100) / 100, RSSBytes: tr.RSSBytes, Processes: tr.Processes, Time: now}
-				changed = t.SetUsage(k.process, k.run, u) || changed
 			}
 			return changed
 		})
