@@ -1,7 +1,8 @@
 // Package checkpoint is the record of one dewar task that the executor
 // keeps in the task's run directory and dewar-observer reads: who the task
 // is, its state history, its processes and their runs, its health, every
-// network with its addresses, its ports and its serverset members.
+// network with its addresses, its ports, its serverset members, and the
+// resource use the executor samples (package usage).
 //
 // The record is one JSON document, $MESOS_DIRECTORY/dewar/task.json,
 // replaced atomically (written to a temporary file beside it, then renamed

@@ -11,11 +11,12 @@ import (
 )
 
 // DefaultInterval is the executor's default sampling interval
-// (--checkpoint-sample-interval). Thermos' observer samples its tasks'
-// processes every 5 s from one process for every task on the agent
-// (src/main/python/apache/thermos/monitoring/resource.py,
-// TaskResourceMonitor, process_collection_interval); here every executor
-// samples its own task, so a longer interval keeps the agent's total low.
+// (--checkpoint-sample-interval). Thermos' observer runs a monitor thread
+// per task that samples its processes every 20 s and its sandbox's disk
+// every 60 s (src/main/python/apache/thermos/monitoring/resource.py,
+// TaskResourceMonitor.PROCESS_COLLECTION_INTERVAL; disk.py,
+// DiskCollectorSettings.DISK_COLLECTION_INTERVAL); here each executor
+// samples its own task, both at one interval in between.
 const DefaultInterval = 30 * time.Second
 
 // startSlack is how far a process's start may be from the run's recorded
