@@ -1,7 +1,8 @@
 // Package checkpoint is the record of one dewar task that the executor
 // keeps in the task's run directory and dewar-observer reads: who the task
 // is, its state history, its processes and their runs, its health, every
-// network with its addresses, its ports and its serverset members.
+// network with its addresses, its ports, its serverset members, and the
+// resource use the executor samples (package usage).
 //
 // The record is one JSON document, $MESOS_DIRECTORY/dewar/task.json,
 // replaced atomically (written to a temporary file beside it, then renamed
@@ -75,6 +76,10 @@ type Task struct {
 	Networks   []Network      `json:"networks"`
 	Ports      map[string]int `json:"ports,omitempty"`
 	Serversets []Serverset    `json:"serversets,omitempty"`
+	// Disk is the run directory's disk use as the executor last sampled
+	// it; nil before the first sample (or from an executor that does not
+	// sample).
+	Disk *Disk `json:"disk,omitempty"`
 
 	// Updated is when the executor last changed the document.
 	Updated time.Time `json:"updated"`
@@ -113,6 +118,36 @@ type Run struct {
 	// of a signal or could not start.
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Usage is the run's process tree's resource use as the executor last
+	// sampled it (kept after the run ended); nil before the first sample.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is one sample of a run's process tree: every process in the run's
+// session (the run's pid is its session id, package sandbox).
+type Usage struct {
+	// CPUSeconds is user plus system time of the tree's live processes,
+	// including what they reaped of their children (stat's cutime and
+	// cstime), so that short-lived children count.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// RSSBytes is the sum of the live processes' resident memory (shared
+	// pages are counted once per process, as ps does).
+	RSSBytes  int64 `json:"rss_bytes"`
+	Processes int   `json:"processes"`
+	// Time is when the values were measured; a sample equal to the
+	// previous one is not written, so it may be older than the interval.
+	Time time.Time `json:"time"`
+}
+
+// Disk is one sample of the disk use of the task's run directory, as du
+// counts it: allocated blocks, symbolic links not followed.
+type Disk struct {
+	Bytes   int64 `json:"bytes"`
+	Entries int   `json:"entries"`
+	// Truncated means the walk stopped early (too many entries): Bytes is
+	// a lower bound.
+	Truncated bool      `json:"truncated,omitempty"`
+	Time      time.Time `json:"time"`
 }
 
 // Health states.

@@ -60,3 +60,39 @@ func (t *Task) RunEnded(name string, n int, state string, code int, msg string, 
 	r := t.run(name, n)
 	r.State, r.Stop, r.ExitCode, r.Message = state, &at, &code, msg
 }
+
+// SetUsage records a sample of run n of a process; false when the task
+// has no such run, or the sample equals the recorded one (nothing to
+// write).
+func (t *Task) SetUsage(name string, n int, u Usage) bool {
+	p := t.Process(name)
+	if p == nil {
+		return false
+	}
+	for i := range p.Runs {
+		r := &p.Runs[i]
+		if r.Run != n {
+			continue
+		}
+		if r.Usage != nil && sameUsage(*r.Usage, u) {
+			return false
+		}
+		r.Usage = &u
+		return true
+	}
+	return false
+}
+
+// SetDisk records a disk sample; false when it equals the recorded one.
+func (t *Task) SetDisk(d Disk) bool {
+	if o := t.Disk; o != nil && o.Bytes == d.Bytes && o.Entries == d.Entries && o.Truncated == d.Truncated {
+		return false
+	}
+	t.Disk = &d
+	return true
+}
+
+// sameUsage ignores the time: an idle process's sample is not news.
+func sameUsage(a, b Usage) bool {
+	return a.CPUSeconds == b.CPUSeconds && a.RSSBytes == b.RSSBytes && a.Processes == b.Processes
+}

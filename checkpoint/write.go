@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -28,6 +29,11 @@ type Writer struct {
 	done chan struct{}
 	once sync.Once
 
+	// cancel stops the goroutines started by Go; wg waits for them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
 	// mu guards the following fields.
 	mu      sync.Mutex
 	t       Task
@@ -51,16 +57,20 @@ func NewWriter(runDir string, t Task, log *zap.Logger) (*Writer, error) {
 		return nil, fmt.Errorf("create checkpoint directory: %w", err)
 	}
 	t.Version = Version
+	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
-		path:  filepath.Join(dir, File),
-		log:   log,
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		t:     t,
-		dirty: true,
+		ctx:    ctx,
+		cancel: cancel,
+		path:   filepath.Join(dir, File),
+		log:    log,
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		t:      t,
+		dirty:  true,
 	}
 	if err := w.Flush(); err != nil {
+		cancel()
 		return nil, err
 	}
 	go w.loop()
@@ -85,6 +95,58 @@ func (w *Writer) Update(fn func(*Task)) {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// UpdateIf is Update for a change that may turn out to be none: fn
+// reports whether it changed the document, and nothing is written when it
+// did not (a resource sample equal to the last one).
+func (w *Writer) UpdateIf(fn func(*Task) bool) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	changed := fn(&w.t)
+	if changed {
+		w.t.Updated = time.Now()
+		w.dirty = true
+	}
+	w.mu.Unlock()
+	if !changed {
+		return
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// View calls fn with the document (the writer's lock held: copy what you
+// need, never block, never change it).
+func (w *Writer) View(fn func(*Task)) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fn(&w.t)
+}
+
+// Go runs fn in a goroutine that the writer owns (the resource sampler):
+// its ctx is cancelled when ctx is, or by Close, which waits for fn to
+// return before its last write, so that nothing updates a closed writer.
+func (w *Writer) Go(ctx context.Context, fn func(ctx context.Context)) {
+	if w == nil {
+		return
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(w.ctx, cancel)
+		defer stop()
+		fn(ctx)
+	}()
 }
 
 // Flush writes the document now if it changed since the last write.
@@ -124,6 +186,8 @@ func (w *Writer) Close() error {
 	if w == nil {
 		return nil
 	}
+	w.cancel()
+	w.wg.Wait()
 	w.once.Do(func() { close(w.stop) })
 	<-w.done
 	return w.Flush()

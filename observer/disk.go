@@ -10,7 +10,7 @@ import (
 
 // Disk use of a task's run directory, as `du` counts it (allocated
 // blocks, symlinks not followed), computed on demand and kept for
-// diskTTL: the observer has no sampler of its own. A walk stops after
+// diskTTL, for a task whose executor records no sample (package usage). A walk stops after
 // diskMaxEntries entries so that one huge sandbox cannot stall a page.
 const (
 	diskTTL        = time.Minute
@@ -43,6 +43,15 @@ func (c *diskCache) get(dir string) diskUse {
 	c.m[dir] = d
 	c.mu.Unlock()
 	return d
+}
+
+// of is a task's disk use: the executor's last sample, else measured here.
+func (c *diskCache) of(e *Entry) diskUse {
+	if e.Task != nil && e.Task.Disk != nil {
+		d := e.Task.Disk
+		return diskUse{Bytes: d.Bytes, Complete: !d.Truncated, at: d.Time}
+	}
+	return c.get(e.RunDir)
 }
 
 // forget drops the entries of run directories no longer indexed.

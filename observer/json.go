@@ -173,12 +173,11 @@ func (s *Server) handleJSONProcess(w http.ResponseWriter, r *http.Request) {
 		if run.ExitCode != nil {
 			d["return_code"] = *run.ExitCode
 		}
-		if e.Active() {
-			// Thermos' "used" of a running process; cpu here is CPU
-			// seconds so far (Thermos: a rate), ram resident bytes.
-			if u, ok := s.usage.get(s.log).of(run); ok {
-				d["used"] = map[string]any{"cpu_seconds": u.cpu, "ram": u.rss}
-			}
+		// Thermos' "used" of a process; cpu here is CPU seconds so far
+		// (Thermos: a rate), ram resident bytes; the executor's last
+		// sample, else /proc's for a running process.
+		if u, ok := runUse(run, e.Active(), s.usage.lazy(s.log)); ok {
+			d["used"] = map[string]any{"cpu_seconds": u.cpu, "ram": u.rss}
 		}
 		writeJSON(w, http.StatusOK, d)
 		return

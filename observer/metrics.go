@@ -16,8 +16,10 @@ import (
 	"github.com/dewarhq/dewar/checkpoint"
 )
 
-// Metrics are computed when scraped, from the index and /proc: nothing is
-// sampled in the background (an idle observer costs nothing).
+// Metrics are computed when scraped, from the index: the executors'
+// samples in the checkpoints, and /proc or a disk walk only for a task
+// without them. Nothing is sampled in the background (an idle observer
+// costs nothing).
 var (
 	descTasks = prometheus.NewDesc("dewar_tasks", "Tasks on this agent by Mesos state (UNREADABLE: the checkpoint cannot be read).",
 		[]string{"state"}, nil)
@@ -31,11 +33,11 @@ var (
 		[]string{"task_id", "path", "network"}, nil)
 	descRuns = prometheus.NewDesc("dewar_process_runs", "Runs a process of a task has had.",
 		[]string{"task_id", "process"}, nil)
-	descCPU = prometheus.NewDesc("dewar_process_cpu_seconds_total", "CPU time of a running process run's tree (its session), from /proc.",
+	descCPU = prometheus.NewDesc("dewar_process_cpu_seconds_total", "CPU time of a running process run's tree (its session), as the executor last sampled it (else from /proc).",
 		[]string{"task_id", "process"}, nil)
-	descDisk = prometheus.NewDesc("dewar_task_disk_bytes", "Disk used by the task's run directory (allocated blocks, as du; measured at most once a minute).",
+	descDisk = prometheus.NewDesc("dewar_task_disk_bytes", "Disk used by the task's run directory (allocated blocks, as du), as the executor last sampled it (else measured at most once a minute).",
 		[]string{"task_id"}, nil)
-	descRSS = prometheus.NewDesc("dewar_process_resident_memory_bytes", "Resident memory of a running process run's tree (its session), from /proc.",
+	descRSS = prometheus.NewDesc("dewar_process_resident_memory_bytes", "Resident memory of a running process run's tree (its session), as the executor last sampled it (else from /proc).",
 		[]string{"task_id", "process"}, nil)
 )
 
@@ -54,11 +56,11 @@ func (c *collector) Describe(chan<- *prometheus.Desc) {}
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	tasks := c.index.Tasks()
 	byState := map[string]int{}
-	usage := c.usage.get(c.log)
+	live := c.usage.lazy(c.log)
 	dirs := make(map[string]bool, len(tasks))
 	for _, e := range tasks {
 		dirs[e.RunDir] = true
-		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(c.disk.get(e.RunDir).Bytes), e.ID)
+		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(c.disk.of(e).Bytes), e.ID)
 		t := e.Task
 		if t == nil {
 			byState["UNREADABLE"]++
@@ -83,7 +85,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			if !active || r == nil || r.State != checkpoint.RunRunning || r.PID <= 0 || r.Start == nil {
 				continue
 			}
-			u, ok := usage.of(*r)
+			u, ok := runUse(*r, active, live)
 			if !ok {
 				continue
 			}
@@ -108,6 +110,8 @@ type usage struct {
 	start float64 // session leader's start, seconds since the epoch
 	cpu   float64
 	rss   int
+	// sampled is when the executor measured it; zero: from /proc now.
+	sampled time.Time
 }
 
 // sessions is the CPU and RSS of every session, by session id.
@@ -125,6 +129,32 @@ func (s sessions) of(r checkpoint.Run) (usage, bool) {
 		return usage{}, false
 	}
 	return u, true
+}
+
+// runUse is a run's CPU and RSS: the executor's last sample (in the
+// checkpoint), else, for a running run of an active task, /proc's (an
+// executor that does not sample, or before its first sample). A live
+// process's /proc figures would be fresher, but preferring the sample
+// spares the observer a /proc scan whenever every task has one.
+func runUse(r checkpoint.Run, active bool, live func() sessions) (usage, bool) {
+	if u := r.Usage; u != nil {
+		return usage{cpu: u.CPUSeconds, rss: int(u.RSSBytes), sampled: u.Time}, true
+	}
+	if !active || live == nil {
+		return usage{}, false
+	}
+	return live().of(r)
+}
+
+// lazy is get deferred to the first call, at most one scan per request.
+func (c *usageCache) lazy(log *zap.Logger) func() sessions {
+	var s sessions
+	return func() sessions {
+		if s == nil {
+			s = c.get(log)
+		}
+		return s
+	}
 }
 
 // usageCache keeps one /proc scan for a few seconds: a page view and a

@@ -50,7 +50,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("RSS of the live run = %s", m[1])
 	}
 	// The task and process pages show the live run's CPU and RSS too.
-	used := regexp.MustCompile(`<td>\d+\.\d\d s</td><td>[\d.]+ [KMG]iB</td>`)
+	used := regexp.MustCompile(`<td class="cpu">\d+\.\d\d s</td><td class="rss">[\d.]+ [KMG]iB</td>`)
 	for _, path := range []string{"/task/t-live", "/process/t-live/sidecar"} {
 		if !used.MatchString(f.mustGet(t, path)) {
 			t.Errorf("%s shows no CPU and RSS for the live run", path)

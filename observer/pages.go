@@ -21,17 +21,18 @@ type runRow struct {
 	Run                                int
 	State, Start, Stop, Duration, Exit string
 	Message, Stdout, Stderr            string
-	CPU, RSS                           string // of a running run, from /proc
+	CPU, RSS                           string // the executor's last sample, else /proc's of a running run
+	Sampled                            string // when the executor sampled CPU and RSS
 	PID                                int
 	Selected                           bool
 }
 
-func makeRunRow(taskID, process string, r checkpoint.Run, now time.Time, use sessions) runRow {
+func makeRunRow(taskID, process string, r checkpoint.Run, now time.Time, active bool, live func() sessions) runRow {
 	logs := "/logs/" + url.PathEscape(taskID) + "/" + url.PathEscape(process) + "/" + strconv.Itoa(r.Run) + "/"
 	row := runRow{Run: r.Run, State: r.State, PID: r.PID, Start: fmtTimePtr(r.Start), Stop: fmtTimePtr(r.Stop),
 		Duration: fmtDuration(r, now), Exit: fmtExit(r), Message: r.Message, Stdout: logs + "stdout", Stderr: logs + "stderr"}
-	if u, ok := use.of(r); ok {
-		row.CPU, row.RSS = fmt.Sprintf("%.2f s", u.cpu), fmtBytes(int64(u.rss))
+	if u, ok := runUse(r, active, live); ok {
+		row.CPU, row.RSS, row.Sampled = fmt.Sprintf("%.2f s", u.cpu), fmtBytes(int64(u.rss)), fmtTime(u.sampled)
 	}
 	return row
 }
@@ -82,16 +83,13 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 	}{page: page{Title: e.ID, Hostname: s.opt.Hostname}, Entry: e}
 	if t := e.Task; t != nil {
 		now := time.Now()
-		var use sessions
-		if e.Active() {
-			use = s.usage.get(s.log)
-		}
+		live := s.usage.lazy(s.log)
 		v := &taskView{ID: e.ID, Job: jobKey(t), User: t.User, Hostname: t.Hostname, State: t.State(),
 			RunnerState: runnerState(t), Instance: t.Instance, Networks: networks(t), Health: "no health check"}
 		if h := t.Health; h != nil {
 			v.Health, v.HealthMessage = h.State, h.Message
 		}
-		du := s.disk.get(e.RunDir)
+		du := s.disk.of(e)
 		v.Disk = fmtBytes(du.Bytes)
 		if !du.Complete {
 			v.Disk = "more than " + v.Disk
@@ -106,7 +104,7 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		for _, p := range t.Processes {
 			pr := processRow{Name: p.Name, Runs: len(p.Runs)}
 			if last := p.Last(); last != nil {
-				rr := makeRunRow(e.ID, p.Name, *last, now, use)
+				rr := makeRunRow(e.ID, p.Name, *last, now, e.Active(), live)
 				pr.Last = &rr
 			}
 			v.Processes = append(v.Processes, pr)
@@ -176,17 +174,14 @@ func (s *Server) handleProcess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	var use sessions
-	if e.Active() {
-		use = s.usage.get(s.log)
-	}
+	live := s.usage.lazy(s.log)
 	data := struct {
 		page
 		TaskID, Process string
 		Runs            []runRow
 	}{page: page{Title: p.Name + " · " + e.ID, Hostname: s.opt.Hostname}, TaskID: e.ID, Process: p.Name}
 	for _, run := range p.Runs {
-		row := makeRunRow(e.ID, p.Name, run, now, use)
+		row := makeRunRow(e.ID, p.Name, run, now, e.Active(), live)
 		row.Selected = run.Run == sel && r.PathValue("run") != ""
 		data.Runs = append(data.Runs, row)
 	}

@@ -112,6 +112,18 @@ func TestRealMesosAgent(t *testing.T) {
 	if len(tk.Networks) == 0 || len(tk.Networks[0].Addresses) == 0 {
 		t.Fatalf("no addresses recorded: %+v", tk.Networks)
 	}
+	// The real executor sampled the sandbox's disk use into the checkpoint
+	// (package usage: at its start, and once more as the task ended).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := checkpoint.Read(e.RunDir)
+		if err == nil && c.Disk != nil && c.Disk.Bytes > 0 && c.Disk.Entries > 1 {
+			t.Logf("the executor's disk sample: %+v", *c.Disk)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no disk sample in the real executor's checkpoint: %+v, %v", c, err)
+		}
+	}
 	t.Logf("found %s in %s with addresses %v", taskID, e.RunDir, tk.Networks[0].Addresses)
 	hs := newTestServer(t, srv)
 	page := getBody(t, hs+"/task/"+taskID)

@@ -1,6 +1,7 @@
 package taskrun
 
 import (
+	"context"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/dewarhq/dewar/checkpoint"
 	"github.com/dewarhq/dewar/executor"
 	"github.com/dewarhq/dewar/sandbox"
+	"github.com/dewarhq/dewar/usage"
 )
 
 // The task's checkpoint (package checkpoint) is what dewar-observer shows.
@@ -20,8 +22,9 @@ import (
 // and never fails the task.
 
 // openCheckpoint starts the task's checkpoint in its run directory
-// ($MESOS_DIRECTORY, where the observer looks for it).
-func (t *task) openCheckpoint() *checkpoint.Writer {
+// ($MESOS_DIRECTORY, where the observer looks for it), and the sampler of
+// its resource use, which the checkpoint's Close stops.
+func (t *task) openCheckpoint(ctx context.Context) *checkpoint.Writer {
 	dir := t.env.Config.Directory
 	if dir == "" {
 		dir = t.env.Config.Sandbox
@@ -47,7 +50,24 @@ func (t *task) openCheckpoint() *checkpoint.Writer {
 		t.log.Warn("cannot write the task checkpoint; dewar-observer will not show this task", zap.Error(err))
 		return nil
 	}
+	t.sampleUsage(ctx, w, dir)
 	return w
+}
+
+// sampleUsage records the processes' CPU and memory and the run
+// directory's disk use every Options.CheckpointSampleInterval, in a
+// goroutine of its own (never the lifecycle's).
+func (t *task) sampleUsage(ctx context.Context, w *checkpoint.Writer, dir string) {
+	if t.opt.CheckpointSampleInterval < 0 {
+		return
+	}
+	s, err := usage.NewSampler("")
+	if err != nil {
+		// The disk is still sampled.
+		t.log.Warn("cannot sample the task's processes; dewar-observer reads /proc instead", zap.Error(err))
+	}
+	opt := usage.Options{Interval: t.opt.CheckpointSampleInterval, Dir: dir, Sampler: s, Logger: t.log}
+	w.Go(ctx, func(ctx context.Context) { usage.Record(ctx, w, opt) })
 }
 
 // recordingReporter records every status before passing it on; a

@@ -59,6 +59,8 @@ func TestKillDuringDiscovery(t *testing.T) {
 	info := mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t"}, Command: &mesos.CommandInfo{Value: &cmd}}
 	lr := New(Options{NoSetuid: true, DiscoveryTimeout: discovery, Logger: log})
 	task := lr.Launch(ctx, env, info, func(s executor.Status) { statuses <- s })
+	// The teardown (the checkpoint's last writes) ends before TempDir's removal.
+	t.Cleanup(func() { waitDone(t, task) })
 
 	// Kill once discovery is waiting for eth0, not before it started.
 	deadline := time.Now().Add(20 * time.Second)
@@ -134,7 +136,8 @@ func TestDiscoveryTimeoutIsLost(t *testing.T) {
 	cmd := "true"
 	info := mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t"}, Command: &mesos.CommandInfo{Value: &cmd}}
 	lr := New(Options{NoSetuid: true, DiscoveryTimeout: 500 * time.Millisecond, Logger: zaptest.NewLogger(t)})
-	lr.Launch(t.Context(), env, info, func(s executor.Status) { statuses <- s })
+	task := lr.Launch(t.Context(), env, info, func(s executor.Status) { statuses <- s })
+	t.Cleanup(func() { waitDone(t, task) })
 	select {
 	case got := <-statuses:
 		if got.State != mesos.TASK_LOST || got.Reason == nil || *got.Reason != mesos.REASON_CONTAINER_LAUNCH_FAILED ||

@@ -41,6 +41,9 @@ func launch(t *testing.T, info mesos.TaskInfo) *launched {
 			select {
 			case s := <-l.statuses:
 				if terminal(s.State) {
+					// And for the teardown, whose checkpoint writes (the
+					// last resource sample) must end before TempDir's removal.
+					waitDone(t, l.task)
 					return
 				}
 			case <-time.After(20 * time.Second):
@@ -253,5 +256,16 @@ func TestLaunchCommandKill(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("kill took %v with a 3s grace period", d)
+	}
+}
+
+// waitDone waits for the task's teardown, so that nothing of it (the
+// checkpoint's last writes) runs after the test.
+func waitDone(t *testing.T, task executor.Task) {
+	t.Helper()
+	select {
+	case <-task.Done():
+	case <-time.After(30 * time.Second):
+		t.Error("the task's teardown did not end within 30s")
 	}
 }

@@ -57,7 +57,11 @@ type Options struct {
 	DiskCheckInterval time.Duration
 	// DiscoveryTimeout bounds the wait for addresses (IPv6 DAD included).
 	DiscoveryTimeout time.Duration
-	Logger           *zap.Logger
+	// CheckpointSampleInterval is how often the processes' CPU and memory
+	// and the sandbox's disk use are sampled into the task's checkpoint
+	// (--checkpoint-sample-interval); 0: usage.DefaultInterval, < 0: never.
+	CheckpointSampleInterval time.Duration
+	Logger                   *zap.Logger
 }
 
 // Launcher starts tasks; it is the executor's executor.Launcher.
@@ -94,7 +98,7 @@ func (l *Launcher) Launch(ctx context.Context, env executor.LaunchEnv, info meso
 		done:      make(chan struct{}),
 		log:       l.opt.Logger.With(zap.String("task_id", info.TaskID.Value)),
 	}
-	t.ckpt = t.openCheckpoint()
+	t.ckpt = t.openCheckpoint(ctx)
 	t.report = t.recordingReporter(report)
 	go func() {
 		defer close(t.done)

@@ -20,6 +20,7 @@ import (
 	"github.com/dewarhq/dewar/executor"
 	"github.com/dewarhq/dewar/sandbox"
 	"github.com/dewarhq/dewar/taskrun"
+	"github.com/dewarhq/dewar/usage"
 )
 
 func main() {
@@ -50,6 +51,7 @@ func run() error {
 		diskInterval   = fs.Duration("disk-check-interval", disklimit.DefaultInterval, "measure the sandbox's disk use this often and fail a task above its disk reservation, as Thermos' resource manager (\"Disk limit exceeded.\"); 0 turns the check off")
 		discovery      = fs.Duration("discovery-timeout", 10*time.Second, "how long to wait for every CNI network to have a usable address (IPv6 DAD included)")
 		logLevel       = fs.String("log-level", "info", "executor log level: debug, info, warn, error")
+		sampleEvery    = fs.Duration("checkpoint-sample-interval", usage.DefaultInterval, "how often to sample each process's CPU and memory and the sandbox's disk use into the task checkpoint that dewar-observer reads; 0 turns sampling off")
 		ackTimeout     = fs.Duration("status-ack-timeout", executor.DefaultAckTimeout, "once every task has ended, exit after this long even if the agent has not acknowledged every update (the agent drops some without an ACK)")
 	)
 	inert := thermosOnlyFlags(fs)
@@ -107,6 +109,14 @@ func run() error {
 		DiscoveryTimeout:     *discovery,
 		DiskCheckInterval:    *diskInterval,
 		Logger:               log,
+	}
+	switch {
+	case *sampleEvery == 0:
+		opt.CheckpointSampleInterval = -1
+	case *sampleEvery < time.Second:
+		return fmt.Errorf("--checkpoint-sample-interval=%s: want 0 (off) or at least 1s", *sampleEvery)
+	default:
+		opt.CheckpointSampleInterval = *sampleEvery
 	}
 	if *ensemble != "" {
 		hosts, chroot, err := announcer.ParseEnsemble(*ensemble)

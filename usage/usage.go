@@ -1,0 +1,93 @@
+// Package usage measures what a task uses, for its checkpoint: the CPU
+// time and resident memory of each process run's tree, and the disk use of
+// the task's run directory. The executor samples at a modest interval
+// (Record) so that dewar-observer shows resource use without reading /proc
+// itself, also for finished tasks and for tasks in another PID namespace.
+package usage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/procfs"
+)
+
+// userHZ is the kernel's USER_HZ, the unit of /proc/<pid>/stat's times:
+// 100 on every Linux architecture dewar runs on (procfs assumes the same).
+const userHZ = 100
+
+// Tree is the resource use of one session: a process run is `bash -c` in a
+// session of its own whose id is the run's pid (package sandbox), so the
+// session is the run and every descendant that did not start a session of
+// its own.
+type Tree struct {
+	// CPUSeconds is utime+stime+cutime+cstime of the live members: what
+	// they used plus what their reaped children used, so a shell's
+	// short-lived commands count.
+	CPUSeconds float64
+	RSSBytes   int64
+	Processes  int
+	// LeaderStart is when the session leader (the run) started; zero when
+	// it is gone.
+	LeaderStart time.Time
+}
+
+// Sampler reads process trees from /proc.
+type Sampler struct {
+	fs   procfs.FS
+	boot float64 // boot time, seconds since the epoch
+}
+
+// NewSampler reads /proc at root ("" for /proc).
+func NewSampler(root string) (*Sampler, error) {
+	if root == "" {
+		root = procfs.DefaultMountPoint
+	}
+	fs, err := procfs.NewFS(root)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w (is /proc mounted?)", root, err)
+	}
+	// Boot time once: ProcStat.StartTime re-reads /proc/stat on every call.
+	st, err := fs.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s/stat: %w", root, err)
+	}
+	return &Sampler{fs: fs, boot: float64(st.BootTime)}, nil
+}
+
+// Sessions sums the live processes of each session in sids. One pass over
+// /proc: every process's stat is read once, so the cost grows with the
+// number of processes on the machine (see BenchmarkSample). Without
+// /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN, missing on some
+// kernels) there is no cheaper way to find a tree's members.
+func (s *Sampler) Sessions(ctx context.Context, sids map[int]bool) (map[int]Tree, error) {
+	out := make(map[int]Tree, len(sids))
+	if len(sids) == 0 {
+		return out, nil
+	}
+	procs, err := s.fs.AllProcs()
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	for i, p := range procs {
+		if i%256 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		st, err := p.Stat()
+		if err != nil || !sids[st.Session] {
+			continue // gone meanwhile, or not ours
+		}
+		t := out[st.Session]
+		t.CPUSeconds += float64(st.UTime+st.STime) / userHZ
+		t.CPUSeconds += float64(st.CUTime+st.CSTime) / userHZ
+		t.RSSBytes += int64(st.ResidentMemory())
+		t.Processes++
+		if st.PID == st.Session {
+			sec := s.boot + float64(st.Starttime)/userHZ
+			t.LeaderStart = time.UnixMilli(int64(sec * 1000))
+		}
+		out[st.Session] = t
+	}
+	return out, nil
+}
