@@ -91,10 +91,29 @@ func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *san
 			}
 			s.startKill(t.killPolicy, t.killReason)
 		case <-runner.Done():
+			// A process that ran briefly may have its start still queued
+			// when the runner finishes: take it first, so that TASK_RUNNING
+			// precedes the terminal state as the process's life did.
+			s.drain(events)
 			if s.killing {
 				<-s.killDone
 			}
 			t.report(t.terminalStatus(runner.Result(), s.killReason, s.failReason, s.failCode, facts))
+			return
+		}
+	}
+}
+
+// drain handles the process events already queued, without waiting.
+func (s *supervisor) drain(events <-chan sandbox.Event) {
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			s.onProcessEvent(ev)
+		default:
 			return
 		}
 	}
