@@ -192,9 +192,13 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 		ex.log.Error("received TASK_STAGING from the executor, which is not allowed; shutting it down")
 		ex.conn = nil
 		conn.close()
+		a.mu.Unlock()
+		// The SHUTDOWN goes out on this stream before the shutdown starts:
+		// the container's end closes the executor's connections.
+		writeShutdownAndClose(w, flusher, ct, msgType)
+		a.mu.Lock()
 		a.shutdownExecutorLocked(ex)
 		a.mu.Unlock()
-		writeShutdownAndClose(w, flusher, ct, msgType)
 		return
 	}
 	unacked := map[string]bool{}
