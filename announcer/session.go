@@ -1,0 +1,240 @@
+package announcer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"go.uber.org/zap"
+)
+
+// zkConn is one go-zookeeper client and what tells its end.
+type zkConn struct {
+	*zk.Conn
+	closing  atomic.Bool
+	silent   atomic.Bool   // drop go-zookeeper's logs: the connection was abandoned
+	done     chan struct{} // closed when the client's loop has stopped
+	doneOnce sync.Once
+}
+
+// dial opens a connection; go-zookeeper connects (and reconnects) in the
+// background.
+func (a *Announcer) dial() (*zkConn, error) {
+	zc := &zkConn{done: make(chan struct{})}
+	conn, _, err := zk.Connect(a.cfg.Ensemble, a.cfg.SessionTimeout,
+		zk.WithLogger(zkLogger{a.log, &zc.silent}),
+		zk.WithEventCallback(func(ev zk.Event) { a.onEvent(zc, ev) }))
+	if err != nil {
+		return nil, fmt.Errorf("connect to ZooKeeper ensemble %s: %w; check --announcer-ensemble",
+			strings.Join(a.cfg.Ensemble, ","), err)
+	}
+	zc.Conn = conn
+	return zc, nil
+}
+
+// close closes the client and waits for its loop to stop: go-zookeeper's
+// Close does not wait for its goroutines, and they log through a.log. It is
+// idempotent.
+func (zc *zkConn) close() {
+	zc.closing.Store(true)
+	zc.Conn.Close()
+	select {
+	case <-zc.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// authenticate adds cfg.Auth's identities to conn, which has a session.
+// go-zookeeper resends them on every reconnect of the same Conn.
+func (a *Announcer) authenticate(conn *zk.Conn) error {
+	if a.cfg.Auth == nil {
+		return nil
+	}
+	for _, au := range a.cfg.Auth.Auth {
+		// The credential is a secret: name the scheme only.
+		if err := conn.AddAuth(au.Scheme, []byte(au.Credential)); err != nil {
+			return fmt.Errorf("authenticate to ZooKeeper %s with scheme %q: %w; check --announcer-zookeeper-auth-config",
+				strings.Join(a.cfg.Ensemble, ","), au.Scheme, err)
+		}
+	}
+	return nil
+}
+
+// retire abandons zc in the background: silent, so that a finished test's
+// logger is not used, and closed. Close waits for it through wg.
+func (a *Announcer) retire(zc *zkConn) {
+	zc.silent.Store(true)
+	zc.closing.Store(true)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		zc.Conn.Close() // at most a second when it has no connection
+	}()
+}
+
+// rescue is the run goroutine's state for a connection that cannot get its
+// session back.
+//
+// A go-zookeeper Conn sends the highest zxid it has seen in every connect
+// request (go-zookeeper conn.go, Conn.authenticate: LastZxidSeen:
+// c.lastZxid) and forgets it only when a server says the session expired.
+// A server whose database is older than that zxid, as after an ensemble was
+// rebuilt with empty (or restored) data, refuses the request before it
+// looks at the session (ZooKeeperServer.processConnectRequest: "Refusing
+// session request for client ... as it has seen zxid ...") and closes the
+// connection; the client reconnects and is refused again, forever. Only a
+// new Conn, with lastZxid 0, gets in.
+//
+// From the client, that refusal looks like a server without quorum (which
+// also closes the connection: "ZooKeeperServer not running"). So the
+// announcer cannot decide from its own connection; it opens a second one
+// (the probe) once the first has been without a session for the session
+// timeout. A probe that gets a session proves a leader serves. Then:
+//
+//   - if the old connection gets its session back first, the probe is
+//     closed and nothing changes (a quorum loss the session survived: a
+//     new leader gives every session it loads a fresh timeout,
+//     SessionTrackerImpl, so a client that reconnects within it keeps it);
+//   - if no member owned by the old session exists (an ephemeral node
+//     lives exactly as long as its session), the old session holds nothing
+//     that could be duplicated: the probe replaces the connection at once
+//     and reconcile re-creates the members, as after an expiry;
+//   - if members of the old session exist but its connection still cannot
+//     get in, the session is left to expire: the leader that served the
+//     probe expires it at most one session timeout (plus a tick) after it
+//     started, unless a client renews it. After that long the probe
+//     replaces the connection, and the members still owned by the old
+//     session are deleted first, so that no reader ever sees two.
+type rescue struct {
+	lostAt  time.Time // the current connection was first seen without a session
+	probe   *zkConn
+	probeAt time.Time // the probe was first seen with a session
+	authed  bool      // cfg.Auth added to the probe
+}
+
+// rescueGrace is added to the session timeout before members of a session
+// that cannot reconnect are taken for dead: the server checks deadlines once
+// a tick (2 s by default) and may have negotiated a longer timeout.
+const rescueGrace = 2 * time.Second
+
+// keepSession runs before every reconcile. It returns how long until it
+// wants to run again (0: when something changes).
+func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
+	cur := a.cur.Load()
+	if cur.State() == zk.StateHasSession {
+		rs.lostAt = time.Time{}
+		if rs.probe != nil {
+			a.log.Info("zookeeper session back; closing the fresh connection")
+			a.retire(rs.probe)
+			rs.probe = nil
+		}
+		return 0
+	}
+	now := time.Now()
+	if rs.lostAt.IsZero() {
+		rs.lostAt = now
+	}
+	if rs.probe == nil {
+		if wait := time.Until(rs.lostAt.Add(a.cfg.SessionTimeout)); wait > 0 {
+			return wait
+		}
+		probe, err := a.dial()
+		if err != nil {
+			a.log.Warn("cannot open a fresh ZooKeeper connection; retrying", zap.Error(err))
+			return retryMax
+		}
+		a.log.Info("no zookeeper session for longer than the session timeout; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
+			zap.Duration("without_session", now.Sub(rs.lostAt)))
+		rs.probe, rs.probeAt, rs.authed = probe, time.Time{}, false
+		return 0 // its events wake us
+	}
+	if rs.probe.State() != zk.StateHasSession {
+		return 0
+	}
+	if rs.probeAt.IsZero() {
+		rs.probeAt = now
+	}
+	pc := rs.probe.Conn
+	if !rs.authed {
+		if err := a.authenticate(pc); err != nil {
+			a.log.Warn("fresh ZooKeeper connection", zap.Error(err))
+			return retryMax
+		}
+		rs.authed = true
+	}
+	alive, err := a.oldMembers(pc, st)
+	if err != nil {
+		a.log.Warn("cannot look for members of the old session; retrying", zap.Error(err))
+		return retryMax
+	}
+	if len(alive) > 0 {
+		if wait := time.Until(rs.probeAt.Add(a.cfg.SessionTimeout + rescueGrace)); wait > 0 {
+			return wait
+		}
+	}
+	if cur.State() == zk.StateHasSession {
+		return 0 // back just now: keep it (next call closes the probe)
+	}
+	for _, node := range alive {
+		if err := pc.Delete(node, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			a.log.Warn("cannot delete a member of the old session; retrying", zap.String("node", node), zap.Error(err))
+			return retryMax
+		}
+		a.log.Info("deleted member of the old session that cannot reconnect", zap.String("node", node))
+	}
+	a.log.Warn("zookeeper refuses the old session; members will be re-created in a new session",
+		zap.String("old_session", fmt.Sprintf("%#x", cur.SessionID())),
+		zap.String("session", fmt.Sprintf("%#x", pc.SessionID())),
+		zap.Int("old_members_deleted", len(alive)))
+	a.cur.Store(rs.probe)
+	a.retire(cur)
+	*rs = rescue{}
+	return 0
+}
+
+// oldMembers returns the members this announcer created (or may have
+// created) that still exist and are owned by the session they were created
+// in, as conn (another session) sees them.
+func (a *Announcer) oldMembers(conn *zk.Conn, st *state) ([]string, error) {
+	// A follower may lag its leader; sync first (ZooKeeper's sync).
+	if _, err := conn.Sync("/"); err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	var out []string
+	for _, o := range st.owned {
+		ok, stat, err := conn.Exists(o.node)
+		if err != nil {
+			return nil, fmt.Errorf("check %s: %w", o.node, err)
+		}
+		if ok && stat.EphemeralOwner == o.session {
+			out = append(out, o.node)
+		}
+	}
+	for sl, at := range st.attempts {
+		children, _, err := conn.Children(sl.path)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", sl.path, err)
+		}
+		for _, child := range children {
+			if _, ok := MemberSequence(child); !ok {
+				continue
+			}
+			node := sl.path + "/" + child
+			ok, stat, err := conn.Exists(node)
+			if err != nil {
+				return nil, fmt.Errorf("check %s: %w", node, err)
+			}
+			if ok && stat.EphemeralOwner == at.session {
+				out = append(out, node)
+			}
+		}
+	}
+	return out, nil
+}
