@@ -22,9 +22,9 @@ var ErrUnreachable = errors.New("ZooKeeper ensemble unreachable")
 
 // Announcer keeps serverset members in ZooKeeper.
 type Announcer struct {
-	cfg  Config
-	log  *zap.Logger
-	acl  []zk.ACL
+	cfg Config
+	log *zap.Logger
+	acl []zk.ACL
 	// cur is the connection in use. Only the run goroutine replaces it
 	// (keepSession), when the ensemble refuses its session for good.
 	cur atomic.Pointer[zkConn]
