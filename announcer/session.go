@@ -111,9 +111,11 @@ func (a *Announcer) retire(zc *zkConn) {
 //     session are deleted first, so that no reader ever sees two.
 type rescue struct {
 	lostAt  time.Time // the current connection was first seen without a session
+	lostSID int64     // its session then
 	probe   *zkConn
 	probeAt time.Time // the probe was first seen with a session
 	authed  bool      // cfg.Auth added to the probe
+	waiting bool      // logged that members of the old session exist
 }
 
 // rescueGrace is added to the session timeout before members of a session
@@ -136,7 +138,9 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 	}
 	now := time.Now()
 	if rs.lostAt.IsZero() {
-		rs.lostAt = now
+		// go-zookeeper keeps the session id while it reconnects and
+		// zeroes it only when told of the expiry.
+		rs.lostAt, rs.lostSID = now, cur.SessionID()
 	}
 	if rs.probe == nil {
 		if wait := time.Until(rs.lostAt.Add(a.cfg.SessionTimeout)); wait > 0 {
@@ -149,7 +153,7 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		}
 		a.log.Info("no zookeeper session for longer than the session timeout; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
 			zap.Duration("without_session", now.Sub(rs.lostAt)))
-		rs.probe, rs.probeAt, rs.authed = probe, time.Time{}, false
+		rs.probe, rs.probeAt, rs.authed, rs.waiting = probe, time.Time{}, false, false
 		return 0 // its events wake us
 	}
 	if rs.probe.State() != zk.StateHasSession {
@@ -173,7 +177,14 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 	}
 	if len(alive) > 0 {
 		if wait := time.Until(rs.probeAt.Add(a.cfg.SessionTimeout + rescueGrace)); wait > 0 {
-			return wait
+			if !rs.waiting {
+				rs.waiting = true
+				a.log.Info("zookeeper serves a fresh connection but not the old session, whose members still exist; waiting for it to reconnect or expire",
+					zap.Int("members", len(alive)), zap.Duration("at_most", wait))
+			}
+			// Look again soon: the server deletes the members the
+			// moment it expires the session.
+			return min(wait, time.Second)
 		}
 	}
 	if cur.State() == zk.StateHasSession {
@@ -187,7 +198,7 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		a.log.Info("deleted member of the old session that cannot reconnect", zap.String("node", node))
 	}
 	a.log.Warn("zookeeper refuses the old session; members will be re-created in a new session",
-		zap.String("old_session", fmt.Sprintf("%#x", cur.SessionID())),
+		zap.String("old_session", fmt.Sprintf("%#x", rs.lostSID)),
 		zap.String("session", fmt.Sprintf("%#x", pc.SessionID())),
 		zap.Int("old_members_deleted", len(alive)))
 	a.cur.Store(rs.probe)

@@ -2,6 +2,7 @@ package announcer_test
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -129,5 +130,64 @@ func TestOutageKeepsSessionThatResumes(t *testing.T) {
 	}
 	if id := a.SessionID(); id != old {
 		t.Errorf("session %#x after the outage, want the old %#x", id, old)
+	}
+}
+
+// A server restored from an older copy of its database still knows the
+// announcer's session and its members, but refuses the connection (the
+// client has seen newer zxids). The members of the old session must not be
+// joined by new ones while they exist: never two per task, and the members
+// come back in a new session once the old one is gone.
+func TestRestoredZooKeeperNoDuplicates(t *testing.T) {
+	srv := zktest.Start(t)
+	a := newAnnouncer(t, srv, nil)
+	if err := a.Join(ctxT(t), twoNetworks()); err != nil {
+		t.Fatal(err)
+	}
+	old := a.SessionID()
+	srv.Stop()
+	restore := srv.SaveData()
+	srv.Restart()
+	// A change after the backup: the client sees newer zxids than the
+	// backup holds.
+	s := twoNetworks()
+	s.Networks[1].Addrs = []netip.Addr{netip.MustParseAddr("198.19.0.3")}
+	if err := a.UpdateNetworks(ctxT(t), s.Networks); err != nil {
+		t.Fatal(err)
+	}
+	if id := a.SessionID(); id != old {
+		t.Fatalf("session %#x after a short restart, want %#x", id, old)
+	}
+	srv.Stop()
+	restore()
+	srv.Restart()
+	restarted := time.Now()
+	obs := observer(t, srv)
+	var sawOld bool
+	waitFor(t, 30*time.Second, "members back in a new session", func() (bool, string) {
+		owners, state := memberOwners(t, obs)
+		back := true
+		for _, p := range jobPaths {
+			if len(owners[p]) > 1 {
+				t.Fatalf("%s: more than one member: %s", p, state)
+			}
+			if len(owners[p]) == 1 && owners[p][0] == old {
+				sawOld = true
+			}
+			if len(owners[p]) != 1 || owners[p][0] == old || owners[p][0] != a.SessionID() {
+				back = false
+			}
+		}
+		return back, state
+	})
+	t.Logf("members back %v after the restore (members of the old session seen meanwhile: %v)", time.Since(restarted), sawOld)
+	// The new members carry the data of after the backup.
+	nodes := memberNodes(t, obs, job+"@net-b")
+	data, _, err := obs.Get(nodes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "198.19.0.3") {
+		t.Errorf("member %s after the restore: %s; want the address set after the backup", nodes[0], data)
 	}
 }
