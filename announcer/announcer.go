@@ -112,6 +112,7 @@ func (a *Announcer) onEvent(zc *zkConn, ev zk.Event) {
 	if ev.Type != zk.EventSession {
 		return
 	}
+	zc.track(ev)
 	if ev.State == zk.StateDisconnected && zc.closing.Load() {
 		// The client's loop reports this last, after its goroutines
 		// have logged their last lines.

@@ -15,6 +15,12 @@ import (
 // zkConn is one go-zookeeper client and what tells its end.
 type zkConn struct {
 	*zk.Conn
+	// last is the last session state go-zookeeper reported; refused is
+	// when (UnixNano) a server first accepted the TCP connection but then
+	// closed it during the handshake, since the last session (0: not
+	// since). Both are written by onEvent only.
+	last     atomic.Int32
+	refused  atomic.Int64
 	closing  atomic.Bool
 	silent   atomic.Bool   // drop go-zookeeper's logs: the connection was abandoned
 	done     chan struct{} // closed when the client's loop has stopped
@@ -25,6 +31,7 @@ type zkConn struct {
 // background.
 func (a *Announcer) dial() (*zkConn, error) {
 	zc := &zkConn{done: make(chan struct{})}
+	zc.last.Store(int32(zk.StateDisconnected))
 	conn, _, err := zk.Connect(a.cfg.Ensemble, a.cfg.SessionTimeout,
 		zk.WithLogger(zkLogger{a.log, &zc.silent}),
 		zk.WithEventCallback(func(ev zk.Event) { a.onEvent(zc, ev) }))
@@ -34,6 +41,33 @@ func (a *Announcer) dial() (*zkConn, error) {
 	}
 	zc.Conn = conn
 	return zc, nil
+}
+
+// track records ev for refusedSince. go-zookeeper reports StateConnected
+// when the TCP connection is up, then StateHasSession, or
+// StateDisconnected when the handshake failed (conn.go, Conn.loop). A
+// server without quorum and one that refuses the client's zxid both close
+// the connection at the handshake; a server that is down refuses the TCP
+// connection and is not counted.
+func (zc *zkConn) track(ev zk.Event) {
+	prev := zk.State(zc.last.Swap(int32(ev.State)))
+	switch ev.State {
+	case zk.StateHasSession, zk.StateExpired:
+		zc.refused.Store(0) // a server answered the handshake
+	case zk.StateDisconnected:
+		if prev == zk.StateConnected {
+			zc.refused.CompareAndSwap(0, time.Now().UnixNano())
+		}
+	}
+}
+
+// refusedSince is when servers started refusing the handshake (zero: they
+// have not since the last session).
+func (zc *zkConn) refusedSince() time.Time {
+	if n := zc.refused.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // close closes the client and waits for its loop to stop: go-zookeeper's
@@ -90,10 +124,14 @@ func (a *Announcer) retire(zc *zkConn) {
 // new Conn, with lastZxid 0, gets in.
 //
 // From the client, that refusal looks like a server without quorum (which
-// also closes the connection: "ZooKeeperServer not running"). So the
-// announcer cannot decide from its own connection; it opens a second one
-// (the probe) once the first has been without a session for the session
-// timeout. A probe that gets a session proves a leader serves. Then:
+// also closes the connection: "ZooKeeperServer not running",
+// NIOServerCnxn.readConnectRequest). So the announcer cannot decide from its
+// own connection; it opens a second one (the probe) once servers have been
+// refusing the handshake for the session timeout: measured from when they
+// answer, not from when the session was lost, so that an ensemble merely
+// restarting (servers down, then a leader election of a second or two) does
+// not open a second connection per announcer in the middle of the rejoin
+// storm. A probe that gets a session proves a leader serves. Then:
 //
 //   - if the old connection gets its session back first, the probe is
 //     closed and nothing changes (a quorum loss the session survived: a
@@ -110,8 +148,7 @@ func (a *Announcer) retire(zc *zkConn) {
 //     replaces the connection, and the members still owned by the old
 //     session are deleted first, so that no reader ever sees two.
 type rescue struct {
-	lostAt  time.Time // the current connection was first seen without a session
-	lostSID int64     // its session then
+	lostSID int64 // the session of the current connection when the probe opened
 	probe   *zkConn
 	probeAt time.Time // the probe was first seen with a session
 	authed  bool      // cfg.Auth added to the probe
@@ -128,7 +165,6 @@ const rescueGrace = 2 * time.Second
 func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 	cur := a.cur.Load()
 	if cur.State() == zk.StateHasSession {
-		rs.lostAt = time.Time{}
 		if rs.probe != nil {
 			a.log.Info("zookeeper session back; closing the fresh connection")
 			a.retire(rs.probe)
@@ -137,13 +173,12 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		return 0
 	}
 	now := time.Now()
-	if rs.lostAt.IsZero() {
-		// go-zookeeper keeps the session id while it reconnects and
-		// zeroes it only when told of the expiry.
-		rs.lostAt, rs.lostSID = now, cur.SessionID()
-	}
 	if rs.probe == nil {
-		if wait := time.Until(rs.lostAt.Add(a.cfg.SessionTimeout)); wait > 0 {
+		since := cur.refusedSince()
+		if since.IsZero() {
+			return 0 // the next refusal wakes us (onEvent)
+		}
+		if wait := time.Until(since.Add(a.cfg.SessionTimeout)); wait > 0 {
 			return wait
 		}
 		probe, err := a.dial()
@@ -151,9 +186,11 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 			a.log.Warn("cannot open a fresh ZooKeeper connection; retrying", zap.Error(err))
 			return retryMax
 		}
-		a.log.Info("no zookeeper session for longer than the session timeout; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
-			zap.Duration("without_session", now.Sub(rs.lostAt)))
-		rs.probe, rs.probeAt, rs.authed, rs.waiting = probe, time.Time{}, false, false
+		a.log.Info("zookeeper servers refuse the session for longer than the session timeout; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
+			zap.Duration("refused_for", now.Sub(since)))
+		// go-zookeeper keeps the session id while it reconnects and
+		// zeroes it only when told of the expiry.
+		*rs = rescue{probe: probe, lostSID: cur.SessionID()}
 		return 0 // its events wake us
 	}
 	if rs.probe.State() != zk.StateHasSession {
