@@ -127,7 +127,7 @@ func (a *Announcer) retire(zc *zkConn) {
 // also closes the connection: "ZooKeeperServer not running",
 // NIOServerCnxn.readConnectRequest). So the announcer cannot decide from its
 // own connection; it opens a second one (the probe) once servers have been
-// refusing the handshake for the session timeout: measured from when they
+// refusing the handshake for a while (probeAfter): measured from when they
 // answer, not from when the session was lost, so that an ensemble merely
 // restarting (servers down, then a leader election of a second or two) does
 // not open a second connection per announcer in the middle of the rejoin
@@ -155,6 +155,17 @@ type rescue struct {
 	waiting bool      // logged that members of the old session exist
 }
 
+// probeAfter is how long servers must have refused the handshake before a
+// probe opens: a quarter of the session timeout. Opening it is always safe
+// (the probe replaces the connection only when the old session provably
+// holds nothing, or after it expired); it costs one session per announcer,
+// wasted when the old session comes back, so it waits longer than a leader
+// election normally takes (ZooKeeper elects in well under a second), but
+// not the whole session timeout, which the rejoin after a wipe would add to
+// its time (measured: a wiped ensemble refuses from about when it has a
+// leader).
+func probeAfter(sessionTimeout time.Duration) time.Duration { return sessionTimeout / 4 }
+
 // rescueGrace is added to the session timeout before members of a session
 // that cannot reconnect are taken for dead: the server checks deadlines once
 // a tick (2 s by default) and may have negotiated a longer timeout.
@@ -178,7 +189,7 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		if since.IsZero() {
 			return 0 // the next refusal wakes us (onEvent)
 		}
-		if wait := time.Until(since.Add(a.cfg.SessionTimeout)); wait > 0 {
+		if wait := time.Until(since.Add(probeAfter(a.cfg.SessionTimeout))); wait > 0 {
 			return wait
 		}
 		probe, err := a.dial()
@@ -186,7 +197,7 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 			a.log.Warn("cannot open a fresh ZooKeeper connection; retrying", zap.Error(err))
 			return retryMax
 		}
-		a.log.Info("zookeeper servers refuse the session for longer than the session timeout; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
+		a.log.Info("zookeeper servers keep refusing the session; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
 			zap.Duration("refused_for", now.Sub(since)))
 		// go-zookeeper keeps the session id while it reconnects and
 		// zeroes it only when told of the expiry.
@@ -240,6 +251,7 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		zap.Int("old_members_deleted", len(alive)))
 	a.cur.Store(rs.probe)
 	a.retire(cur)
+	clear(st.parents) // what the old connection saw may be gone with the data
 	*rs = rescue{}
 	return 0
 }
