@@ -49,19 +49,19 @@ func TestReconcileSettlesCreatesOfUnknownOutcome(t *testing.T) {
 			}
 			// Another task's member of the same session at the same path
 			// must be left alone.
-			if _, err := a.conn.Create(p+"/"+MemberPrefix, other, zk.FlagEphemeral|zk.FlagSequence, a.acl); err != nil {
+			if _, err := a.conn().Create(p+"/"+MemberPrefix, other, zk.FlagEphemeral|zk.FlagSequence, a.acl); err != nil {
 				t.Fatal(err)
 			}
 			var made []string
 			for range tt.lost {
-				n, err := a.conn.Create(p+"/"+MemberPrefix, mine, zk.FlagEphemeral|zk.FlagSequence, a.acl)
+				n, err := a.conn().Create(p+"/"+MemberPrefix, mine, zk.FlagEphemeral|zk.FlagSequence, a.acl)
 				if err != nil {
 					t.Fatal(err)
 				}
 				made = append(made, n)
 			}
 			sl := slot{path: p, shard: 0}
-			st.attempts[sl] = &attempt{session: a.conn.SessionID(), datas: [][]byte{mine}}
+			st.attempts[sl] = &attempt{session: a.conn().SessionID(), datas: [][]byte{mine}}
 			desired := map[slot][]byte{}
 			if tt.want {
 				desired[sl] = mine
@@ -69,13 +69,13 @@ func TestReconcileSettlesCreatesOfUnknownOutcome(t *testing.T) {
 			if err := a.reconcile(st, desired); err != nil {
 				t.Fatal(err)
 			}
-			children, _, err := a.conn.Children(p)
+			children, _, err := a.conn().Children(p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var ours int
 			for _, c := range children {
-				data, _, err := a.conn.Get(p + "/" + c)
+				data, _, err := a.conn().Get(p + "/" + c)
 				if err != nil {
 					t.Fatal(err)
 				}

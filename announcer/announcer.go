@@ -22,19 +22,17 @@ var ErrUnreachable = errors.New("ZooKeeper ensemble unreachable")
 
 // Announcer keeps serverset members in ZooKeeper.
 type Announcer struct {
-	cfg  Config
-	log  *zap.Logger
-	acl  []zk.ACL
-	conn *zk.Conn
+	cfg Config
+	log *zap.Logger
+	acl []zk.ACL
+	// cur is the connection in use. Only the run goroutine replaces it
+	// (keepSession), when the ensemble refuses its session for good.
+	cur atomic.Pointer[zkConn]
 
 	kick      chan struct{} // 1 slot: desired state or session changed
 	stop      chan struct{}
 	connected chan struct{} // closed on the first session
 	connOnce  sync.Once
-	closing   atomic.Bool
-	silent    atomic.Bool   // drop go-zookeeper's logs: the connection was abandoned
-	connDone  chan struct{} // closed when the client's loop has stopped
-	doneOnce  sync.Once
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 
@@ -71,17 +69,16 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Announcer, error) {
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		connected: make(chan struct{}),
-		connDone:  make(chan struct{}),
 		tasks:     map[taskKey]Spec{},
 		members:   map[taskKey]map[string][]byte{},
 		appliedCh: make(chan struct{}),
 	}
-	conn, _, err := zk.Connect(cfg.Ensemble, cfg.SessionTimeout,
-		zk.WithLogger(zkLogger{a.log, &a.silent}), zk.WithEventCallback(a.onEvent))
+	zc, err := a.dial()
 	if err != nil {
-		return nil, fmt.Errorf("connect to ZooKeeper ensemble %s: %w; check --announcer-ensemble", ensemble, err)
+		return nil, err
 	}
-	a.conn = conn
+	a.cur.Store(zc)
+	conn := zc.Conn
 
 	timer := time.NewTimer(cfg.ConnectTimeout)
 	defer timer.Stop()
@@ -91,22 +88,17 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Announcer, error) {
 	select {
 	case <-a.connected:
 	case <-timer.C:
-		a.silent.Store(true)
-		go a.closeConn()
+		zc.silent.Store(true)
+		go zc.close()
 		return nil, fmt.Errorf("%w: no session from %s within %v; check --announcer-ensemble and that ZooKeeper runs", ErrUnreachable, ensemble, cfg.ConnectTimeout)
 	case <-ctx.Done():
-		a.silent.Store(true)
-		go a.closeConn()
+		zc.silent.Store(true)
+		go zc.close()
 		return nil, fmt.Errorf("connect to ZooKeeper ensemble %s: %w", ensemble, ctx.Err())
 	}
-	if cfg.Auth != nil {
-		for _, au := range cfg.Auth.Auth {
-			// The credential is a secret: name the scheme only.
-			if err := conn.AddAuth(au.Scheme, []byte(au.Credential)); err != nil {
-				a.closeConn()
-				return nil, fmt.Errorf("authenticate to ZooKeeper %s with scheme %q: %w; check --announcer-zookeeper-auth-config", ensemble, au.Scheme, err)
-			}
-		}
+	if err := a.authenticate(conn); err != nil {
+		zc.close()
+		return nil, err
 	}
 	a.log.Info("zookeeper session established", zap.String("session", fmt.Sprintf("%#x", conn.SessionID())))
 	a.wg.Add(1)
@@ -114,24 +106,34 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Announcer, error) {
 	return a, nil
 }
 
-// onEvent runs on go-zookeeper's goroutine and must not block.
-func (a *Announcer) onEvent(ev zk.Event) {
+// onEvent runs on go-zookeeper's goroutine for connection zc and must not
+// block.
+func (a *Announcer) onEvent(zc *zkConn, ev zk.Event) {
 	if ev.Type != zk.EventSession {
 		return
 	}
+	zc.track(ev)
+	if ev.State == zk.StateDisconnected && zc.closing.Load() {
+		// The client's loop reports this last, after its goroutines
+		// have logged their last lines.
+		zc.doneOnce.Do(func() { close(zc.done) })
+		return
+	}
+	if zc.closing.Load() {
+		return
+	}
+	current := a.cur.Load() == zc
 	switch ev.State {
 	case zk.StateDisconnected:
-		if a.closing.Load() {
-			// The client's loop reports this last, after its goroutines
-			// have logged their last lines.
-			a.doneOnce.Do(func() { close(a.connDone) })
-			return
+		if current {
+			a.log.Info("zookeeper disconnected; reconnecting")
 		}
-		a.log.Info("zookeeper disconnected; reconnecting")
 	case zk.StateHasSession:
 		a.connOnce.Do(func() { close(a.connected) })
 	case zk.StateExpired:
-		a.log.Warn("zookeeper session expired; members will be re-created in a new session")
+		if current {
+			a.log.Warn("zookeeper session expired; members will be re-created in a new session")
+		}
 	}
 	a.poke()
 }
@@ -145,7 +147,10 @@ func (a *Announcer) poke() {
 
 // SessionID is the current ZooKeeper session (0 while there is none); the
 // EphemeralOwner of every member.
-func (a *Announcer) SessionID() int64 { return a.conn.SessionID() }
+func (a *Announcer) SessionID() int64 { return a.cur.Load().SessionID() }
+
+// conn is the connection in use.
+func (a *Announcer) conn() *zk.Conn { return a.cur.Load().Conn }
 
 // Join announces the task: it records the members the task should have and
 // waits until they exist. Joining the same task (same path and shard) again
@@ -225,28 +230,22 @@ func (a *Announcer) Leave(ctx context.Context) error {
 }
 
 // Close ends the session, which removes every member at once, and waits for
-// the announcer's goroutine. It is idempotent.
+// the announcer's goroutines. It is idempotent.
 func (a *Announcer) Close() error {
 	a.closeOnce.Do(func() {
 		a.mu.Lock()
 		a.closed = true
 		a.mu.Unlock()
 		close(a.stop)
-		a.closeConn() // fails requests in flight with ErrClosing
+		// Closing fails requests in flight with ErrClosing, so run
+		// returns; it closes a fresh connection it was trying itself.
+		a.cur.Load().close()
 		a.wg.Wait()
+		// run may have replaced the connection meanwhile; close is
+		// idempotent.
+		a.cur.Load().close()
 	})
 	return nil
-}
-
-// closeConn closes the client and waits for its loop to stop: go-zookeeper's
-// Close does not wait for its goroutines, and they log through a.log.
-func (a *Announcer) closeConn() {
-	a.closing.Store(true)
-	a.conn.Close()
-	select {
-	case <-a.connDone:
-	case <-time.After(5 * time.Second):
-	}
 }
 
 // change applies fn to the desired state under mu and wakes the goroutine.

@@ -58,16 +58,26 @@ var errNoSession = errors.New("no ZooKeeper session")
 func (a *Announcer) run() {
 	defer a.wg.Done()
 	st := &state{owned: map[slot]owned{}, attempts: map[slot]*attempt{}, parents: map[string]bool{}}
+	var rs rescue
+	defer func() {
+		if rs.probe != nil {
+			a.retire(rs.probe)
+		}
+	}()
 	backoff := retryMin
-	var retry <-chan time.Time
+	var retry, wake <-chan time.Time
 	for {
 		select {
 		case <-a.stop:
 			return
 		case <-a.kick:
 		case <-retry:
+		case <-wake:
 		}
-		retry = nil
+		retry, wake = nil, nil
+		if d := a.keepSession(st, &rs); d > 0 {
+			wake = time.After(d)
+		}
 		desired, gen := a.snapshot()
 		err := a.reconcile(st, desired)
 		a.setResult(gen, err)
@@ -86,10 +96,10 @@ func (a *Announcer) run() {
 // reconcile makes ZooKeeper hold exactly the desired members of this
 // session.
 func (a *Announcer) reconcile(st *state, desired map[slot][]byte) error {
-	if a.conn.State() != zk.StateHasSession {
+	if a.conn().State() != zk.StateHasSession {
 		return errNoSession
 	}
-	sid := a.conn.SessionID()
+	sid := a.conn().SessionID()
 	a.forgetOtherSessions(st, sid)
 	var errs []error
 	for sl, at := range st.attempts {
@@ -104,7 +114,7 @@ func (a *Announcer) reconcile(st *state, desired map[slot][]byte) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if a.conn.SessionID() != sid {
+	if a.conn().SessionID() != sid {
 		return errNoSession // the session changed under us: go again
 	}
 	return nil
@@ -139,7 +149,7 @@ func (a *Announcer) updateOwned(st *state, desired map[slot][]byte) []error {
 		data, want := desired[sl]
 		switch {
 		case !want:
-			err := a.conn.Delete(o.node, -1)
+			err := a.conn().Delete(o.node, -1)
 			if err != nil && !errors.Is(err, zk.ErrNoNode) {
 				errs = append(errs, fmt.Errorf("withdraw %s: %w", o.node, err))
 				continue
@@ -147,7 +157,7 @@ func (a *Announcer) updateOwned(st *state, desired map[slot][]byte) []error {
 			a.log.Info("withdrew member", zap.String("node", o.node))
 			delete(st.owned, sl)
 		case !bytes.Equal(data, o.data):
-			_, err := a.conn.Set(o.node, data, -1)
+			_, err := a.conn().Set(o.node, data, -1)
 			if errors.Is(err, zk.ErrNoNode) {
 				delete(st.owned, sl) // someone deleted our member: create it again
 				continue
@@ -167,7 +177,7 @@ func (a *Announcer) updateOwned(st *state, desired map[slot][]byte) []error {
 // settle resolves an attempt of this session: adopt the node it made if the
 // task still wants it, delete it (and any duplicate) otherwise.
 func (a *Announcer) settle(st *state, sid int64, sl slot, at *attempt, desired map[slot][]byte) error {
-	children, _, err := a.conn.Children(sl.path)
+	children, _, err := a.conn().Children(sl.path)
 	if errors.Is(err, zk.ErrNoNode) {
 		delete(st.attempts, sl)
 		return nil
@@ -185,7 +195,7 @@ func (a *Announcer) settle(st *state, sid int64, sl slot, at *attempt, desired m
 		if o, ok := st.owned[sl]; ok && o.node == node {
 			continue
 		}
-		data, stat, err := a.conn.Get(node)
+		data, stat, err := a.conn().Get(node)
 		if errors.Is(err, zk.ErrNoNode) {
 			continue
 		}
@@ -200,7 +210,7 @@ func (a *Announcer) settle(st *state, sid int64, sl slot, at *attempt, desired m
 			st.owned[sl] = owned{node: node, data: data, session: sid}
 			continue
 		}
-		if err := a.conn.Delete(node, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		if err := a.conn().Delete(node, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return fmt.Errorf("delete duplicate member %s: %w", node, err)
 		}
 		a.log.Info("deleted duplicate member", zap.String("node", node))
@@ -260,7 +270,7 @@ func (a *Announcer) createBatch(st *state, sid int64, batch []slot, desired map[
 		}
 		at.datas = append(at.datas, desired[sl])
 	}
-	res, err := a.conn.Multi(ops...)
+	res, err := a.conn().Multi(ops...)
 	if err == nil {
 		for _, r := range res {
 			if r.Error != nil {
@@ -301,12 +311,12 @@ func (a *Announcer) ensurePath(st *state, p string) error {
 			return err
 		}
 	}
-	ok, _, err := a.conn.Exists(p)
+	ok, _, err := a.conn().Exists(p)
 	if err != nil {
 		return fmt.Errorf("check serverset path %s: %w", p, err)
 	}
 	if !ok {
-		_, err := a.conn.Create(p, nil, 0, a.acl)
+		_, err := a.conn().Create(p, nil, 0, a.acl)
 		if err != nil && !errors.Is(err, zk.ErrNodeExists) {
 			return fmt.Errorf("create serverset path %s: %w", p, err)
 		}

@@ -193,13 +193,14 @@ func quorumLost(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 // stay); peak outstanding requests on any server. Must hold: ≤ 5 s, 0
 // duplicates.
 //
-// The wiped variant fails today: every server refuses to resume a session
-// of a client that has seen a higher zxid than the server's own
+// In the wiped variant every server refuses to resume a session of a
+// client that has seen a higher zxid than the server's own
 // (ZooKeeperServer.processConnectRequest: "Refusing session request for
 // client ... as it has seen zxid"), closing the connection, and
 // go-zookeeper retries that same session forever (a Conn keeps its
-// lastZxid), so neither the announcers nor readers ever get a session
-// again. Only a new zk.Conn would.
+// lastZxid). Only a new zk.Conn gets in: the announcer opens one after the
+// servers have refused it for the session timeout (announcer/session.go),
+// so the figure includes that wait; a plain reader must reconnect itself.
 func rejoinStorm(wipe bool) func(*testing.T, *zktest.Ensemble, scale) result {
 	return func(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 		const bound = 5 * time.Second

@@ -316,3 +316,31 @@ func (s *Server) WipeData() {
 		s.t.Fatalf("zktest: wipe the data of ZooKeeper %s: %v", s.Addr(), err)
 	}
 }
+
+// SaveData copies a stopped server's database; restore, called while the
+// server is stopped again, puts that copy back in place of whatever the
+// server wrote since: the server comes back as if restored from a backup,
+// behind what its clients have seen.
+func (s *Server) SaveData() (restore func()) {
+	s.t.Helper()
+	if s.running() {
+		s.t.Fatalf("zktest: SaveData of ZooKeeper %s while it runs; Stop it first", s.Addr())
+	}
+	db := filepath.Join(s.dir, "data", "version-2")
+	saved := filepath.Join(s.t.TempDir(), "version-2")
+	if err := os.CopyFS(saved, os.DirFS(db)); err != nil {
+		s.t.Fatalf("zktest: save the data of ZooKeeper %s: %v", s.Addr(), err)
+	}
+	return func() {
+		s.t.Helper()
+		if s.running() {
+			s.t.Fatalf("zktest: restore the data of ZooKeeper %s while it runs; Stop it first", s.Addr())
+		}
+		if err := os.RemoveAll(db); err != nil {
+			s.t.Fatalf("zktest: restore the data of ZooKeeper %s: %v", s.Addr(), err)
+		}
+		if err := os.CopyFS(db, os.DirFS(saved)); err != nil {
+			s.t.Fatalf("zktest: restore the data of ZooKeeper %s: %v", s.Addr(), err)
+		}
+	}
+}
