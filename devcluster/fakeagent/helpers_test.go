@@ -189,11 +189,13 @@ type client struct {
 }
 
 func tcpClient(a *fakeagent.Agent, fe *fakeExecutor) *client {
-	return &client{url: a.URL() + "/api/v1/executor", token: fe.env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"], fw: fe.fw, ex: fe.ex, http: &http.Client{Transport: &http.Transport{}}}
+	return &client{url: a.URL() + "/api/v1/executor", token: fe.env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"], fw: fe.fw, ex: fe.ex, http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 }
 
 func unixClient(socket string, fe *fakeExecutor) *client {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	// A connection per call: a restarted agent must not meet a kept-alive
+	// connection of its predecessor ("server closed idle connection").
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
 	}}
