@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,13 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dewarhq/dewar/devcluster/scheduler"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
@@ -120,7 +118,7 @@ func (n *node) stopAgent(cmd *exec.Cmd, done chan struct{}, out *testenv.Buffer)
 	// recovery (the stub checkpoints). Give the executors time to finish.
 	prefix := "MESOS_DIRECTORY=" + n.agentWork + "/"
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if len(pidsWithEnvPrefix(prefix)) == 0 {
+		if len(e2etest.PIDsWithEnv(prefix)) == 0 {
 			break
 		}
 	}
@@ -131,7 +129,7 @@ func (n *node) stopAgent(cmd *exec.Cmd, done chan struct{}, out *testenv.Buffer)
 		_ = cmd.Process.Kill()
 		<-done
 	}
-	for _, pid := range pidsWithEnvPrefix(prefix) {
+	for _, pid := range e2etest.PIDsWithEnv(prefix) {
 		n.t.Errorf("executor or task process %d outlived the job; killing it", pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -150,25 +148,6 @@ func (n *node) stopAgent(cmd *exec.Cmd, done chan struct{}, out *testenv.Buffer)
 	if n.t.Failed() {
 		n.t.Logf("dewar-agent output:\n%s", out.String())
 	}
-}
-
-func pidsWithEnvPrefix(prefix string) []int {
-	var out []int
-	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(b, []byte{0}) {
-			if bytes.HasPrefix(kv, []byte(prefix)) {
-				pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // stub is a running `dewar-scheduler run`.

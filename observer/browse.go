@@ -4,6 +4,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -17,17 +18,26 @@ type fileRow struct {
 	Dir             bool
 }
 
-// handleBrowse lists a directory of the task's run directory, or shows a
-// file's tail (Thermos' /browse and /file).
-func (s *Server) handleBrowse(w http.ResponseWriter, r *http.Request) {
-	e := s.entry(w, r)
-	if e == nil {
-		return
+// openRequested opens the request's {path} inside its task's run
+// directory; on failure it has answered (404, 403) and f is nil.
+func (s *Server) openRequested(w http.ResponseWriter, r *http.Request) (e *Entry, rel string, f *os.File, fi os.FileInfo) {
+	if e = s.entry(w, r); e == nil {
+		return nil, "", nil, nil
 	}
-	rel := r.PathValue("path")
+	rel = r.PathValue("path")
 	f, fi, err := openIn(e.RunDir, rel)
 	if err != nil {
 		fileError(w, "/"+rel, err)
+		return nil, "", nil, nil
+	}
+	return e, rel, f, fi
+}
+
+// handleBrowse lists a directory of the task's run directory, or shows a
+// file's tail (Thermos' /browse and /file).
+func (s *Server) handleBrowse(w http.ResponseWriter, r *http.Request) {
+	e, rel, f, fi := s.openRequested(w, r)
+	if f == nil {
 		return
 	}
 	defer f.Close()
@@ -79,14 +89,8 @@ func (s *Server) handleBrowse(w http.ResponseWriter, r *http.Request) {
 // observer's own (it could call the observer's URLs with the viewer's
 // browser).
 func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
-	e := s.entry(w, r)
-	if e == nil {
-		return
-	}
-	rel := r.PathValue("path")
-	f, fi, err := openIn(e.RunDir, rel)
-	if err != nil {
-		fileError(w, "/"+rel, err)
+	e, rel, f, fi := s.openRequested(w, r)
+	if f == nil {
 		return
 	}
 	defer f.Close()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
@@ -436,7 +437,7 @@ func (c *cluster) zkConn(t *testing.T) *zk.Conn {
 // taskProcesses lists the executors and tasks of the test's agent: every
 // process whose MESOS_DIRECTORY is under its work dir.
 func (c *cluster) taskProcesses() []int {
-	return pidsWithEnvPrefix("MESOS_DIRECTORY=" + c.agentWork + "/")
+	return e2etest.PIDsWithEnv("MESOS_DIRECTORY=" + c.agentWork + "/")
 }
 
 // cniContainers lists the containers the agent's network/cni isolator still
@@ -713,28 +714,6 @@ func tail(s string, n int) string {
 func dirExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
-}
-
-// pidsWithEnvPrefix lists processes whose environment holds a variable
-// starting with prefix.
-func pidsWithEnvPrefix(prefix string) []int {
-	var out []int
-	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(b, []byte{0}) {
-			if bytes.HasPrefix(kv, []byte(prefix)) {
-				if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && pid != os.Getpid() {
-					out = append(out, pid)
-				}
-				break
-			}
-		}
-	}
-	return out
 }
 
 // inSubnets reports whether addr lies in one of the prefixes.

@@ -249,7 +249,7 @@ func (a *Agent) stop(t *testing.T) {
 			<-a.done
 		}
 	}
-	for _, pid := range pidsWithEnv("MESOS_DIRECTORY=" + a.WorkDir + "/") {
+	for _, pid := range PIDsWithEnv("MESOS_DIRECTORY=" + a.WorkDir + "/") {
 		t.Errorf("process %d of the agent's work dir outlived it; killing it", pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -310,9 +310,10 @@ func (a *Agent) killExecutors(t *testing.T) {
 	}
 }
 
-// pidsWithEnv lists processes whose environment holds a variable starting
-// with prefix (executors and tasks carry MESOS_DIRECTORY).
-func pidsWithEnv(prefix string) []int {
+// PIDsWithEnv lists processes, other than this one, whose environment holds
+// a variable starting with prefix (executors and tasks carry
+// MESOS_DIRECTORY, so they are found by their sandbox, never by name).
+func PIDsWithEnv(prefix string) []int {
 	var out []int
 	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
 	for _, p := range procs {
