@@ -57,6 +57,14 @@ type Options struct {
 	DiskCheckInterval time.Duration
 	// DiscoveryTimeout bounds the wait for addresses (IPv6 DAD included).
 	DiscoveryTimeout time.Duration
+	// DefaultNetworks names, in order, the CNI networks of the agent's
+	// --default_container_info (--default-networks). The agent puts an
+	// executor launched without a ContainerInfo into them but tells it
+	// nothing (src/slave/slave.cpp, Slave::_run changes only the copy it
+	// launches; SUBSCRIBED carries the framework's ExecutorInfo), so the
+	// executor must be told their names to report and announce them.
+	// Used only when the ExecutorInfo has no ContainerInfo.
+	DefaultNetworks []string
 	// CheckpointSampleInterval is how often the processes' CPU and memory
 	// and the sandbox's disk use are sampled into the task's checkpoint
 	// (--checkpoint-sample-interval); 0: usage.DefaultInterval, < 0: never.
@@ -167,6 +175,12 @@ func (t *task) hostname() string {
 // executor trusts what it was launched with, not the job's wish list.
 func (t *task) networks() []netdiscover.Network {
 	var out []netdiscover.Network
+	if t.env.Executor.GetContainer() == nil {
+		for _, name := range t.opt.DefaultNetworks {
+			out = append(out, netdiscover.Network{Name: name})
+		}
+		return out
+	}
 	for _, ni := range t.env.Executor.GetContainer().GetNetworkInfos() {
 		n := netdiscover.Network{Name: ni.GetName()}
 		for _, l := range ni.GetLabels().GetLabels() {

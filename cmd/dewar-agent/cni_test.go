@@ -52,30 +52,45 @@ func TestRunCNI(t *testing.T) {
 	writeFile(t, probe, probeExecutor, 0o755)
 
 	dewarExecutor := testenv.Binary(t, "dewar-executor")
+	// The agent runs a command task's executor by path, with no flags:
+	// what an operator passes in Aurora's -thermos_executor_flags.
+	withDefaultNets := filepath.Join(dir, "dewar-executor-default-networks")
+	writeFile(t, withDefaultNets, fmt.Sprintf("#!/bin/sh\nexec %s --default-networks %s \"$@\"\n", dewarExecutor, network), 0o755)
+	container := func(network string) string {
+		return fmt.Sprintf(`{"type": "MESOS", "network_infos": [{"name": %q, "labels": {"labels": [{"key": "k", "value": "v"}]}}]}`, network)
+	}
+	// Each update carries the executor's own view (what it found on eth0)
+	// and then the agent's (what CNI returned): they agree.
+	bothViews := func(t *testing.T, out string) {
+		t.Helper()
+		var states []string
+		for _, m := range regexp.MustCompile(`(?m)^(TASK_\w+) task=probe-\S+ source=SOURCE_EXECUTOR .*addresses=(\S+) `).FindAllStringSubmatch(out, -1) {
+			states = append(states, m[1])
+			addrs := strings.Split(m[2], ",")
+			if len(addrs) != 2 || addrs[0] != addrs[1] || !strings.HasPrefix(addrs[0], network+"=198.18.77.") {
+				t.Errorf("%s addresses %v, want the executor's and the agent's view of %s, equal", m[1], addrs, network)
+			}
+		}
+		if strings.Join(states, " ") != "TASK_STARTING TASK_RUNNING TASK_FINISHED" {
+			t.Errorf("updates %v, want STARTING, RUNNING, FINISHED, each with addresses:\n%s", states, out)
+		}
+	}
 
 	for _, tt := range []struct {
-		name     string
-		network  string
-		executor string
-		exitCode int
-		check    func(t *testing.T, work, out string)
+		name      string
+		container string // the task's ContainerInfo JSON; empty: none
+		agentArgs []string
+		executor  string
+		exitCode  int
+		check     func(t *testing.T, work, out string)
 	}{
-		{"real executor", network, dewarExecutor, 0, func(t *testing.T, work, out string) {
-			// Each update carries the executor's own view (what it found on
-			// eth0) and then the agent's (what CNI returned): they agree.
-			var states []string
-			for _, m := range regexp.MustCompile(`(?m)^(TASK_\w+) task=probe-\S+ source=SOURCE_EXECUTOR .*addresses=(\S+) `).FindAllStringSubmatch(out, -1) {
-				states = append(states, m[1])
-				addrs := strings.Split(m[2], ",")
-				if len(addrs) != 2 || addrs[0] != addrs[1] || !strings.HasPrefix(addrs[0], network+"=198.18.77.") {
-					t.Errorf("%s addresses %v, want the executor's and the agent's view of %s, equal", m[1], addrs, network)
-				}
-			}
-			if strings.Join(states, " ") != "TASK_STARTING TASK_RUNNING TASK_FINISHED" {
-				t.Errorf("updates %v, want STARTING, RUNNING, FINISHED, each with addresses:\n%s", states, out)
-			}
-		}},
-		{"known network", network, probe, 1, func(t *testing.T, work, out string) {
+		{"real executor", container(network), nil, dewarExecutor, 0, func(t *testing.T, work, out string) { bothViews(t, out) }},
+		// A task without a ContainerInfo (stock Aurora's, for a job without
+		// an image) joins the agent's --default_container_info networks;
+		// told their names (--default-networks), the executor reports the
+		// addresses as if the task had named them.
+		{"agent default container", "", []string{"--default-container-info", container(network)}, withDefaultNets, 0, func(t *testing.T, work, out string) { bothViews(t, out) }},
+		{"known network", container(network), nil, probe, 1, func(t *testing.T, work, out string) {
 			m := regexp.MustCompile(`(?m)^TASK_FAILED task=probe-\S+ source=SOURCE_AGENT reason=REASON_EXECUTOR_TERMINATED .*addresses=` + regexp.QuoteMeta(network) + `=(198\.18\.77\.\d+)`).FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("no TASK_FAILED with the CNI address of %s in the output:\n%s", network, out)
@@ -107,7 +122,7 @@ func TestRunCNI(t *testing.T) {
 				}
 			}
 		}},
-		{"unknown network", "dewar-nope-" + suffix, probe, 1, func(t *testing.T, work, out string) {
+		{"unknown network", container("dewar-nope-" + suffix), nil, probe, 1, func(t *testing.T, work, out string) {
 			if !regexp.MustCompile(`(?m)^TASK_FAILED task=probe-\S+ source=SOURCE_AGENT reason=REASON_CONTAINER_LAUNCH_FAILED message=".*unknown CNI network \\"dewar-nope-`).MatchString(out) {
 				t.Fatalf("no TASK_FAILED naming the unknown network:\n%s", out)
 			}
@@ -116,12 +131,16 @@ func TestRunCNI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			work := filepath.Join(t.TempDir(), "work")
 			task := filepath.Join(t.TempDir(), "task.json")
-			writeFile(t, task, fmt.Sprintf(`{"name": "probe", "command": {"value": "sleep 0.2"},
-  "container": {"type": "MESOS", "network_infos": [{"name": %q, "labels": {"labels": [{"key": "k", "value": "v"}]}}]}}`, tt.network), 0o644)
+			taskJSON := `{"name": "probe", "command": {"value": "sleep 0.2"}}`
+			if tt.container != "" {
+				taskJSON = `{"name": "probe", "command": {"value": "sleep 0.2"}, "container": ` + tt.container + `}`
+			}
+			writeFile(t, task, taskJSON, 0o644)
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
-			cmd := netnstest.Command(ctx, ns, bin, "run", "--work-dir", work, "--executor", tt.executor,
-				"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins, task)
+			args := append([]string{bin, "run", "--work-dir", work, "--executor", tt.executor,
+				"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins}, tt.agentArgs...)
+			cmd := netnstest.Command(ctx, ns, append(args, task)...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

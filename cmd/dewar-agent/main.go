@@ -77,6 +77,7 @@ type agentFlags struct {
 	recoveryDelay                                  time.Duration
 	domainSocket, authenticate                     bool
 	executorEnv                                    string
+	defaultContainer                               string
 }
 
 func (f *agentFlags) register(fs *flag.FlagSet, defaultWorkDir, defaultListen string) {
@@ -96,6 +97,7 @@ func (f *agentFlags) register(fs *flag.FlagSet, defaultWorkDir, defaultListen st
 	fs.DurationVar(&f.recoveryDelay, "recovery-delay", 0, "after a restart, how long every executor call gets 503 'Agent has not finished recovery' (the containerizer's recovery)")
 	fs.BoolVar(&f.domainSocket, "http-executor-domain-sockets", true, "serve the executor API on a unix socket in --work-dir and give every executor MESOS_DOMAIN_SOCKET (Mesos' flag; its default there is false)")
 	fs.StringVar(&f.executorEnv, "executor-environment-variables", "", `JSON object of variables every executor gets, e.g. '{"PATH": "/bin:/usr/bin"}' (Mesos' flag): nothing else of dewar-agent's own environment is passed on`)
+	fs.StringVar(&f.defaultContainer, "default-container-info", "", `JSON ContainerInfo for every executor launched without one (Mesos' --default_container_info), e.g. '{"type": "MESOS", "network_infos": [{"name": "blue"}]}'`)
 	fs.BoolVar(&f.authenticate, "authenticate-http-executors", true, "give every executor a MESOS_EXECUTOR_AUTHENTICATION_TOKEN and require it (Mesos' flag; its default there is false)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -125,6 +127,24 @@ func (f *agentFlags) newAgent(log *zap.Logger, out *os.File) (*fakeagent.Agent, 
 		if err := json.Unmarshal([]byte(f.executorEnv), &cfg.ExecutorEnvironment); err != nil {
 			return nil, fmt.Errorf("--executor-environment-variables: want a JSON object of strings: %w", err)
 		}
+	}
+	if f.defaultContainer != "" {
+		// src/slave/flags.cpp: default_container_info is a JSON ContainerInfo;
+		// Mesos parses it with the protobuf field names, as encoding/json
+		// does with mesos-go's types.
+		var ci mesos.ContainerInfo
+		dec := json.NewDecoder(strings.NewReader(f.defaultContainer))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ci); err != nil {
+			return nil, fmt.Errorf("--default-container-info: want a JSON ContainerInfo such as '{\"type\": \"MESOS\", \"network_infos\": [{\"name\": \"blue\"}]}': %w", err)
+		}
+		if ci.Type == nil {
+			return nil, errors.New(`--default-container-info: "type" is required (a required field of ContainerInfo); use "MESOS"`)
+		}
+		if ci.GetType() != mesos.ContainerInfo_MESOS {
+			return nil, fmt.Errorf("--default-container-info: type %s: the fake agent runs only MESOS containers", ci.GetType())
+		}
+		cfg.DefaultContainerInfo = &ci
 	}
 	if cfg.ExecutorPath != "" {
 		abs, err := filepath.Abs(cfg.ExecutorPath)

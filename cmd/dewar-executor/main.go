@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,6 +51,7 @@ func run() error {
 		stopTimeout    = fs.Int("stop_timeout_in_secs", int(taskrun.DefaultStopTimeout/time.Second), "a kill from the scheduler SIGKILLs whatever is left this many seconds after it began (Thermos' --stop_timeout_in_secs)")
 		diskInterval   = fs.Duration("disk-check-interval", disklimit.DefaultInterval, "measure the sandbox's disk use this often and fail a task above its disk reservation, as Thermos' resource manager (\"Disk limit exceeded.\"); 0 turns the check off")
 		discovery      = fs.Duration("discovery-timeout", 10*time.Second, "how long to wait for every CNI network to have a usable address (IPv6 DAD included)")
+		defaultNets    = fs.String("default-networks", "", "comma-separated CNI networks, in order, of the agent's --default_container_info: the networks an executor launched without a ContainerInfo is in (the agent does not tell it)")
 		logLevel       = fs.String("log-level", "info", "executor log level: debug, info, warn, error")
 		sampleEvery    = fs.Duration("checkpoint-sample-interval", usage.DefaultInterval, "how often to sample each process's CPU and memory and the sandbox's disk use into the task checkpoint that dewar-observer reads; 0 turns sampling off")
 		ackTimeout     = fs.Duration("status-ack-timeout", executor.DefaultAckTimeout, "once every task has ended, exit after this long even if the agent has not acknowledged every update (the agent drops some without an ACK)")
@@ -109,6 +111,9 @@ func run() error {
 		DiscoveryTimeout:     *discovery,
 		DiskCheckInterval:    *diskInterval,
 		Logger:               log,
+	}
+	if opt.DefaultNetworks, err = parseNetworkList(*defaultNets); err != nil {
+		return fmt.Errorf("--default-networks: %w", err)
 	}
 	switch {
 	case *sampleEvery == 0:
@@ -199,4 +204,27 @@ func newLogger(level string) (*zap.Logger, error) {
 	cfg.OutputPaths = []string{"stderr"}
 	cfg.Sampling = nil
 	return cfg.Build()
+}
+
+// parseNetworkList reads --default-networks: names as in the agent's
+// --default_container_info network_infos, in the same order (the isolator
+// names the interfaces eth0, eth1, ... after that order).
+func parseNetworkList(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range strings.Split(s, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+			return nil, fmt.Errorf("%q has an empty network name; want NAME[,NAME...] as in the agent's --default_container_info", s)
+		case seen[n]:
+			return nil, fmt.Errorf("network %q named twice", n)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -74,6 +74,7 @@ func runJob(ctx context.Context, args []string) error {
 		enableCNI   = fs.Bool("enable-cni", false, "let jobs join CNI networks (the job's \"networks\"); off: such jobs are rejected")
 		allowed     = fs.String("allowed-networks", "", "comma-separated CNI networks jobs may join (with --enable-cni)")
 		execCmd     = fs.String("executor-command", "", "path of dewar-executor on the agent")
+		execFlags   = fs.String("executor-flags", "", "more flags for the executor, split at white space (as Aurora's -thermos_executor_flags), e.g. \"--default-networks blue\"")
 		execCPUs    = fs.Float64("executor-cpus", 0.25, "cpus added to each task for the executor itself")
 		execMem     = fs.Float64("executor-mem-mb", 128, "memory (MB) added to each task for the executor itself")
 		control     = fs.String("control", "127.0.0.1:0", "listen address of the control endpoint that `kill` uses")
@@ -109,7 +110,7 @@ func runJob(ctx context.Context, args []string) error {
 		User:          *user,
 		Policy:        scheduler.Policy{EnableCNI: *enableCNI, AllowedNetworks: splitList(*allowed)},
 		Executor: scheduler.ExecutorSettings{
-			Command: *execCmd, Args: passthrough.args(), CPUs: *execCPUs, MemMB: *execMem,
+			Command: *execCmd, Args: append(passthrough.args(), strings.Fields(*execFlags)...), CPUs: *execCPUs, MemMB: *execMem,
 		},
 		Store:       store,
 		ControlAddr: *control,

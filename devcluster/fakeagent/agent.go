@@ -73,6 +73,13 @@ type Config struct {
 	// Isolator attaches containers to CNI networks; nil means host
 	// networking only (a task asking for networks fails).
 	Isolator Isolator
+	// DefaultContainerInfo is Mesos' --default_container_info: the
+	// container of every executor launched without one (src/slave/slave.cpp,
+	// Slave::_run: "Add the default container info to the executor info",
+	// applied only when !executorInfo.has_container()). With network_infos
+	// in it, every task of a stock Aurora (which sends no ContainerInfo for
+	// a job without an image) joins those CNI networks.
+	DefaultContainerInfo *mesos.ContainerInfo
 	// Out receives one line per status update (FormatUpdate); nil: discard.
 	Out io.Writer
 	// Log is required in spirit; nil means zap.NewNop.

@@ -212,6 +212,12 @@ func (a *Agent) startRun(ctx context.Context, ex *executorState) error {
 		return err
 	}
 	env := a.executorEnv(ex.fw, info, run)
+	if info.Container == nil && a.cfg.DefaultContainerInfo != nil {
+		// Slave::_run puts --default_container_info into the copy of the
+		// ExecutorInfo it launches; the checkpointed executor.info keeps
+		// the framework's.
+		info.Container = a.cfg.DefaultContainerInfo
+	}
 	var nets []mesos.NetworkInfo
 	if c := info.Container; c != nil && c.GetType() == mesos.ContainerInfo_MESOS {
 		nets = c.NetworkInfos

@@ -18,10 +18,11 @@ import (
 // must run with the whole agent inside a test network namespace, which
 // cmd/dewar-agent's TestRunCNI does with the real binary.
 type recordingIsolator struct {
-	mu       sync.Mutex
-	prepared []string
-	cleaned  []string
-	fail     error
+	mu        sync.Mutex
+	prepared  []string
+	requested [][]string // network names, per Prepare
+	cleaned   []string
+	fail      error
 }
 
 func (r *recordingIsolator) Prepare(_ context.Context, id string, nets []mesos.NetworkInfo) (*fakeagent.NetContainer, error) {
@@ -31,6 +32,11 @@ func (r *recordingIsolator) Prepare(_ context.Context, id string, nets []mesos.N
 		return nil, r.fail
 	}
 	r.prepared = append(r.prepared, id)
+	var names []string
+	for _, n := range nets {
+		names = append(names, n.GetName())
+	}
+	r.requested = append(r.requested, names)
 	v4 := mesos.IPv4
 	var out []mesos.NetworkInfo
 	for k, n := range nets {
@@ -133,6 +139,42 @@ func TestNetworkViewMerged(t *testing.T) {
 	prepared, cleaned := iso.calls()
 	if len(prepared) != 1 || !equal(cleaned, prepared) {
 		t.Errorf("prepared %v, cleaned up %v: want each container cleaned up once", prepared, cleaned)
+	}
+}
+
+// TestDefaultContainerInfo: an executor launched without a ContainerInfo
+// gets the agent's --default_container_info, networks included
+// (src/slave/slave.cpp, Slave::_run: only when !has_container()); one with
+// a container of its own, even without networks, keeps it.
+func TestDefaultContainerInfo(t *testing.T) {
+	iso := &recordingIsolator{}
+	mesosType := mesos.ContainerInfo_MESOS
+	a := startAgent(t, t.TempDir(), func(c *fakeagent.Config) {
+		c.Isolator = iso
+		c.DefaultContainerInfo = &mesos.ContainerInfo{Type: &mesosType, NetworkInfos: []mesos.NetworkInfo{{Name: ptr("net-d")}}}
+	})
+	fw := framework("fw-d", true, false)
+	bare := networked("ex-bare")
+	bare.Container = nil
+	own := networked("ex-own")
+	own.Container = &mesos.ContainerInfo{Type: &mesosType}
+	for _, ex := range []*mesos.ExecutorInfo{bare, own} {
+		task := mesos.TaskInfo{Name: "d", TaskID: mesos.TaskID{Value: "task-" + ex.ExecutorID.Value}}
+		if err := a.Launch(context.Background(), fw, ex, task); err != nil {
+			t.Fatal(err)
+		}
+		awaitFake(t, a, "fw-d", ex.ExecutorID.Value)
+	}
+	iso.mu.Lock()
+	requested := iso.requested
+	iso.mu.Unlock()
+	if len(requested) != 1 || !equal(requested[0], []string{"net-d"}) {
+		t.Errorf("networks prepared %v, want one container on [net-d] (the executor without a ContainerInfo)", requested)
+	}
+	for _, id := range []string{"ex-bare", "ex-own"} {
+		if e := findExecutor(t, a, "fw-d", id); e.PID == 0 {
+			t.Errorf("executor %s not started: %+v", id, e)
+		}
 	}
 }
 

@@ -143,11 +143,21 @@ type cluster struct {
 	master      *proc
 	agents      []*proc // every run of the agent, the current one last
 	http        *http.Client
+	extraAgent  []string // more mesos-agent flags (clusterOption)
+}
+
+// clusterOption changes the cluster before its agent starts.
+type clusterOption func(*cluster)
+
+// withAgentFlags adds flags to every run of mesos-agent; a function,
+// because some name the node's networks.
+func withAgentFlags(f func(c *cluster) []string) clusterOption {
+	return func(c *cluster) { c.extraAgent = append(c.extraAgent, f(c)...) }
 }
 
 // newCluster starts ZooKeeper, the master and the agent in a new node
 // namespace and waits until the agent has registered. Cleanup removes it all.
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, opts ...clusterOption) *cluster {
 	t.Helper()
 	needMesos(t)
 	testenv.NeedRoot(t)
@@ -181,6 +191,9 @@ func newCluster(t *testing.T) *cluster {
 	t.Cleanup(c.cleanup)
 
 	c.writeNetworks(t)
+	for _, o := range opts {
+		o(c)
+	}
 	c.master = c.start(t, "mesos-master", "master.log", mesosHome+"/sbin/mesos-master",
 		"--ip=127.0.0.1", "--port=5050", "--hostname=127.0.0.1",
 		"--work_dir="+filepath.Join(c.dir, "master"), "--registry=in_memory")
@@ -230,7 +243,7 @@ func (c *cluster) agentArgs() []string {
 		// executor's that processes get (as Thermos).
 		"PATH": filepath.Dir(c.web) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	})
-	return []string{
+	return append([]string{
 		mesosHome + "/sbin/mesos-agent",
 		"--master=" + masterAddr, "--ip=127.0.0.1", "--port=5051", "--hostname=dewar-mesos-node",
 		"--work_dir=" + c.agentWork, "--runtime_dir=" + c.runtimeDir,
@@ -248,7 +261,7 @@ func (c *cluster) agentArgs() []string {
 		"--network_cni_plugins_dir=" + testenv.CNIPluginDir(c.t),
 		"--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31999]",
 		"--executor_environment_variables=" + string(env),
-	}
+	}, c.extraAgent...)
 }
 
 // startAgent starts (or restarts, on the same work and runtime dirs) the
@@ -333,12 +346,18 @@ type stub struct {
 // it still runs and waits for the stub to end.
 func (c *cluster) startStub(t *testing.T, job string) *stub {
 	t.Helper()
+	return c.startStubWith(t, job, "--enable-cni", "--allowed-networks", c.nets[0]+","+c.nets[1])
+}
+
+// startStubWith is startStub with other flags than the CNI toggle's.
+func (c *cluster) startStubWith(t *testing.T, job string, flags ...string) *stub {
+	t.Helper()
 	s := &stub{db: filepath.Join(c.dir, "stub.db")}
-	s.p = c.start(t, "dewar-scheduler", "stub.log", c.bin["dewar-scheduler"], "run",
+	args := append([]string{c.bin["dewar-scheduler"], "run",
 		"--master", masterAddr, "--db", s.db, "--job", job,
-		"--enable-cni", "--allowed-networks", c.nets[0]+","+c.nets[1],
 		"--executor-command", c.bin["dewar-executor"],
-		"--announcer-ensemble", net.JoinHostPort(gatewayA, c.zkPort))
+		"--announcer-ensemble", net.JoinHostPort(gatewayA, c.zkPort)}, flags...)
+	s.p = c.start(t, "dewar-scheduler", "stub.log", args...)
 	t.Cleanup(func() {
 		if s.p.alive() && !c.agent().alive() {
 			// The test ended with the agent down: no kill can complete.

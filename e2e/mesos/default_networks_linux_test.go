@@ -1,0 +1,88 @@
+package mesos_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dewarhq/dewar/announcer"
+)
+
+// TestStockAuroraOnAgentDefaultNetworks is the route for a stock Aurora
+// scheduler, which sends no ContainerInfo for a job without an image
+// (MesosTaskFactory.createTaskInfo): the agent's --default_container_info
+// puts every such executor on its CNI networks (src/slave/slave.cpp,
+// Slave::_run, only when !executorInfo.has_container()), and the executor,
+// told their names by --default-networks in the scheduler's executor flags
+// (Aurora's -thermos_executor_flags), reports and announces the container's
+// addresses. The stub runs with its CNI toggle off, as stock Aurora would.
+func TestStockAuroraOnAgentDefaultNetworks(t *testing.T) {
+	c := newCluster(t, withAgentFlags(func(c *cluster) []string {
+		ci, err := json.Marshal(map[string]any{"type": "MESOS", "network_infos": []any{
+			map[string]any{"name": c.nets[0]}, map[string]any{"name": c.nets[1]},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--default_container_info=" + string(ci)}
+	}))
+	job := c.job(t, 1, 0)
+	withoutNetworks(t, job)
+	s := c.startStubWith(t, job, "--executor-flags", fmt.Sprintf("--default-networks %s,%s", c.nets[0], c.nets[1]))
+	latest := c.waitRunning(t, s, 1)
+	r := latest[0]
+
+	// The agent's view: its CNI results, in every update's container_status.
+	c.checkAgentView(t, 0, r.Views)
+	if r.Views.Executor == nil {
+		t.Fatalf("no executor view in the stub's record %+v: the executor did not report the default networks", r.Views)
+	}
+	if d := r.Views.Disagreement(); d != "" {
+		t.Errorf("the agent and the executor disagree: %s", d)
+	}
+
+	conn := c.zkConn(t)
+	for path, nw := range map[string]string{jobPath: c.nets[0], jobPath + "@" + c.nets[1]: c.nets[1]} {
+		var hosts []string
+		c.waitFor(t, 30*time.Second, "a member in "+path, func() bool {
+			entries, err := announcer.ListMembers(conn, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts = nil
+			for _, e := range entries {
+				if e.Err == nil && e.Member.Status == "ALIVE" {
+					hosts = append(hosts, e.Member.ServiceEndpoint.Host)
+				}
+			}
+			return len(hosts) == 1
+		})
+		if addrs := addrsOf(r.Views.Agent, nw); !slices.Contains(addrs, hosts[0]) {
+			t.Errorf("%s: member host %s, want one of the container's %s addresses %v (not the agent's host name)", path, hosts[0], nw, addrs)
+		}
+	}
+}
+
+// withoutNetworks removes the job's "networks" (dewar's extension): a stock
+// Aurora client sends none.
+func withoutNetworks(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	delete(doc, "networks")
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
