@@ -103,6 +103,7 @@ type taskJSON struct {
 	Processes  map[string][]string    `json:"processes"`
 	Statuses   [][2]any               `json:"statuses"`
 	Networks   []NetView              `json:"networks"`
+	Agent      AgentView              `json:"agent_view"` // the agent's account of the addresses
 	Serversets []checkpoint.Serverset `json:"serversets"`
 	Health     *checkpoint.Health     `json:"health,omitempty"`
 }
@@ -111,6 +112,7 @@ func makeTaskJSON(e *Entry) taskJSON {
 	tj := taskJSON{taskRow: makeTaskRow(e), Processes: map[string][]string{}, Statuses: [][2]any{}, Networks: []NetView{}, Serversets: []checkpoint.Serverset{}}
 	if t := e.Task; t != nil {
 		tj.User, tj.Processes, tj.Networks, tj.Health = t.User, processBuckets(t), networks(t), t.Health
+		tj.Agent = agentView(e)
 		for _, st := range t.States {
 			tj.Statuses = append(tj.Statuses, [2]any{st.State, seconds(st.Time)})
 		}

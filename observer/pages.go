@@ -71,6 +71,7 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		ID, Job, User, Hostname, State, RunnerState, Health, HealthMessage, Disk string
 		Instance                                                                 int
 		Networks                                                                 []NetView
+		Agent                                                                    AgentView
 		Serversets                                                               []serversetRow
 		Processes                                                                []processRow
 		Ports                                                                    []portRow
@@ -85,7 +86,7 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		live := s.usage.lazy(s.log)
 		v := &taskView{ID: e.ID, Job: jobKey(t), User: t.User, Hostname: t.Hostname, State: t.State(),
-			RunnerState: runnerState(t), Instance: t.Instance, Networks: networks(t), Health: "no health check"}
+			RunnerState: runnerState(t), Instance: t.Instance, Networks: networks(t), Agent: agentView(e), Health: "no health check"}
 		if h := t.Health; h != nil {
 			v.Health, v.HealthMessage = h.State, h.Message
 		}

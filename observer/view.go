@@ -1,11 +1,8 @@
 package observer
 
 import (
-	"cmp"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,21 +41,30 @@ type NetView struct {
 // networks builds the address views of t: every address, each with a link
 // per port.
 func networks(t *checkpoint.Task) []NetView {
-	ports := slices.SortedFunc(maps.Keys(t.Ports), func(a, b string) int {
-		return cmp.Or(cmp.Compare(t.Ports[a], t.Ports[b]), cmp.Compare(a, b))
-	})
+	ports := sortedPorts(t.Ports)
 	out := make([]NetView, 0, len(t.Networks))
 	for _, n := range t.Networks {
 		nv := NetView{Name: n.Name, Interface: n.Interface, Labels: n.Labels, Host: n.Host}
 		for _, a := range n.Addresses {
 			av := addrView(a)
-			for _, name := range ports {
-				p := t.Ports[name]
-				av.Links = append(av.Links, PortLink{Name: name, Port: p, URL: "http://" + av.Host + ":" + strconv.Itoa(p) + "/"})
-			}
+			av.Links = portLinksOf(t, ports, av.Host)
 			nv.Addresses = append(nv.Addresses, av)
 		}
 		out = append(out, nv)
+	}
+	return out
+}
+
+// portLinks links every port of t on host (an address as a URL host).
+func portLinks(t *checkpoint.Task, host string) []PortLink {
+	return portLinksOf(t, sortedPorts(t.Ports), host)
+}
+
+func portLinksOf(t *checkpoint.Task, names []string, host string) []PortLink {
+	var out []PortLink
+	for _, name := range names {
+		p := t.Ports[name]
+		out = append(out, PortLink{Name: name, Port: p, URL: "http://" + host + ":" + strconv.Itoa(p) + "/"})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package fakeagent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/mesosmeta"
 )
 
 // recordingIsolator stands in for the CNI isolator in-process: the real one
@@ -139,6 +141,30 @@ func TestNetworkViewMerged(t *testing.T) {
 	prepared, cleaned := iso.calls()
 	if len(prepared) != 1 || !equal(cleaned, prepared) {
 		t.Errorf("prepared %v, cleaned up %v: want each container cleaned up once", prepared, cleaned)
+	}
+
+	// The stream as Mesos checkpoints it, beside the run's sandbox: every
+	// update, merged with the agent's view, across the restart.
+	meta, ok := mesosmeta.MetaRunDir(fe.env["MESOS_DIRECTORY"])
+	if !ok {
+		t.Fatalf("MESOS_DIRECTORY %s is not a Mesos run dir", fe.env["MESOS_DIRECTORY"])
+	}
+	recs, err := mesosmeta.ReadStream(mesosmeta.UpdatesPath(meta, "task-n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, r := range recs {
+		states = append(states, r.Status.GetState().String())
+		if r.FrameworkID != "fw-n" {
+			t.Errorf("record of %v names framework %q", r.Status.GetState(), r.FrameworkID)
+		}
+	}
+	if fmt.Sprint(states) != "[TASK_STARTING TASK_RUNNING TASK_FAILED]" {
+		t.Errorf("Mesos stream has %v, want STARTING, RUNNING, FAILED", states)
+	}
+	if _, agent := mesosmeta.SplitViews(mesosmeta.LatestNetworks(recs)); len(agent) != 2 {
+		t.Errorf("the latest update in the Mesos stream has the agent's view %v, want both networks", agent)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dewarhq/dewar/internal/mesosmeta"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 )
@@ -26,6 +27,8 @@ import (
 //	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/task.info   TaskInfo (protobuf)
 //	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/launched    marker: LAUNCH was sent
 //	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/updates     RecordIO of TaskStatus
+//	meta/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>/tasks/<t>/task.updates
+//	                                                    the same, as Mesos writes it (appendMesosStream)
 //
 // Every write is fsync'd (file and directory) before the agent acts on it:
 // an acknowledgement promises the update survives a crash.
@@ -185,6 +188,35 @@ func appendUpdate(taskDir string, st *mesos.TaskStatus) error {
 	}
 	if statErr != nil { // new file: make its directory entry durable too
 		return syncDir(taskDir)
+	}
+	return nil
+}
+
+// appendMesosStream also writes the update where and as the Mesos agent
+// checkpoints it (src/slave/paths.hpp: meta/slaves/.../runs/<container>/
+// tasks/<task>/task.updates, StatusUpdateRecords; mesosmeta), so that what
+// reads a Mesos work dir (dewar-observer's view of the agent's addresses)
+// reads the fake agent's too. Only UPDATE records: the fake agent keeps no
+// scheduler acknowledgements. Recovery reads the fake's own stream.
+func appendMesosStream(runDir, frameworkID, executorID, agentID string, st mesos.TaskStatus) error {
+	meta, ok := mesosmeta.MetaRunDir(runDir)
+	if !ok {
+		return fmt.Errorf("fakeagent: run dir %s is not laid out as Mesos'", runDir)
+	}
+	rec, err := mesosmeta.AppendUpdate(nil, frameworkID, executorID, agentID, st)
+	if err != nil {
+		return fmt.Errorf("fakeagent: encode status update record: %w", err)
+	}
+	path := mesosmeta.UpdatesPath(meta, st.TaskID.Value)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("fakeagent: checkpoint dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("fakeagent: checkpoint update: %w", err)
+	}
+	if err := errors.Join(write(f, rec), f.Sync(), f.Close()); err != nil {
+		return fmt.Errorf("fakeagent: checkpoint update to %s: %w", path, err)
 	}
 	return nil
 }

@@ -66,6 +66,9 @@ func (a *Agent) checkpointLocked(ex *executorState, t *taskState, st mesos.TaskS
 	if err := appendUpdate(t.dir, &st); err != nil {
 		return err
 	}
+	if err := appendMesosStream(ex.run.Sandbox, ex.fw.id(), ex.info.ExecutorID.Value, a.info.ID.GetValue(), st); err != nil {
+		return err
+	}
 	t.seen[string(st.UUID)] = true
 	if !t.terminal() {
 		t.latest = &st

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dewarhq/dewar/internal/mesosmeta"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -40,22 +41,7 @@ type Views struct {
 // (agent)].
 func ViewsOf(st mesos.TaskStatus) (Views, error) {
 	var v Views
-	nis := st.GetContainerStatus().GetNetworkInfos()
-	count := map[string]int{}
-	for _, ni := range nis {
-		count[ni.GetName()]++
-	}
-	var agent, exec []mesos.NetworkInfo
-	seen := map[string]int{}
-	for _, ni := range nis {
-		name := ni.GetName()
-		seen[name]++
-		if count[name] > 1 && seen[name] < count[name] {
-			exec = append(exec, ni)
-		} else {
-			agent = append(agent, ni)
-		}
-	}
+	exec, agent := mesosmeta.SplitViews(st.GetContainerStatus().GetNetworkInfos())
 	v.Agent = fromNetworkInfos(agent)
 	v.Executor = fromNetworkInfos(exec)
 	for _, l := range st.GetLabels().GetLabels() {

@@ -1,10 +1,12 @@
 package mesos_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/devcluster/scheduler"
 	"github.com/dewarhq/dewar/internal/netnstest"
+	"github.com/dewarhq/dewar/observer"
 )
 
 // jobPath is the demo job's classic serverset path (role root, devel, hello).
@@ -59,6 +62,48 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 			}
 			if got, want := fmt.Sprint(r.Views), fmt.Sprint(mv); got != want {
 				t.Errorf("instance %d: the stub stored %s, the master has %s", i, got, want)
+			}
+		}
+	})
+
+	t.Run("the observer shows the agent's view beside the executor's", func(t *testing.T) {
+		srv, err := observer.NewServer(observer.Options{Root: c.agentWork, TTL: time.Nanosecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(srv)
+		t.Cleanup(hs.Close)
+		for i, r := range latest {
+			var doc map[string]struct {
+				Agent observer.AgentView `json:"agent_view"`
+			}
+			resp, err := http.Get(hs.URL + "/j/task/" + r.TaskID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = json.NewDecoder(resp.Body).Decode(&doc)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			av := doc[r.TaskID].Agent
+			var got []string
+			for _, n := range av.Networks {
+				for _, a := range n.Addresses {
+					got = append(got, n.Name+"="+a.IP)
+				}
+			}
+			var want []string
+			for _, n := range r.Views.Agent {
+				for _, a := range n.Addresses {
+					want = append(want, n.Name+"="+a)
+				}
+			}
+			// The agent lists networks in its own order (the stub sorts).
+			slices.Sort(got)
+			slices.Sort(want)
+			if !av.Agrees || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("instance %d: the observer's agent view %v (agrees with the executor: %v, %s), want %v as the stub received it", i, got, av.Agrees, av.Note, want)
 			}
 		}
 	})

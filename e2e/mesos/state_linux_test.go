@@ -1,12 +1,8 @@
 package mesos_test
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +10,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/devcluster/scheduler"
+	"github.com/dewarhq/dewar/internal/mesosmeta"
 )
 
 // masterState is the part of the master's (and agent's) /state the tests
@@ -161,13 +158,11 @@ func (r streamRecord) String() string {
 }
 
 // taskStream reads the agent's checkpointed status update stream of
-// taskID: <work_dir>/meta/slaves/<agent>/frameworks/<fw>/executors/<ex>/
-// runs/<container>/tasks/<task>/task.updates (src/slave/paths.hpp),
-// StatusUpdateRecords (src/messages/messages.proto) each written as a
-// native-endian uint32 length and the message (stout's protobuf::write).
+// taskID (mesosmeta: <work_dir>/meta/slaves/.../runs/<container>/tasks/
+// <task>/task.updates).
 func (c *cluster) taskStream(t *testing.T, taskID string) []streamRecord {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(c.agentWork, "meta", "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "tasks", taskID, "task.updates"))
+	paths, _ := filepath.Glob(filepath.Join(c.agentWork, "meta", "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "tasks", taskID, mesosmeta.UpdatesFile))
 	var files []string
 	for _, p := range paths {
 		if !strings.Contains(p, "/latest/") { // slaves/latest, runs/latest: symlinks
@@ -177,93 +172,15 @@ func (c *cluster) taskStream(t *testing.T, taskID string) []streamRecord {
 	if len(files) != 1 {
 		t.Fatalf("task %s: want one checkpointed update stream, found %v", taskID, files)
 	}
-	b, err := os.ReadFile(files[0])
+	recs, err := mesosmeta.ReadStream(files[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := parseStream(b)
-	if err != nil {
-		t.Fatalf("%s: %v", files[0], err)
+	out := make([]streamRecord, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, streamRecord{Ack: r.Ack, UUID: hex.EncodeToString(r.UUID), Status: r.Status})
 	}
-	return recs
-}
-
-func parseStream(b []byte) ([]streamRecord, error) {
-	var out []streamRecord
-	for len(b) > 0 {
-		if len(b) < 4 {
-			return out, nil // a record being written
-		}
-		size := binary.LittleEndian.Uint32(b)
-		if uint64(len(b)-4) < uint64(size) {
-			return out, nil
-		}
-		msg := b[4 : 4+size]
-		b = b[4+size:]
-		varints, blobs, err := protoFields(msg)
-		if err != nil {
-			return nil, fmt.Errorf("record %d: %w", len(out), err)
-		}
-		var r streamRecord
-		switch varints[1] { // StatusUpdateRecord.type
-		case 0: // UPDATE
-			_, upd, err := protoFields(blobs[2]) // StatusUpdateRecord.update
-			if err != nil {
-				return nil, fmt.Errorf("record %d: update: %w", len(out), err)
-			}
-			if err := r.Status.Unmarshal(upd[4]); err != nil { // StatusUpdate.status
-				return nil, fmt.Errorf("record %d: status: %w", len(out), err)
-			}
-			r.UUID = hex.EncodeToString(r.Status.UUID)
-		case 1: // ACK
-			r.Ack, r.UUID = true, hex.EncodeToString(blobs[3])
-		default:
-			return nil, fmt.Errorf("record %d: unknown type %d", len(out), varints[1])
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// protoFields splits a protobuf message into its varint and
-// length-delimited fields (the last occurrence of each wins).
-func protoFields(b []byte) (map[int]uint64, map[int][]byte, error) {
-	varints, blobs := map[int]uint64{}, map[int][]byte{}
-	for len(b) > 0 {
-		key, n := binary.Uvarint(b)
-		if n <= 0 {
-			return nil, nil, errors.New("bad field key")
-		}
-		b = b[n:]
-		num := int(key >> 3)
-		switch key & 7 {
-		case 0:
-			v, n := binary.Uvarint(b)
-			if n <= 0 {
-				return nil, nil, errors.New("bad varint")
-			}
-			varints[num], b = v, b[n:]
-		case 1:
-			if len(b) < 8 {
-				return nil, nil, errors.New("short fixed64")
-			}
-			b = b[8:]
-		case 5:
-			if len(b) < 4 {
-				return nil, nil, errors.New("short fixed32")
-			}
-			b = b[4:]
-		case 2:
-			l, n := binary.Uvarint(b)
-			if n <= 0 || uint64(len(b)-n) < l {
-				return nil, nil, errors.New("bad length")
-			}
-			blobs[num], b = bytes.Clone(b[n:n+int(l)]), b[n+int(l):]
-		default:
-			return nil, nil, fmt.Errorf("unsupported wire type %d", key&7)
-		}
-	}
-	return varints, blobs, nil
+	return out
 }
 
 // checkStream checks a checkpointed stream: every update accepted once
