@@ -10,11 +10,11 @@ import (
 	"github.com/dewarhq/dewar/usage"
 )
 
-// BenchmarkSample is one sample of one task's process trees: a pass over
-// every process on the machine (its cost grows with their number, reported
-// as procs).
+// BenchmarkSample is one sample of one task's process trees by an executor
+// in the root cgroups: a pass over every process on the machine (its cost
+// grows with their number, reported as procs).
 func BenchmarkSample(b *testing.B) {
-	s, err := usage.NewSampler("")
+	s, err := usage.NewSamplerWithCgroups("/proc", "/proc/self/cgroup", b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

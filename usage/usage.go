@@ -8,6 +8,8 @@ package usage
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -37,13 +39,22 @@ type Tree struct {
 type Sampler struct {
 	fs   procfs.FS
 	boot float64 // boot time, seconds since the epoch
+	// cgroup is the executor's container cgroup directory (see
+	// containerCgroup); "" means every process must be looked at.
+	cgroup string
 }
 
-// NewSampler reads /proc at root ("" for /proc).
+// NewSampler reads /proc at root ("" for /proc). When the executor runs in
+// a container cgroup of its own (as every Mesos container does), only the
+// processes of that cgroup are looked at.
 func NewSampler(root string) (*Sampler, error) {
 	if root == "" {
 		root = procfs.DefaultMountPoint
 	}
+	return newSampler(root, filepath.Join(root, "self", "cgroup"), DefaultCgroupMount)
+}
+
+func newSampler(root, selfCgroup, cgroupMount string) (*Sampler, error) {
 	fs, err := procfs.NewFS(root)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w (is /proc mounted?)", root, err)
@@ -53,20 +64,31 @@ func NewSampler(root string) (*Sampler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s/stat: %w", root, err)
 	}
-	return &Sampler{fs: fs, boot: float64(st.BootTime)}, nil
+	s := &Sampler{fs: fs, boot: float64(st.BootTime)}
+	if b, err := os.ReadFile(selfCgroup); err == nil {
+		s.cgroup = containerCgroup(b, cgroupMount)
+	}
+	return s, nil
 }
 
-// Sessions sums the live processes of each session in sids. One pass over
-// /proc: every process's stat is read once, so the cost grows with the
-// number of processes on the machine (see BenchmarkSample). Without
-// /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN, missing on some
-// kernels) there is no cheaper way to find a tree's members.
+// Scope says which processes Sessions looks at: the container cgroup
+// directory, or "" for every process.
+func (s *Sampler) Scope() string { return s.cgroup }
+
+// Sessions sums the live processes of each session in sids. Every
+// candidate's stat is read once. The candidates are the processes of the
+// executor's container cgroup and its children (Scope), so the cost grows
+// with the task's processes; in the root cgroups (no container) or when the
+// cgroup cannot be read, every process on the machine, which is what
+// BenchmarkSample measures. /proc/<pid>/task/<tid>/children would be
+// exact, but CONFIG_PROC_CHILDREN is missing on some kernels. A process
+// moved out of the container's cgroup on purpose is not counted.
 func (s *Sampler) Sessions(ctx context.Context, sids map[int]bool) (map[int]Tree, error) {
 	out := make(map[int]Tree, len(sids))
 	if len(sids) == 0 {
 		return out, nil
 	}
-	procs, err := s.fs.AllProcs()
+	procs, err := s.candidates()
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
@@ -90,4 +112,24 @@ func (s *Sampler) Sessions(ctx context.Context, sids map[int]bool) (map[int]Tree
 		out[st.Session] = t
 	}
 	return out, nil
+}
+
+// candidates are the processes Sessions reads.
+func (s *Sampler) candidates() (procfs.Procs, error) {
+	if s.cgroup != "" {
+		pids, err := cgroupPIDs(s.cgroup)
+		if err == nil {
+			procs := make(procfs.Procs, 0, len(pids))
+			for _, pid := range pids {
+				p, err := s.fs.Proc(pid)
+				if err == nil {
+					procs = append(procs, p)
+				}
+			}
+			return procs, nil
+		}
+		// The cgroup went away under us (the container is being
+		// destroyed): look at everything rather than report nothing.
+	}
+	return s.fs.AllProcs()
 }

@@ -244,8 +244,11 @@ func TestKillPolicyBoundsTermToKill(t *testing.T) {
 		t.Errorf("stubborn.log %q: the stubborn process got no SIGTERM", got)
 	}
 	// SIGKILL comes 2 s after SIGTERM; the rest is margin for a slow
-	// machine, far below Thermos' one-minute preemption wait.
-	if d := statusTime(end).Sub(term); d < 2*time.Second || d > 12*time.Second {
+	// machine, far below Thermos' one-minute preemption wait. The SIGTERM
+	// time is when the web server noticed it, which lags the executor's
+	// send by as much as a loaded machine delays the process: hence the
+	// lower margin.
+	if d := statusTime(end).Sub(term); d < 2*time.Second-250*time.Millisecond || d > 12*time.Second {
 		t.Errorf("TASK_KILLED %v after SIGTERM, want the 2s grace period (and a margin)", d)
 	}
 }
