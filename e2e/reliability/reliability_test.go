@@ -27,13 +27,16 @@ type scale struct {
 	tasks  int // announced tasks in the leader and quorum scenarios
 	storm  int // sessions in the rejoin storm
 	rounds int // repetitions of the leader kill and the executor kill
+	// agentRestarts is how often the fake agent restarts under running
+	// tasks.
+	agentRestarts int
 }
 
 func currentScale() scale {
 	if os.Getenv(FullEnv) == "1" {
-		return scale{full: true, tasks: 200, storm: 1000, rounds: 3}
+		return scale{full: true, tasks: 200, storm: 1000, rounds: 3, agentRestarts: 20}
 	}
-	return scale{tasks: 20, storm: 50, rounds: 1}
+	return scale{tasks: 20, storm: 50, rounds: 1, agentRestarts: 3}
 }
 
 // scenario stages one failure and measures it.
@@ -69,6 +72,7 @@ func TestReliability(t *testing.T) {
 		{"QuorumLost", quorumLost},
 		{"RejoinStorm", rejoinStorm(false)},
 		{"RealExecutorKilled", realExecutorKilled},
+		{"AgentRestarted", agentRestarted},
 	}
 	if sc.full {
 		scenarios = append(scenarios,
