@@ -126,12 +126,20 @@ func (n *fakeNode) cleanup() {
 // dewar-executor with extra flags, and returns its task id and executor id.
 func (n *fakeNode) launch(t *testing.T, jobJSON, name string, executorFlags ...string) (taskID, executorID string) {
 	t.Helper()
-	job, err := aurora.ParseJob([]byte(jobJSON))
+	return n.launchAs(t, jobJSON, jobJSON, name, executorFlags...)
+}
+
+// launchAs is launch with the AssignedTask's fields taken from the job
+// parseJSON and sendJSON as its executor config: a job this repository's
+// parser refuses still reaches the executor.
+func (n *fakeNode) launchAs(t *testing.T, parseJSON, sendJSON, name string, executorFlags ...string) (taskID, executorID string) {
+	t.Helper()
+	job, err := aurora.ParseJob([]byte(parseJSON))
 	if err != nil {
 		t.Fatalf("test job: %v", err)
 	}
 	taskID = fmt.Sprintf("root-test-%s-0-%d", name, time.Now().UnixNano())
-	data, err := aurora.BuildAssignedTask(job, []byte(jobJSON), taskID, 0, map[string]int32{"http": 31999})
+	data, err := aurora.BuildAssignedTask(job, []byte(sendJSON), taskID, 0, map[string]int32{"http": 31999})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +206,13 @@ func (n *fakeNode) updatesOf(taskID string) []update {
 		}
 	}
 	return out
+}
+
+// allUpdates returns every checkpointed update, in order.
+func (n *fakeNode) allUpdates() []update {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]update(nil), n.updates...)
 }
 
 // waitState waits for a checkpointed update of the task in state s and

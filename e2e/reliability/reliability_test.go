@@ -73,6 +73,7 @@ func TestReliability(t *testing.T) {
 		{"RejoinStorm", rejoinStorm(false)},
 		{"RealExecutorKilled", realExecutorKilled},
 		{"AgentRestarted", agentRestarted},
+		{"Security", security},
 	}
 	if sc.full {
 		scenarios = append(scenarios,
