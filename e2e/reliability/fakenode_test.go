@@ -170,7 +170,18 @@ func (n *fakeNode) kill(t *testing.T, taskID string) {
 	}
 }
 
-// executor polls the agent until the executor has a PID and returns its
+// shutdown shuts the framework down: SHUTDOWN to each of its executors,
+// destroyed if still running a grace period later.
+func (n *fakeNode) shutdown(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.agent.ShutdownFramework(ctx, n.fw.ID.Value); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// executorState polls the agent until the executor has a PID and returns its
 // /state entry.
 func (n *fakeNode) executorState(t *testing.T, id string) fakeagent.ExecutorState {
 	t.Helper()

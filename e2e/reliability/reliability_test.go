@@ -74,6 +74,7 @@ func TestReliability(t *testing.T) {
 		{"RealExecutorKilled", realExecutorKilled},
 		{"AgentRestarted", agentRestarted},
 		{"Security", security},
+		{"DiskFull", diskFull},
 	}
 	if sc.full {
 		scenarios = append(scenarios,
