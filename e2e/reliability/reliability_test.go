@@ -75,6 +75,7 @@ func TestReliability(t *testing.T) {
 		{"AgentRestarted", agentRestarted},
 		{"Security", security},
 		{"DiskFull", diskFull},
+		{"AddressFlap", addressFlap},
 	}
 	if sc.full {
 		scenarios = append(scenarios,
