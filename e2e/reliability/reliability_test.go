@@ -30,11 +30,15 @@ type scale struct {
 	// agentRestarts is how often the fake agent restarts under running
 	// tasks.
 	agentRestarts int
+	// mesosRestarts is how often the real mesos-agent restarts under a
+	// running task (full run only: e2e/mesos restarts it once in `make
+	// test`).
+	mesosRestarts int
 }
 
 func currentScale() scale {
 	if os.Getenv(FullEnv) == "1" {
-		return scale{full: true, tasks: 200, storm: 1000, rounds: 3, agentRestarts: 20}
+		return scale{full: true, tasks: 200, storm: 1000, rounds: 3, agentRestarts: 20, mesosRestarts: 5}
 	}
 	return scale{tasks: 20, storm: 50, rounds: 1, agentRestarts: 3}
 }
@@ -85,7 +89,8 @@ func TestReliability(t *testing.T) {
 			// A second storm, after wiping every server (see rejoinStorm);
 			// the announcer's own tests cover the wipe at small scale
 			// (announcer/wipe_test.go).
-			scenario{"RejoinStormEmptyDatabases", rejoinStorm(true)})
+			scenario{"RejoinStormEmptyDatabases", rejoinStorm(true)},
+			scenario{"MesosAgentRestarted", mesosAgentRestarted})
 	}
 	var mu sync.Mutex
 	var rows []result
