@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/dewarhq/dewar/internal/shell"
 )
@@ -395,8 +396,19 @@ func (r *Runner) startRun(p *proc, now time.Time) {
 func (r *Runner) settle(p *proc, at time.Time, ok bool) {
 	p.ended(at, ok)
 	if p.state == failed {
-		r.failures = append(r.failures, p.failureMessage())
+		r.recordFailure(p)
 	}
+}
+
+// recordFailure keeps the message of a process that failed for good, with
+// the reason a full sandbox gives (checked now: the task's cleanup may
+// free the space before the task ends).
+func (r *Runner) recordFailure(p *proc) {
+	msg := p.failureMessage()
+	if note := diskFullNote(r.opt.WorkDir, unix.Statfs); note != "" {
+		msg += ": " + note
+	}
+	r.failures = append(r.failures, msg)
 }
 
 // onExit handles the end of a tracked run.
@@ -416,7 +428,7 @@ func (r *Runner) onExit(ex exit) {
 		p.status = ex.status
 		p.lost(ex.at)
 		if p.state == failed {
-			r.failures = append(r.failures, p.failureMessage())
+			r.recordFailure(p)
 		}
 	case ex.code == 0:
 		r.log.Info("process exited", fields...)

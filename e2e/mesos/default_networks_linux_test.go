@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/internal/mesostest"
 )
 
 // TestStockAuroraOnAgentDefaultNetworks is the route for a stock Aurora
@@ -20,23 +21,23 @@ import (
 // (Aurora's -thermos_executor_flags), reports and announces the container's
 // addresses. The stub runs with its CNI toggle off, as stock Aurora would.
 func TestStockAuroraOnAgentDefaultNetworks(t *testing.T) {
-	c := newCluster(t, withAgentFlags(func(c *cluster) []string {
+	c := mesostest.New(t, mesostest.WithAgentFlags(func(c *mesostest.Cluster) []string {
 		ci, err := json.Marshal(map[string]any{"type": "MESOS", "network_infos": []any{
-			map[string]any{"name": c.nets[0]}, map[string]any{"name": c.nets[1]},
+			map[string]any{"name": c.Nets[0]}, map[string]any{"name": c.Nets[1]},
 		}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return []string{"--default_container_info=" + string(ci)}
 	}))
-	job := c.job(t, 1, 0)
+	job := c.Job(t, 1, 0)
 	withoutNetworks(t, job)
-	s := c.startStubWith(t, job, "--executor-flags", fmt.Sprintf("--default-networks %s,%s", c.nets[0], c.nets[1]))
-	latest := c.waitRunning(t, s, 1)
+	s := c.StartStubWith(t, job, "--executor-flags", fmt.Sprintf("--default-networks %s,%s", c.Nets[0], c.Nets[1]))
+	latest := c.WaitRunning(t, s, 1)
 	r := latest[0]
 
 	// The agent's view: its CNI results, in every update's container_status.
-	c.checkAgentView(t, 0, r.Views)
+	checkAgentView(t, c, 0, r.Views)
 	if r.Views.Executor == nil {
 		t.Fatalf("no executor view in the stub's record %+v: the executor did not report the default networks", r.Views)
 	}
@@ -44,10 +45,10 @@ func TestStockAuroraOnAgentDefaultNetworks(t *testing.T) {
 		t.Errorf("the agent and the executor disagree: %s", d)
 	}
 
-	conn := c.zkConn(t)
-	for path, nw := range map[string]string{jobPath: c.nets[0], jobPath + "@" + c.nets[1]: c.nets[1]} {
+	conn := c.ZKConn(t)
+	for path, nw := range map[string]string{jobPath: c.Nets[0], jobPath + "@" + c.Nets[1]: c.Nets[1]} {
 		var hosts []string
-		c.waitFor(t, 30*time.Second, "a member in "+path, func() bool {
+		c.WaitFor(t, 30*time.Second, "a member in "+path, func() bool {
 			entries, err := announcer.ListMembers(conn, path)
 			if err != nil {
 				t.Fatal(err)

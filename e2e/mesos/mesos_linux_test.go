@@ -16,6 +16,7 @@ import (
 
 	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/devcluster/scheduler"
+	"github.com/dewarhq/dewar/internal/mesostest"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/observer"
 )
@@ -33,14 +34,14 @@ const jobPath = "/aurora/root/devel/hello"
 // serverset members carry those addresses and the assigned ports; every
 // address answers HTTP; and the job's kill is clean.
 func TestDemoJobUnderRealMesos(t *testing.T) {
-	c := newCluster(t)
-	s := c.startStub(t, c.job(t, 2, 0))
+	c := mesostest.New(t)
+	s := c.StartStub(t, c.Job(t, 2, 0))
 	started := time.Now()
-	latest := c.waitRunning(t, s, 2)
+	latest := c.WaitRunning(t, s, 2)
 	t.Logf("both instances RUNNING %v after the stub started", time.Since(started).Round(100*time.Millisecond))
 
 	t.Run("the agent's and the executor's views agree", func(t *testing.T) {
-		master, agent := c.masterTasks(t), c.agentTasks(t)
+		master, agent := c.MasterTasks(t), c.AgentTasks(t)
 		for i, r := range latest {
 			mt, ok := master[r.TaskID]
 			if !ok || mt.State != "TASK_RUNNING" {
@@ -49,15 +50,15 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 			if !hasLabel(mt, scheduler.ExecutorNetworksLabel) {
 				t.Errorf("instance %d: no status of task %s carries the executor's label %s", i, r.TaskID, scheduler.ExecutorNetworksLabel)
 			}
-			mv := mt.views(t)
-			c.checkAgentView(t, i, mv)
+			mv := mt.Views(t)
+			checkAgentView(t, c, i, mv)
 			if mv.Executor == nil {
 				t.Fatalf("instance %d: no executor view in the master's state: %+v", i, mt.Statuses)
 			}
 			if d := mv.Disagreement(); d != "" {
 				t.Errorf("instance %d: the agent and the executor disagree: %s", i, d)
 			}
-			if got, want := fmt.Sprint(agent[r.TaskID].views(t)), fmt.Sprint(mv); got != want {
+			if got, want := fmt.Sprint(agent[r.TaskID].Views(t)), fmt.Sprint(mv); got != want {
 				t.Errorf("instance %d: the agent's /state has %s, the master's %s", i, got, want)
 			}
 			if got, want := fmt.Sprint(r.Views), fmt.Sprint(mv); got != want {
@@ -67,7 +68,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 	})
 
 	t.Run("the observer shows the agent's view beside the executor's", func(t *testing.T) {
-		srv, err := observer.NewServer(observer.Options{Root: c.agentWork, TTL: time.Nanosecond})
+		srv, err := observer.NewServer(observer.Options{Root: c.AgentWork, TTL: time.Nanosecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,13 +110,13 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 	})
 
 	t.Run("serverset members carry the CNI addresses and the ports", func(t *testing.T) {
-		conn := c.zkConn(t)
+		conn := c.ZKConn(t)
 		// The classic path holds the primary (first) network's address;
 		// <job>@<net> that network's. One member per instance on each.
-		paths := map[string]string{jobPath: c.nets[0], jobPath + "@" + c.nets[0]: c.nets[0], jobPath + "@" + c.nets[1]: c.nets[1]}
+		paths := map[string]string{jobPath: c.Nets[0], jobPath + "@" + c.Nets[0]: c.Nets[0], jobPath + "@" + c.Nets[1]: c.Nets[1]}
 		for path, nw := range paths {
 			var members []announcer.Member
-			c.waitFor(t, 30*time.Second, fmt.Sprintf("%d members in %s", len(latest), path), func() bool {
+			c.WaitFor(t, 30*time.Second, fmt.Sprintf("%d members in %s", len(latest), path), func() bool {
 				entries, err := announcer.ListMembers(conn, path)
 				if err != nil {
 					t.Fatal(err)
@@ -156,7 +157,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 	})
 
 	t.Run("every instance answers on every address", func(t *testing.T) {
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.ns), DisableKeepAlives: true}}
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.NS), DisableKeepAlives: true}}
 		for i, r := range latest {
 			for _, nw := range r.Views.Agent {
 				for _, a := range nw.Addresses {
@@ -171,23 +172,23 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 	})
 
 	t.Run("a kill is clean", func(t *testing.T) {
-		procs := c.taskProcesses()
+		procs := c.TaskProcesses()
 		if len(procs) < 2*len(latest) {
 			t.Fatalf("want an executor and a web server per instance, found processes %v", procs)
 		}
-		if cg, cni := c.containerCgroups(), c.cniContainers(); len(cg) != len(latest) || len(cni) != len(latest) {
+		if cg, cni := c.ContainerCgroups(), c.CNIContainers(); len(cg) != len(latest) || len(cni) != len(latest) {
 			t.Fatalf("want a container per instance, found freezer cgroups %v and CNI containers %v", cg, cni)
 		}
-		if out, err := c.killJob(s); err != nil {
+		if out, err := c.KillJob(s); err != nil {
 			t.Fatalf("dewar-scheduler kill: %v\n%s", err, out)
 		}
 		select {
-		case <-s.p.done:
+		case <-s.P.Done:
 		case <-time.After(60 * time.Second):
 			t.Fatalf("the stub did not end within 60s of the kill")
 		}
-		master := c.masterTasks(t)
-		for i, r := range c.latest(t, s) {
+		master := c.MasterTasks(t)
+		for i, r := range c.Latest(t, s) {
 			if r.State != "TASK_KILLED" {
 				t.Errorf("instance %d: the stub has %s (%s), want TASK_KILLED", i, r.State, r.Message)
 			}
@@ -195,9 +196,9 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 				t.Errorf("instance %d: the master has %s, want TASK_KILLED", i, got)
 			}
 		}
-		conn := c.zkConn(t)
-		for _, path := range []string{jobPath, jobPath + "@" + c.nets[0], jobPath + "@" + c.nets[1]} {
-			c.waitFor(t, 30*time.Second, "no member left in "+path, func() bool {
+		conn := c.ZKConn(t)
+		for _, path := range []string{jobPath, jobPath + "@" + c.Nets[0], jobPath + "@" + c.Nets[1]} {
+			c.WaitFor(t, 30*time.Second, "no member left in "+path, func() bool {
 				entries, err := announcer.ListMembers(conn, path)
 				if err != nil {
 					t.Fatal(err)
@@ -205,19 +206,19 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 				return len(entries) == 0
 			})
 		}
-		c.waitFor(t, 30*time.Second, "no executor or task process left", func() bool {
+		c.WaitFor(t, 30*time.Second, "no executor or task process left", func() bool {
 			for _, pid := range procs {
 				if syscall.Kill(pid, 0) == nil {
 					return false
 				}
 			}
-			return len(c.taskProcesses()) == 0
+			return len(c.TaskProcesses()) == 0
 		})
-		c.waitFor(t, 30*time.Second, "the agent to destroy every container (CNI DEL, cgroups)", func() bool {
-			return len(c.cniContainers()) == 0 && len(c.containerCgroups()) == 0
+		c.WaitFor(t, 30*time.Second, "the agent to destroy every container (CNI DEL, cgroups)", func() bool {
+			return len(c.CNIContainers()) == 0 && len(c.ContainerCgroups()) == 0
 		})
 		for _, r := range latest {
-			c.checkUpdates(t, s, r.TaskID, "TASK_KILLED")
+			c.CheckUpdates(t, s, r.TaskID, "TASK_KILLED")
 		}
 	})
 }
@@ -232,51 +233,51 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 // received agree, every update accepted once and acknowledged once), and a
 // kill after the restart is clean.
 func TestAgentRestartMidTask(t *testing.T) {
-	c := newCluster(t)
+	c := mesostest.New(t)
 	const healthyAfter = 4 * time.Second
-	s := c.startStub(t, c.job(t, 1, healthyAfter))
+	s := c.StartStub(t, c.Job(t, 1, healthyAfter))
 	var taskID string
-	c.waitFor(t, 90*time.Second, "TASK_STARTING acknowledged", func() bool {
-		if !s.p.alive() {
-			t.Fatalf("the stub exited:\n%s", tail(s.p.output(), 40))
+	c.WaitFor(t, 90*time.Second, "TASK_STARTING acknowledged", func() bool {
+		if !s.P.Alive() {
+			t.Fatalf("the stub exited:\n%s", mesostest.Tail(s.P.Output(), 40))
 		}
-		for _, r := range c.latest(t, s) {
+		for _, r := range c.Latest(t, s) {
 			if r.State == "TASK_STARTING" {
 				taskID = r.TaskID
 			}
 		}
-		return taskID != "" && allAcked(c.taskStream(t, taskID))
+		return taskID != "" && mesostest.AllAcked(c.TaskStream(t, taskID))
 	})
 	// TASK_STARTING goes out before the processes start: wait for them.
 	var procs []int
-	c.waitFor(t, 30*time.Second, "the executor and the web server", func() bool {
-		procs = c.taskProcesses()
+	c.WaitFor(t, 30*time.Second, "the executor and the web server", func() bool {
+		procs = c.TaskProcesses()
 		return len(procs) >= 2
 	})
 
-	old := c.agent()
-	if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	old := c.Agent()
+	if err := old.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-old.done
-	if c.executorSentRunning(t) {
+	<-old.Done
+	if c.ExecutorSentRunning(t) {
 		t.Fatalf("the executor sent TASK_RUNNING before the agent went down: raise healthyAfter (%v) for this machine", healthyAfter)
 	}
 	// The task becomes healthy with the agent down: the executor has an
 	// update it cannot deliver yet.
-	c.waitFor(t, 30*time.Second, "the executor's TASK_RUNNING while the agent is down", func() bool { return c.executorSentRunning(t) })
+	c.WaitFor(t, 30*time.Second, "the executor's TASK_RUNNING while the agent is down", func() bool { return c.ExecutorSentRunning(t) })
 	restarted := time.Now()
-	a := c.startAgent(t) // returns once re-registered, which is after recovery
-	c.waitFor(t, 30*time.Second, "the agent to finish recovery", func() bool { return strings.Contains(a.output(), "Finished recovery") })
+	a := c.StartAgent(t) // returns once re-registered, which is after recovery
+	c.WaitFor(t, 30*time.Second, "the agent to finish recovery", func() bool { return strings.Contains(a.Output(), "Finished recovery") })
 	t.Logf("agent recovered and re-registered %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
-	log := a.output()
+	log := a.Output()
 	if !strings.Contains(log, "Received Subscribe request for HTTP executor") {
 		t.Errorf("the restarted agent logged no SUBSCRIBE of the executor")
 	}
 	if strings.Contains(log, "Killing un-reregistered executor") {
 		t.Errorf("the restarted agent killed the executor as un-reregistered")
 	}
-	r := c.waitRunning(t, s, 1)[0]
+	r := c.WaitRunning(t, s, 1)[0]
 	if r.TaskID != taskID {
 		t.Fatalf("RUNNING is task %s, want %s (no relaunch)", r.TaskID, taskID)
 	}
@@ -285,84 +286,47 @@ func TestAgentRestartMidTask(t *testing.T) {
 			t.Errorf("process %d of the task did not survive the agent's restart: %v", pid, err)
 		}
 	}
-	if got := c.agentTasks(t)[r.TaskID].State; got != "TASK_RUNNING" {
+	if got := c.AgentTasks(t)[r.TaskID].State; got != "TASK_RUNNING" {
 		t.Errorf("after the restart the agent has the task as %q, want TASK_RUNNING", got)
 	}
-	if got := c.masterTasks(t)[r.TaskID].State; got != "TASK_RUNNING" {
+	if got := c.MasterTasks(t)[r.TaskID].State; got != "TASK_RUNNING" {
 		t.Errorf("after the restart the master has the task as %q, want TASK_RUNNING", got)
 	}
-	if v := c.masterTasks(t)[r.TaskID].views(t); v.Disagreement() != "" || v.Executor == nil {
+	if v := c.MasterTasks(t)[r.TaskID].Views(t); v.Disagreement() != "" || v.Executor == nil {
 		t.Errorf("after the restart the views disagree or the executor's is missing: %+v", v)
 	}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.ns), DisableKeepAlives: true}}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.NS), DisableKeepAlives: true}}
 	for _, nw := range r.Views.Agent {
 		for _, addr := range nw.Addresses {
 			httpGet(t, c, client, "http://"+net.JoinHostPort(addr, strconv.Itoa(int(r.Ports["http"])))+"/")
 		}
 	}
-	c.checkUpdates(t, s, r.TaskID, "TASK_RUNNING")
+	c.CheckUpdates(t, s, r.TaskID, "TASK_RUNNING")
 
 	// An update after the restart goes the whole way too.
-	if out, err := c.killJob(s); err != nil {
+	if out, err := c.KillJob(s); err != nil {
 		t.Fatalf("dewar-scheduler kill: %v\n%s", err, out)
 	}
 	select {
-	case <-s.p.done:
+	case <-s.P.Done:
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the stub did not end within 60s of the kill")
 	}
-	c.waitFor(t, 30*time.Second, "no executor or task process left", func() bool { return len(c.taskProcesses()) == 0 })
-	c.waitFor(t, 30*time.Second, "the agent to destroy the container (CNI DEL, cgroups)", func() bool {
-		return len(c.cniContainers()) == 0 && len(c.containerCgroups()) == 0
+	c.WaitFor(t, 30*time.Second, "no executor or task process left", func() bool { return len(c.TaskProcesses()) == 0 })
+	c.WaitFor(t, 30*time.Second, "the agent to destroy the container (CNI DEL, cgroups)", func() bool {
+		return len(c.CNIContainers()) == 0 && len(c.ContainerCgroups()) == 0
 	})
-	c.checkUpdates(t, s, r.TaskID, "TASK_KILLED")
-}
-
-// waitRunning polls the stub's store until n instances are RUNNING; a task
-// ending or the stub exiting fails at once.
-func (c *cluster) waitRunning(t *testing.T, s *stub, n int) map[int]scheduler.TaskRecord {
-	t.Helper()
-	var latest map[int]scheduler.TaskRecord
-	c.waitFor(t, 90*time.Second, fmt.Sprintf("%d instances RUNNING", n), func() bool {
-		if !s.p.alive() {
-			t.Fatalf("the stub exited:\n%s", tail(s.p.output(), 40))
-		}
-		latest = c.latest(t, s)
-		running := 0
-		for i, r := range latest {
-			switch r.State {
-			case "TASK_RUNNING":
-				running++
-			case "TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_KILLED", "TASK_FINISHED":
-				t.Fatalf("instance %d: %s %s (%s)", i, r.State, r.Reason, r.Message)
-			}
-		}
-		return running == n
-	})
-	return latest
-}
-
-func (c *cluster) latest(t *testing.T, s *stub) map[int]scheduler.TaskRecord {
-	t.Helper()
-	store, err := scheduler.OpenStore(s.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := store.Tasks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return scheduler.Latest(recs)
+	c.CheckUpdates(t, s, r.TaskID, "TASK_KILLED")
 }
 
 // checkAgentView checks the agent's CNI results: both networks, each
 // address inside its network's ranges, both families on the second.
-func (c *cluster) checkAgentView(t *testing.T, instance int, v scheduler.Views) {
+func checkAgentView(t *testing.T, c *mesostest.Cluster, instance int, v scheduler.Views) {
 	t.Helper()
 	if len(v.Agent) != 2 {
 		t.Fatalf("instance %d: agent view %+v, want both networks", instance, v.Agent)
 	}
-	ranges := map[string][]string{c.nets[0]: {subnetA}, c.nets[1]: {subnetB, subnetB6}}
+	ranges := map[string][]string{c.Nets[0]: {mesostest.SubnetA}, c.Nets[1]: {mesostest.SubnetB, mesostest.SubnetB6}}
 	for _, nw := range v.Agent {
 		want, ok := ranges[nw.Name]
 		if !ok {
@@ -373,64 +337,17 @@ func (c *cluster) checkAgentView(t *testing.T, instance int, v scheduler.Views) 
 			t.Errorf("instance %d: %s has addresses %v, want one in each of %v", instance, nw.Name, nw.Addresses, want)
 		}
 		for _, a := range nw.Addresses {
-			if !inSubnets(a, want...) {
+			if !mesostest.InSubnets(a, want...) {
 				t.Errorf("instance %d: %s address %s is outside %v", instance, nw.Name, a, want)
 			}
 		}
 	}
 }
 
-// checkUpdates compares what the stub received for taskID with the agent's
-// checkpointed stream: every update the executor sent was accepted once and
-// acknowledged once, and the stub received each of them, in order, and no
-// other; the last is in state last. Mesos delivers at least once: the
-// same update (same UUID) may reach the stub twice, which is logged, not an
-// error (a re-registering agent resends its pending update from both
-// Slave::reregistered and Slave::updateFramework, src/slave/slave.cpp).
-func (c *cluster) checkUpdates(t *testing.T, s *stub, taskID, last string) {
-	t.Helper()
-	var recs []streamRecord
-	c.waitFor(t, 30*time.Second, "every update of "+taskID+" acknowledged", func() bool {
-		recs = c.taskStream(t, taskID)
-		return allAcked(recs)
-	})
-	checkpointed := checkStream(t, taskID, recs)
-	var want []string
-	for _, r := range recs {
-		if !r.Ack {
-			want = append(want, r.Status.GetState().String()+" "+r.UUID)
-		}
-	}
-	var got []string
-	seen := map[string]bool{}
-	for _, u := range s.updates(t) {
-		if u.Task != taskID {
-			continue
-		}
-		if u.UUID == "" {
-			t.Errorf("task %s: the stub received %s without a UUID (not from the executor)", taskID, u.State)
-			continue
-		}
-		if seen[u.UUID] {
-			t.Logf("task %s: Mesos delivered %s %s again (at-least-once delivery)", taskID, u.State, u.UUID)
-			continue
-		}
-		seen[u.UUID] = true
-		got = append(got, u.State+" "+u.UUID)
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("task %s: the stub received %v, the agent checkpointed %v:\n%s", taskID, got, want, describe(recs))
-	}
-	if len(checkpointed) == 0 || checkpointed[len(checkpointed)-1] != last {
-		t.Errorf("task %s: updates %v, want the last %s", taskID, checkpointed, last)
-	}
-	t.Logf("task %s: updates %v: each accepted and acknowledged once, all received by the stub in order", taskID, checkpointed)
-}
-
-func httpGet(t *testing.T, c *cluster, client *http.Client, url string) string {
+func httpGet(t *testing.T, c *mesostest.Cluster, client *http.Client, url string) string {
 	t.Helper()
 	var body string
-	c.waitFor(t, 20*time.Second, "an answer from "+url, func() bool {
+	c.WaitFor(t, 20*time.Second, "an answer from "+url, func() bool {
 		res, err := client.Get(url)
 		if err != nil {
 			return false
@@ -443,7 +360,7 @@ func httpGet(t *testing.T, c *cluster, client *http.Client, url string) string {
 	return body
 }
 
-func hasLabel(tk stateTask, key string) bool {
+func hasLabel(tk mesostest.StateTask, key string) bool {
 	for _, s := range tk.Statuses {
 		for _, l := range s.Labels {
 			if l.Key == key {

@@ -27,13 +27,20 @@ type scale struct {
 	tasks  int // announced tasks in the leader and quorum scenarios
 	storm  int // sessions in the rejoin storm
 	rounds int // repetitions of the leader kill and the executor kill
+	// agentRestarts is how often the fake agent restarts under running
+	// tasks.
+	agentRestarts int
+	// mesosRestarts is how often the real mesos-agent restarts under a
+	// running task (full run only: e2e/mesos restarts it once in `make
+	// test`).
+	mesosRestarts int
 }
 
 func currentScale() scale {
 	if os.Getenv(FullEnv) == "1" {
-		return scale{full: true, tasks: 200, storm: 1000, rounds: 3}
+		return scale{full: true, tasks: 200, storm: 1000, rounds: 3, agentRestarts: 20, mesosRestarts: 5}
 	}
-	return scale{tasks: 20, storm: 50, rounds: 1}
+	return scale{tasks: 20, storm: 50, rounds: 1, agentRestarts: 3}
 }
 
 // scenario stages one failure and measures it.
@@ -69,6 +76,10 @@ func TestReliability(t *testing.T) {
 		{"QuorumLost", quorumLost},
 		{"RejoinStorm", rejoinStorm(false)},
 		{"RealExecutorKilled", realExecutorKilled},
+		{"AgentRestarted", agentRestarted},
+		{"Security", security},
+		{"DiskFull", diskFull},
+		{"AddressFlap", addressFlap},
 	}
 	if sc.full {
 		scenarios = append(scenarios,
@@ -78,7 +89,8 @@ func TestReliability(t *testing.T) {
 			// A second storm, after wiping every server (see rejoinStorm);
 			// the announcer's own tests cover the wipe at small scale
 			// (announcer/wipe_test.go).
-			scenario{"RejoinStormEmptyDatabases", rejoinStorm(true)})
+			scenario{"RejoinStormEmptyDatabases", rejoinStorm(true)},
+			scenario{"MesosAgentRestarted", mesosAgentRestarted})
 	}
 	var mu sync.Mutex
 	var rows []result

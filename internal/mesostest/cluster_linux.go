@@ -1,4 +1,4 @@
-package mesos_test
+package mesostest
 
 import (
 	"bufio"
@@ -42,26 +42,26 @@ var mesosHome = func() string {
 
 const (
 	// Inside the node namespace nothing else listens: fixed ports are free.
-	masterAddr = "127.0.0.1:5050"
-	agentAddr  = "127.0.0.1:5051"
+	MasterAddr = "127.0.0.1:5050"
+	AgentAddr  = "127.0.0.1:5051"
 
 	// The two CNI networks of the node (the namespace is the test's own,
 	// so these never meet another test's).
-	subnetA  = "198.18.50.0/24"
-	gatewayA = "198.18.50.1" // bridge address: containers reach ZooKeeper here
-	subnetB  = "198.18.51.0/24"
-	subnetB6 = "2001:db8:51::/64"
+	SubnetA  = "198.18.50.0/24"
+	GatewayA = "198.18.50.1" // bridge address: containers reach ZooKeeper here
+	SubnetB  = "198.18.51.0/24"
+	SubnetB6 = "2001:db8:51::/64"
 
-	// reregistrationTimeout is the agent's --executor_reregistration_timeout:
+	// ReregistrationTimeout is the agent's --executor_reregistration_timeout:
 	// how long after recovering it waits for executors to subscribe again
 	// before destroying them (Mesos default 2secs, at most 15secs).
-	reregistrationTimeout = "5secs"
+	ReregistrationTimeout = "5secs"
 )
 
-// needMesos skips the test, saying how to get Mesos, unless it is
+// NeedMesos skips the test, saying how to get Mesos, unless it is
 // installed; under DEWAR_REQUIRE_INTEGRATION=1 (`make test`, CI) a missing
 // Mesos fails it instead.
-func needMesos(t *testing.T) {
+func NeedMesos(t *testing.T) {
 	t.Helper()
 	for _, p := range []string{mesosHome + "/sbin/mesos-master", mesosHome + "/sbin/mesos-agent"} {
 		if _, err := os.Stat(p); err != nil {
@@ -70,123 +70,127 @@ func needMesos(t *testing.T) {
 	}
 }
 
-// proc is a daemon of the node (master or agent), started with
+// Proc is a daemon of the node (master or agent), started with
 // `nsenter --net`, which execs it in place: its PID is the daemon's.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
+type Proc struct {
+	Name string
+	Cmd  *exec.Cmd
+	Log  string        // the file its stdout and stderr go to
+	Done chan struct{} // closed when it has exited
 }
 
-func (c *cluster) start(t *testing.T, name, logName string, argv ...string) *proc {
+// start runs a daemon of the node, its output appended to logs/logName.
+func (c *Cluster) start(t *testing.T, name, logName string, argv ...string) *Proc {
 	t.Helper()
-	logPath := filepath.Join(c.dir, "logs", logName)
+	logPath := filepath.Join(c.Dir, "logs", logName)
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	p := &proc{name: name, log: logPath, done: make(chan struct{})}
-	p.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + c.ns, "--"}, argv...)...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := p.cmd.Start(); err != nil {
+	p := &Proc{Name: name, Log: logPath, Done: make(chan struct{})}
+	p.Cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + c.NS, "--"}, argv...)...)
+	p.Cmd.Stdout, p.Cmd.Stderr = f, f
+	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	go func() { _ = p.Cmd.Wait(); close(p.Done) }()
 	return p
 }
 
-func (p *proc) alive() bool {
+// Alive says whether the process has not exited yet.
+func (p *Proc) Alive() bool {
 	select {
-	case <-p.done:
+	case <-p.Done:
 		return false
 	default:
 		return true
 	}
 }
 
-// stop signals the process and waits; SIGKILL after timeout.
-func (p *proc) stop(sig syscall.Signal, timeout time.Duration) {
-	if !p.alive() {
+// Stop signals the process and waits; SIGKILL after timeout.
+func (p *Proc) Stop(sig syscall.Signal, timeout time.Duration) {
+	if !p.Alive() {
 		return
 	}
-	_ = p.cmd.Process.Signal(sig)
+	_ = p.Cmd.Process.Signal(sig)
 	select {
-	case <-p.done:
+	case <-p.Done:
 	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		_ = p.Cmd.Process.Kill()
+		<-p.Done
 	}
 }
 
-func (p *proc) output() string {
-	b, _ := os.ReadFile(p.log)
+// Output is everything the process wrote so far.
+func (p *Proc) Output() string {
+	b, _ := os.ReadFile(p.Log)
 	return string(b)
 }
 
-// cluster is a one-node Mesos cluster inside a network namespace: ZooKeeper,
+// Cluster is a one-node Mesos cluster inside a network namespace: ZooKeeper,
 // mesos-master, mesos-agent with two CNI bridge networks.
-type cluster struct {
+type Cluster struct {
+	Dir       string            // everything of the node: work dirs, logs, CNI configs, leases
+	NS        string            // the node's network namespace
+	Bin       map[string]string // dewar-executor and dewar-scheduler
+	ZK        *zktest.Server    // in the node, on every address
+	ZKPort    string
+	Nets      [2]string // CNI network names
+	AgentWork string    // the agent's --work_dir
+	Master    *Proc
+	Agents    []*Proc // every run of the agent, the current one last
+
 	t           *testing.T
-	dir         string // everything of the node: work dirs, logs, CNI configs, leases
-	ns          string
-	bin         map[string]string
 	web         string // the demo's web server binary
-	zk          *zktest.Server
-	zkPort      string
-	sfx         string    // random suffix of the node's names
-	nets        [2]string // CNI network names
-	cgroupsRoot string    // the agent's --cgroups_root, the test's own
-	agentWork   string
+	sfx         string // random suffix of the node's names
+	cgroupsRoot string // the agent's --cgroups_root, the test's own
 	runtimeDir  string
-	master      *proc
-	agents      []*proc // every run of the agent, the current one last
 	http        *http.Client
-	extraAgent  []string // more mesos-agent flags (clusterOption)
+	extraAgent  []string // more mesos-agent flags (Option)
 }
 
-// clusterOption changes the cluster before its agent starts.
-type clusterOption func(*cluster)
+// Option changes the cluster before its agent starts.
+type Option func(*Cluster)
 
-// withAgentFlags adds flags to every run of mesos-agent; a function,
+// WithAgentFlags adds flags to every run of mesos-agent; a function,
 // because some name the node's networks.
-func withAgentFlags(f func(c *cluster) []string) clusterOption {
-	return func(c *cluster) { c.extraAgent = append(c.extraAgent, f(c)...) }
+func WithAgentFlags(f func(c *Cluster) []string) Option {
+	return func(c *Cluster) { c.extraAgent = append(c.extraAgent, f(c)...) }
 }
 
-// newCluster starts ZooKeeper, the master and the agent in a new node
+// New starts ZooKeeper, the master and the agent in a new node
 // namespace and waits until the agent has registered. Cleanup removes it all.
-func newCluster(t *testing.T, opts ...clusterOption) *cluster {
+func New(t *testing.T, opts ...Option) *Cluster {
 	t.Helper()
-	needMesos(t)
+	NeedMesos(t)
 	testenv.NeedRoot(t)
 	testenv.CNIPluginDir(t) // skips (fails under make test) without the plugins
-	c := &cluster{t: t, dir: t.TempDir(), bin: map[string]string{}}
+	c := &Cluster{t: t, Dir: t.TempDir(), Bin: map[string]string{}}
 	for _, b := range []string{"dewar-executor", "dewar-scheduler"} {
-		c.bin[b] = testenv.Binary(t, b)
+		c.Bin[b] = testenv.Binary(t, b)
 	}
 	for _, d := range []string{"logs", "cni", "ipam", "master"} {
-		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.web = filepath.Join(c.dir, "dewar-test-webserver")
+	c.web = filepath.Join(c.Dir, "dewar-test-webserver")
 	if out, err := exec.Command("go", "build", "-o", c.web, filepath.Join(testenv.RepoRoot(t), "testdata", "aurora", "webserver")).CombinedOutput(); err != nil {
 		t.Fatalf("build the test web server: %v\n%s", err, out)
 	}
-	c.agentWork = filepath.Join(c.dir, "agent")
-	c.runtimeDir = filepath.Join(c.dir, "run")
+	c.AgentWork = filepath.Join(c.Dir, "agent")
+	c.runtimeDir = filepath.Join(c.Dir, "run")
 	c.sfx = testenv.RandomHex(3)
 	c.cgroupsRoot = "dewar-mesos-" + c.sfx
-	c.nets = [2]string{"dewar-a-" + c.sfx, "dewar-g-" + c.sfx}
+	c.Nets = [2]string{"dewar-a-" + c.sfx, "dewar-g-" + c.sfx}
 
 	// Registered first, so it runs last: after the namespace's deletion.
 	t.Cleanup(c.checkNothingLeft)
-	c.ns, _ = netnstest.New(t) // deleted after the cleanup below
-	c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.ns), DisableKeepAlives: true}}
-	c.zk = zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("nsenter", "--net=/run/netns/"+c.ns, "--"), zktest.Dial(netnstest.DialIn(c.ns)))
-	_, c.zkPort, _ = net.SplitHostPort(c.zk.Addr())
+	c.NS, _ = netnstest.New(t) // deleted after the cleanup below
+	c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.NS), DisableKeepAlives: true}}
+	c.ZK = zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("nsenter", "--net=/run/netns/"+c.NS, "--"), zktest.Dial(netnstest.DialIn(c.NS)))
+	_, c.ZKPort, _ = net.SplitHostPort(c.ZK.Addr())
 	// Registered after ZooKeeper's: runs before ZooKeeper stops.
 	t.Cleanup(c.cleanup)
 
@@ -194,40 +198,40 @@ func newCluster(t *testing.T, opts ...clusterOption) *cluster {
 	for _, o := range opts {
 		o(c)
 	}
-	c.master = c.start(t, "mesos-master", "master.log", mesosHome+"/sbin/mesos-master",
+	c.Master = c.start(t, "mesos-master", "master.log", mesosHome+"/sbin/mesos-master",
 		"--ip=127.0.0.1", "--port=5050", "--hostname=127.0.0.1",
-		"--work_dir="+filepath.Join(c.dir, "master"), "--registry=in_memory")
-	c.waitFor(t, 30*time.Second, "the master to answer /state", func() bool {
-		if !c.master.alive() {
-			t.Fatalf("mesos-master exited:\n%s", tail(c.master.output(), 30))
+		"--work_dir="+filepath.Join(c.Dir, "master"), "--registry=in_memory")
+	c.WaitFor(t, 30*time.Second, "the master to answer /state", func() bool {
+		if !c.Master.Alive() {
+			t.Fatalf("mesos-master exited:\n%s", Tail(c.Master.Output(), 30))
 		}
-		var st masterState
-		return c.getJSON(masterAddr, "/state", &st) == nil
+		var st MasterState
+		return c.GetJSON(MasterAddr, "/state", &st) == nil
 	})
-	c.startAgent(t)
+	c.StartAgent(t)
 	return c
 }
 
 // writeNetworks writes the two CNI bridge networks in the format the Mesos
 // network/cni isolator reads: cniVersion 0.2.0 (with a newer result format
 // the agent learns no container IP).
-func (c *cluster) writeNetworks(t *testing.T) {
+func (c *Cluster) writeNetworks(t *testing.T) {
 	t.Helper()
-	ipam := filepath.Join(c.dir, "ipam")
+	ipam := filepath.Join(c.Dir, "ipam")
 	confs := map[string]string{
 		"a.conf": fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-ba-%s",
   "isGateway": true, "ipMasq": false,
   "ipam": {"type": "host-local", "subnet": %q, "dataDir": %q, "routes": [{"dst": %q}]}}`,
-			c.nets[0], c.sfx, subnetA, ipam, subnetA),
+			c.Nets[0], c.sfx, SubnetA, ipam, SubnetA),
 		"g.conf": fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-bg-%s",
   "isGateway": true, "ipMasq": false,
   "ipam": {"type": "host-local", "dataDir": %q,
     "ranges": [[{"subnet": %q}], [{"subnet": %q}]],
     "routes": [{"dst": %q}, {"dst": %q}]}}`,
-			c.nets[1], c.sfx, ipam, subnetB, subnetB6, subnetB, subnetB6),
+			c.Nets[1], c.sfx, ipam, SubnetB, SubnetB6, SubnetB, SubnetB6),
 	}
 	for name, conf := range confs {
-		if err := os.WriteFile(filepath.Join(c.dir, "cni", name), []byte(conf), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(c.Dir, "cni", name), []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,7 +239,7 @@ func (c *cluster) writeNetworks(t *testing.T) {
 
 // agentArgs are the flags an operator needs to run dewar under a real
 // agent, plus the test's own directories.
-func (c *cluster) agentArgs() []string {
+func (c *Cluster) agentArgs() []string {
 	env, _ := json.Marshal(map[string]string{
 		// The agent builds the executor's environment; nothing of its own
 		// is inherited (src/slave/containerizer/mesos/launch.cpp). The
@@ -245,37 +249,37 @@ func (c *cluster) agentArgs() []string {
 	})
 	return append([]string{
 		mesosHome + "/sbin/mesos-agent",
-		"--master=" + masterAddr, "--ip=127.0.0.1", "--port=5051", "--hostname=dewar-mesos-node",
-		"--work_dir=" + c.agentWork, "--runtime_dir=" + c.runtimeDir,
+		"--master=" + MasterAddr, "--ip=127.0.0.1", "--port=5051", "--hostname=dewar-mesos-node",
+		"--work_dir=" + c.AgentWork, "--runtime_dir=" + c.runtimeDir,
 		"--launcher_dir=" + mesosHome + "/libexec/mesos",
 		"--isolation=filesystem/linux,network/cni", "--launcher=linux",
 		"--cgroups_root=" + c.cgroupsRoot, "--systemd_enable_support=false",
 		// Containers on CNI networks have their own loopback: executors
 		// reach the agent only through its domain socket.
 		"--http_executor_domain_sockets",
-		"--executor_reregistration_timeout=" + reregistrationTimeout,
+		"--executor_reregistration_timeout=" + ReregistrationTimeout,
 		// An executor the agent refuses never subscribes; the task then
 		// fails after this (default 1mins), well within waitRunning.
 		"--executor_registration_timeout=30secs",
-		"--network_cni_config_dir=" + filepath.Join(c.dir, "cni"),
+		"--network_cni_config_dir=" + filepath.Join(c.Dir, "cni"),
 		"--network_cni_plugins_dir=" + testenv.CNIPluginDir(c.t),
 		"--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31999]",
 		"--executor_environment_variables=" + string(env),
 	}, c.extraAgent...)
 }
 
-// startAgent starts (or restarts, on the same work and runtime dirs) the
+// StartAgent starts (or restarts, on the same work and runtime dirs) the
 // agent and waits until the master lists it as active.
-func (c *cluster) startAgent(t *testing.T) *proc {
+func (c *Cluster) StartAgent(t *testing.T) *Proc {
 	t.Helper()
-	a := c.start(t, "mesos-agent", fmt.Sprintf("agent-%d.log", len(c.agents)+1), c.agentArgs()...)
-	c.agents = append(c.agents, a)
-	c.waitFor(t, 60*time.Second, "the agent to register with the master", func() bool {
-		if !a.alive() {
-			t.Fatalf("mesos-agent exited:\n%s", tail(a.output(), 40))
+	a := c.start(t, "mesos-agent", fmt.Sprintf("agent-%d.log", len(c.Agents)+1), c.agentArgs()...)
+	c.Agents = append(c.Agents, a)
+	c.WaitFor(t, 60*time.Second, "the agent to register with the master", func() bool {
+		if !a.Alive() {
+			t.Fatalf("mesos-agent exited:\n%s", Tail(a.Output(), 40))
 		}
-		var st masterState
-		if c.getJSON(masterAddr, "/state", &st) != nil {
+		var st MasterState
+		if c.GetJSON(MasterAddr, "/state", &st) != nil {
 			return false
 		}
 		for _, s := range st.Slaves {
@@ -288,21 +292,22 @@ func (c *cluster) startAgent(t *testing.T) *proc {
 	return a
 }
 
-func (c *cluster) agent() *proc { return c.agents[len(c.agents)-1] }
+// Agent is the current run of the agent.
+func (c *Cluster) Agent() *Proc { return c.Agents[len(c.Agents)-1] }
 
-// job writes testdata/jobs/web_cni.json (the demo's job) with the node's
+// Job writes testdata/jobs/web_cni.json (the demo's job) with the node's
 // network names and the given instance count. With healthyAfter > 0 the
 // web server answers its health check only that long after it started (so
 // the executor sends TASK_RUNNING only then), and the health checker
 // ignores failures until well after.
-func (c *cluster) job(t *testing.T, instances int, healthyAfter time.Duration) string {
+func (c *Cluster) Job(t *testing.T, instances int, healthyAfter time.Duration) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "testdata", "jobs", "web_cni.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The command line names the networks ({{mesos.ips[blue]}}).
-	b = []byte(strings.NewReplacer("[blue]", "["+c.nets[0]+"]", "[green]", "["+c.nets[1]+"]").Replace(string(b)))
+	b = []byte(strings.NewReplacer("[blue]", "["+c.Nets[0]+"]", "[green]", "["+c.Nets[1]+"]").Replace(string(b)))
 	var doc map[string]any
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
@@ -322,74 +327,74 @@ func (c *cluster) job(t *testing.T, instances int, healthyAfter time.Duration) s
 		hc["initial_interval_secs"] = (healthyAfter + 30*time.Second).Seconds()
 	}
 	doc["networks"] = []any{
-		map[string]any{"name": c.nets[0], "labels": map[string]any{"team": "web"}},
-		map[string]any{"name": c.nets[1], "labels": map[string]any{}},
+		map[string]any{"name": c.Nets[0], "labels": map[string]any{"team": "web"}},
+		map[string]any{"name": c.Nets[1], "labels": map[string]any{}},
 	}
 	out, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(c.dir, "job.json")
+	path := filepath.Join(c.Dir, "job.json")
 	if err := os.WriteFile(path, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-// stub is a running `dewar-scheduler run` against the real master.
-type stub struct {
-	p  *proc
-	db string
+// Stub is a running `dewar-scheduler run` against the real master.
+type Stub struct {
+	P  *Proc
+	DB string // its --db
 }
 
-// startStub runs the scheduler stub with job; its cleanup kills the job if
+// StartStub runs the scheduler stub with job; its cleanup kills the job if
 // it still runs and waits for the stub to end.
-func (c *cluster) startStub(t *testing.T, job string) *stub {
+func (c *Cluster) StartStub(t *testing.T, job string) *Stub {
 	t.Helper()
-	return c.startStubWith(t, job, "--enable-cni", "--allowed-networks", c.nets[0]+","+c.nets[1])
+	return c.StartStubWith(t, job, "--enable-cni", "--allowed-networks", c.Nets[0]+","+c.Nets[1])
 }
 
-// startStubWith is startStub with other flags than the CNI toggle's.
-func (c *cluster) startStubWith(t *testing.T, job string, flags ...string) *stub {
+// StartStubWith is StartStub with other flags than the CNI toggle's.
+func (c *Cluster) StartStubWith(t *testing.T, job string, flags ...string) *Stub {
 	t.Helper()
-	s := &stub{db: filepath.Join(c.dir, "stub.db")}
-	args := append([]string{c.bin["dewar-scheduler"], "run",
-		"--master", masterAddr, "--db", s.db, "--job", job,
-		"--executor-command", c.bin["dewar-executor"],
-		"--announcer-ensemble", net.JoinHostPort(gatewayA, c.zkPort)}, flags...)
-	s.p = c.start(t, "dewar-scheduler", "stub.log", args...)
+	s := &Stub{DB: filepath.Join(c.Dir, "stub.db")}
+	args := append([]string{c.Bin["dewar-scheduler"], "run",
+		"--master", MasterAddr, "--db", s.DB, "--job", job,
+		"--executor-command", c.Bin["dewar-executor"],
+		"--announcer-ensemble", net.JoinHostPort(GatewayA, c.ZKPort)}, flags...)
+	s.P = c.start(t, "dewar-scheduler", "stub.log", args...)
 	t.Cleanup(func() {
-		if s.p.alive() && !c.agent().alive() {
+		if s.P.Alive() && !c.Agent().Alive() {
 			// The test ended with the agent down: no kill can complete.
 			// The cluster's cleanup kills the tasks by PID.
-			s.p.stop(syscall.SIGTERM, 10*time.Second)
+			s.P.Stop(syscall.SIGTERM, 10*time.Second)
 		}
-		if s.p.alive() {
-			if out, err := c.killJob(s); err != nil {
+		if s.P.Alive() {
+			if out, err := c.KillJob(s); err != nil {
 				t.Logf("cleanup: dewar-scheduler kill: %v\n%s", err, out)
 			}
 			select {
-			case <-s.p.done:
+			case <-s.P.Done:
 			case <-time.After(45 * time.Second):
 				t.Errorf("the stub did not end within 45s of its job's kill")
 			}
-			s.p.stop(syscall.SIGKILL, 5*time.Second)
+			s.P.Stop(syscall.SIGKILL, 5*time.Second)
 		}
 	})
 	return s
 }
 
-// killJob asks the running stub to kill every instance.
-func (c *cluster) killJob(s *stub) (string, error) {
+// KillJob asks the running stub to kill every instance.
+func (c *Cluster) KillJob(s *Stub) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+c.ns, "--", c.bin["dewar-scheduler"], "kill", "--db", s.db)
+	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+c.NS, "--", c.Bin["dewar-scheduler"], "kill", "--db", s.DB)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
-// stubUpdate is one "status update" line of the stub's log.
-type stubUpdate struct {
+// StubUpdate is one "status update" line of the stub's log.
+type StubUpdate struct {
 	Task     string `json:"task"`
 	State    string `json:"state"`
 	UUID     string `json:"uuid"` // hex, as the checkpointed stream's
@@ -397,11 +402,11 @@ type stubUpdate struct {
 	Message  string `json:"message"`
 }
 
-// stubUpdates reads every status update the stub received, in order.
-func (s *stub) updates(t *testing.T) []stubUpdate {
+// Updates reads every status update the stub received, in order.
+func (s *Stub) Updates(t *testing.T) []StubUpdate {
 	t.Helper()
-	var out []stubUpdate
-	sc := bufio.NewScanner(strings.NewReader(s.p.output()))
+	var out []StubUpdate
+	sc := bufio.NewScanner(strings.NewReader(s.P.Output()))
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
 		// zap's console encoder: time, level, caller, message, JSON fields.
@@ -410,7 +415,7 @@ func (s *stub) updates(t *testing.T) []stubUpdate {
 		if i < 0 || i+1 >= len(fields) {
 			continue
 		}
-		var u stubUpdate
+		var u StubUpdate
 		if err := json.Unmarshal([]byte(fields[i+1]), &u); err != nil {
 			t.Fatalf("stub log line %q: %v", sc.Text(), err)
 		}
@@ -419,8 +424,8 @@ func (s *stub) updates(t *testing.T) []stubUpdate {
 	return out
 }
 
-// getJSON GETs http://addr/path inside the node and decodes the answer.
-func (c *cluster) getJSON(addr, path string, v any) error {
+// GetJSON GETs http://addr/path inside the node and decodes the answer.
+func (c *Cluster) GetJSON(addr, path string, v any) error {
 	res, err := c.http.Get("http://" + addr + path)
 	if err != nil {
 		return err
@@ -436,7 +441,8 @@ func (c *cluster) getJSON(addr, path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-func (c *cluster) waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+// WaitFor polls cond every 100ms and fails the test after d.
+func (c *Cluster) WaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -447,21 +453,21 @@ func (c *cluster) waitFor(t *testing.T, d time.Duration, what string, cond func(
 	}
 }
 
-// zkConn is a ZooKeeper session dialled from inside the node.
-func (c *cluster) zkConn(t *testing.T) *zk.Conn {
+// ZKConn is a ZooKeeper session dialled from inside the node.
+func (c *Cluster) ZKConn(t *testing.T) *zk.Conn {
 	t.Helper()
-	return zktest.ConnectWith(t, netnstest.DialIn(c.ns), "127.0.0.1:"+c.zkPort)
+	return zktest.ConnectWith(t, netnstest.DialIn(c.NS), "127.0.0.1:"+c.ZKPort)
 }
 
-// taskProcesses lists the executors and tasks of the test's agent: every
+// TaskProcesses lists the executors and tasks of the test's agent: every
 // process whose MESOS_DIRECTORY is under its work dir.
-func (c *cluster) taskProcesses() []int {
-	return e2etest.PIDsWithEnv("MESOS_DIRECTORY=" + c.agentWork + "/")
+func (c *Cluster) TaskProcesses() []int {
+	return e2etest.PIDsWithEnv("MESOS_DIRECTORY=" + c.AgentWork + "/")
 }
 
-// cniContainers lists the containers the agent's network/cni isolator still
+// CNIContainers lists the containers the agent's network/cni isolator still
 // holds (it keeps one directory per container, with the pinned namespace).
-func (c *cluster) cniContainers() []string {
+func (c *Cluster) CNIContainers() []string {
 	ents, _ := os.ReadDir(filepath.Join(c.runtimeDir, "isolators", "network", "cni"))
 	var out []string
 	for _, e := range ents {
@@ -472,10 +478,10 @@ func (c *cluster) cniContainers() []string {
 	return out
 }
 
-// containerCgroups lists the containers' freezer cgroups under the agent's
+// ContainerCgroups lists the containers' freezer cgroups under the agent's
 // --cgroups_root (the linux launcher makes one per container on cgroups v1,
 // src/slave/containerizer/mesos/linux_launcher.cpp).
-func (c *cluster) containerCgroups() []string {
+func (c *Cluster) ContainerCgroups() []string {
 	ents, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", "freezer", c.cgroupsRoot))
 	var out []string
 	for _, e := range ents {
@@ -490,17 +496,17 @@ func (c *cluster) containerCgroups() []string {
 // PID, agent and master stopped, the test's cgroups removed, everything
 // mounted under its directories unmounted. Leftovers the product should not
 // have left are errors.
-func (c *cluster) cleanup() {
+func (c *Cluster) cleanup() {
 	t := c.t
-	agentUp := len(c.agents) > 0 && c.agent().alive()
-	if left := c.taskProcesses(); len(left) > 0 && !agentUp {
+	agentUp := len(c.Agents) > 0 && c.Agent().Alive()
+	if left := c.TaskProcesses(); len(left) > 0 && !agentUp {
 		// The agent died (or the test killed it): nobody else will.
 		t.Logf("cleanup: the agent is down; killing executor and task processes %v", left)
 		for _, pid := range left {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	if left := c.taskProcesses(); len(left) > 0 && agentUp {
+	if left := c.TaskProcesses(); len(left) > 0 && agentUp {
 		// The test ended early. Killing the executors and tasks lets the
 		// agent destroy their containers (CNI DEL) as after any exit.
 		t.Logf("cleanup: killing executor and task processes %v", left)
@@ -511,20 +517,20 @@ func (c *cluster) cleanup() {
 	if agentUp {
 		// Let the agent finish destroying containers (CNI DEL, namespace
 		// handles unmounted) before it is stopped.
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && len(c.cniContainers()) > 0; {
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && len(c.CNIContainers()) > 0; {
 			time.Sleep(100 * time.Millisecond)
 		}
-		if left := c.cniContainers(); len(left) > 0 {
+		if left := c.CNIContainers(); len(left) > 0 {
 			t.Errorf("cleanup: the agent did not destroy containers %v within 20s", left)
 		}
 	}
-	for _, a := range c.agents {
-		a.stop(syscall.SIGTERM, 10*time.Second)
+	for _, a := range c.Agents {
+		a.Stop(syscall.SIGTERM, 10*time.Second)
 	}
-	if c.master != nil {
-		c.master.stop(syscall.SIGTERM, 10*time.Second)
+	if c.Master != nil {
+		c.Master.Stop(syscall.SIGTERM, 10*time.Second)
 	}
-	if left := c.taskProcesses(); len(left) > 0 {
+	if left := c.TaskProcesses(); len(left) > 0 {
 		t.Errorf("cleanup: processes %v of the agent's work dir outlived the agent; killing them", left)
 		for _, pid := range left {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -532,7 +538,7 @@ func (c *cluster) cleanup() {
 	}
 	c.removeCgroups()
 	if n := c.unmountAll(); n > 0 {
-		t.Logf("cleanup: unmounted %d mounts under %s", n, c.dir)
+		t.Logf("cleanup: unmounted %d mounts under %s", n, c.Dir)
 	}
 	if t.Failed() {
 		c.dumpLogs()
@@ -544,7 +550,7 @@ func (c *cluster) cleanup() {
 // stub, executors' stderr) are copied before its directory is removed.
 const keepLogsEnv = "DEWAR_MESOS_KEEP_LOGS"
 
-func (c *cluster) keepLogs() {
+func (c *Cluster) keepLogs() {
 	dest := os.Getenv(keepLogsEnv)
 	if dest == "" {
 		return
@@ -568,16 +574,16 @@ func (c *cluster) keepLogs() {
 
 // logFiles lists the node's logs: master, every agent run, the stub, and
 // every executor's stderr.
-func (c *cluster) logFiles() []string {
+func (c *Cluster) logFiles() []string {
 	var logs []string
-	if c.master != nil {
-		logs = append(logs, c.master.log)
+	if c.Master != nil {
+		logs = append(logs, c.Master.Log)
 	}
-	for _, a := range c.agents {
-		logs = append(logs, a.log)
+	for _, a := range c.Agents {
+		logs = append(logs, a.Log)
 	}
-	logs = append(logs, filepath.Join(c.dir, "logs", "stub.log"))
-	sandboxes, _ := filepath.Glob(filepath.Join(c.agentWork, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
+	logs = append(logs, filepath.Join(c.Dir, "logs", "stub.log"))
+	sandboxes, _ := filepath.Glob(filepath.Join(c.AgentWork, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
 	for _, s := range sandboxes {
 		if !strings.Contains(s, "/latest/") {
 			logs = append(logs, s)
@@ -588,14 +594,14 @@ func (c *cluster) logFiles() []string {
 
 // checkNothingLeft fails the test if its namespace is still listed, or a
 // mount under its directory or a cgroup of its agent is left.
-func (c *cluster) checkNothingLeft() {
+func (c *Cluster) checkNothingLeft() {
 	t := c.t
-	if c.ns != "" {
-		if _, err := os.Stat(filepath.Join("/run/netns", c.ns)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("network namespace %s is still listed after the test (stat: %v)", c.ns, err)
+	if c.NS != "" {
+		if _, err := os.Stat(filepath.Join("/run/netns", c.NS)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("network namespace %s is still listed after the test (stat: %v)", c.NS, err)
 		}
 	}
-	if left := mountsUnder(c.dir); len(left) > 0 {
+	if left := mountsUnder(c.Dir); len(left) > 0 {
 		t.Errorf("still mounted after the test: %v", left)
 	}
 	if left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", c.cgroupsRoot)); len(left) > 0 {
@@ -606,7 +612,7 @@ func (c *cluster) checkNothingLeft() {
 // removeCgroups kills what is left in the test's cgroups (its own
 // --cgroups_root, so everything there is the test's) and removes them,
 // deepest first.
-func (c *cluster) removeCgroups() {
+func (c *Cluster) removeCgroups() {
 	t := c.t
 	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", c.cgroupsRoot))
 	if unified := filepath.Join("/sys/fs/cgroup", c.cgroupsRoot); dirExists(unified) {
@@ -648,11 +654,11 @@ func (c *cluster) removeCgroups() {
 
 // unmountAll lazily unmounts every mount at or under the test's directory,
 // deepest first, until none is left, and returns how many it unmounted.
-func (c *cluster) unmountAll() int {
+func (c *Cluster) unmountAll() int {
 	t := c.t
 	n := 0
 	for pass := 0; pass < 10; pass++ {
-		mounts := mountsUnder(c.dir)
+		mounts := mountsUnder(c.Dir)
 		if len(mounts) == 0 {
 			return n
 		}
@@ -664,8 +670,8 @@ func (c *cluster) unmountAll() int {
 			}
 		}
 	}
-	if left := mountsUnder(c.dir); len(left) > 0 {
-		t.Errorf("cleanup: still mounted under %s: %v", c.dir, left)
+	if left := mountsUnder(c.Dir); len(left) > 0 {
+		t.Errorf("cleanup: still mounted under %s: %v", c.Dir, left)
 	}
 	return n
 }
@@ -712,17 +718,18 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-func (c *cluster) dumpLogs() {
+func (c *Cluster) dumpLogs() {
 	for _, l := range c.logFiles() {
 		b, err := os.ReadFile(l)
 		if err != nil {
 			continue
 		}
-		c.t.Logf("--- tail of %s:\n%s", l, tail(string(b), 60))
+		c.t.Logf("--- tail of %s:\n%s", l, Tail(string(b), 60))
 	}
 }
 
-func tail(s string, n int) string {
+// Tail is the last n lines of s.
+func Tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
@@ -735,8 +742,8 @@ func dirExists(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// inSubnets reports whether addr lies in one of the prefixes.
-func inSubnets(addr string, prefixes ...string) bool {
+// InSubnets reports whether addr lies in one of the prefixes.
+func InSubnets(addr string, prefixes ...string) bool {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		return false
@@ -749,21 +756,44 @@ func inSubnets(addr string, prefixes ...string) bool {
 	return false
 }
 
-// executorSentRunning reports whether the (only) executor has logged that
+// ExecutorSentRunning reports whether the (only) executor has logged that
 // it sent TASK_RUNNING (its log is the sandbox's stderr).
-func (c *cluster) executorSentRunning(t *testing.T) bool {
+func (c *Cluster) ExecutorSentRunning(t *testing.T) bool {
 	t.Helper()
-	logs, _ := filepath.Glob(filepath.Join(c.agentWork, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
+	return slices.ContainsFunc(c.ExecutorUpdates(t), func(u SentUpdate) bool { return u.State == "TASK_RUNNING" })
+}
+
+// SentUpdate is a status update as an executor logged it when it made it
+// (executor/updates.go: "status update" with the task, state, message and
+// the UUID in hex), whether or not an agent has received it yet.
+type SentUpdate struct {
+	Task    string `json:"task_id"`
+	State   string `json:"state"`
+	Message string `json:"message"`
+	UUID    string `json:"uuid"`
+}
+
+// ExecutorUpdates lists the updates every executor of the agent made, in
+// the order each logged them (its log is the sandbox's stderr, JSON lines).
+func (c *Cluster) ExecutorUpdates(t *testing.T) []SentUpdate {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(c.AgentWork, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
+	var out []SentUpdate
 	for _, l := range logs {
 		if strings.Contains(l, "/latest/") {
 			continue
 		}
 		b, _ := os.ReadFile(l)
 		for _, line := range strings.Split(string(b), "\n") {
-			if strings.Contains(line, `"msg":"status update"`) && strings.Contains(line, `"state":"TASK_RUNNING"`) {
-				return true
+			if !strings.Contains(line, `"msg":"status update"`) {
+				continue
 			}
+			var u SentUpdate
+			if err := json.Unmarshal([]byte(line), &u); err != nil {
+				t.Fatalf("executor log %s: %q: %v", l, line, err)
+			}
+			out = append(out, u)
 		}
 	}
-	return false
+	return out
 }

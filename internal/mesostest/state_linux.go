@@ -1,4 +1,4 @@
-package mesos_test
+package mesostest
 
 import (
 	"encoding/hex"
@@ -13,10 +13,10 @@ import (
 	"github.com/dewarhq/dewar/internal/mesosmeta"
 )
 
-// masterState is the part of the master's (and agent's) /state the tests
+// MasterState is the part of the master's (and agent's) /state the tests
 // read. Tasks and statuses are Mesos' JSON models (src/common/http.cpp,
 // model(const Task&), model(const TaskStatus&)), not the protobuf mapping.
-type masterState struct {
+type MasterState struct {
 	Slaves []struct {
 		ID       string `json:"id"`
 		Hostname string `json:"hostname"`
@@ -31,8 +31,8 @@ type masterState struct {
 type masterFramework struct {
 	ID             string      `json:"id"`
 	Name           string      `json:"name"`
-	Tasks          []stateTask `json:"tasks"`
-	CompletedTasks []stateTask `json:"completed_tasks"`
+	Tasks          []StateTask `json:"tasks"`
+	CompletedTasks []StateTask `json:"completed_tasks"`
 }
 
 // agentState is the part of the agent's /state the tests read.
@@ -43,19 +43,21 @@ type agentState struct {
 			ID        string      `json:"id"`
 			Directory string      `json:"directory"`
 			Container string      `json:"container"`
-			Tasks     []stateTask `json:"tasks"`
+			Tasks     []StateTask `json:"tasks"`
 		} `json:"executors"`
 	} `json:"frameworks"`
 }
 
-type stateTask struct {
+// StateTask is a task in the master's or the agent's /state.
+type StateTask struct {
 	ID         string        `json:"id"`
 	State      string        `json:"state"`
 	ExecutorID string        `json:"executor_id"`
-	Statuses   []stateStatus `json:"statuses"`
+	Statuses   []StateStatus `json:"statuses"`
 }
 
-type stateStatus struct {
+// StateStatus is one of a task's statuses in /state.
+type StateStatus struct {
 	State  string `json:"state"`
 	Labels []struct {
 		Key   string `json:"key"`
@@ -71,9 +73,9 @@ type stateStatus struct {
 	} `json:"container_status"`
 }
 
-// views reads both address views from the latest status that carries
+// Views reads both address views from the latest status that carries
 // addresses, as the stub reads them from an update (scheduler.ViewsOf).
-func (tk stateTask) views(t *testing.T) scheduler.Views {
+func (tk StateTask) Views(t *testing.T) scheduler.Views {
 	t.Helper()
 	for i := len(tk.Statuses) - 1; i >= 0; i-- {
 		s := tk.Statuses[i]
@@ -106,15 +108,15 @@ func (tk stateTask) views(t *testing.T) scheduler.Views {
 	return scheduler.Views{}
 }
 
-// masterTasks returns the master's record of every task (running and
+// MasterTasks returns the master's record of every task (running and
 // completed) by id.
-func (c *cluster) masterTasks(t *testing.T) map[string]stateTask {
+func (c *Cluster) MasterTasks(t *testing.T) map[string]StateTask {
 	t.Helper()
-	var st masterState
-	if err := c.getJSON(masterAddr, "/state", &st); err != nil {
+	var st MasterState
+	if err := c.GetJSON(MasterAddr, "/state", &st); err != nil {
 		t.Fatalf("master /state: %v", err)
 	}
-	out := map[string]stateTask{}
+	out := map[string]StateTask{}
 	for _, fw := range append(st.Frameworks, st.CompletedFrameworks...) {
 		for _, tk := range append(fw.Tasks, fw.CompletedTasks...) {
 			out[tk.ID] = tk
@@ -123,14 +125,14 @@ func (c *cluster) masterTasks(t *testing.T) map[string]stateTask {
 	return out
 }
 
-// agentTasks returns the agent's record of every task of a live executor.
-func (c *cluster) agentTasks(t *testing.T) map[string]stateTask {
+// AgentTasks returns the agent's record of every task of a live executor.
+func (c *Cluster) AgentTasks(t *testing.T) map[string]StateTask {
 	t.Helper()
 	var st agentState
-	if err := c.getJSON(agentAddr, "/state", &st); err != nil {
+	if err := c.GetJSON(AgentAddr, "/state", &st); err != nil {
 		t.Fatalf("agent /state: %v", err)
 	}
-	out := map[string]stateTask{}
+	out := map[string]StateTask{}
 	for _, fw := range st.Frameworks {
 		for _, ex := range fw.Executors {
 			for _, tk := range ex.Tasks {
@@ -141,28 +143,28 @@ func (c *cluster) agentTasks(t *testing.T) map[string]stateTask {
 	return out
 }
 
-// streamRecord is one record of the agent's checkpointed status update
+// StreamRecord is one record of the agent's checkpointed status update
 // stream of a task: an update as the agent accepted it, or the framework's
 // acknowledgement of one.
-type streamRecord struct {
+type StreamRecord struct {
 	Ack    bool
 	UUID   string // hex; for an UPDATE the status' uuid
 	Status mesos.TaskStatus
 }
 
-func (r streamRecord) String() string {
+func (r StreamRecord) String() string {
 	if r.Ack {
 		return "ACK " + r.UUID
 	}
 	return fmt.Sprintf("UPDATE %s %s (%s)", r.UUID, r.Status.GetState(), r.Status.GetSource())
 }
 
-// taskStream reads the agent's checkpointed status update stream of
+// TaskStream reads the agent's checkpointed status update stream of
 // taskID (mesosmeta: <work_dir>/meta/slaves/.../runs/<container>/tasks/
 // <task>/task.updates).
-func (c *cluster) taskStream(t *testing.T, taskID string) []streamRecord {
+func (c *Cluster) TaskStream(t *testing.T, taskID string) []StreamRecord {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(c.agentWork, "meta", "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "tasks", taskID, mesosmeta.UpdatesFile))
+	paths, _ := filepath.Glob(filepath.Join(c.AgentWork, "meta", "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "tasks", taskID, mesosmeta.UpdatesFile))
 	var files []string
 	for _, p := range paths {
 		if !strings.Contains(p, "/latest/") { // slaves/latest, runs/latest: symlinks
@@ -176,17 +178,17 @@ func (c *cluster) taskStream(t *testing.T, taskID string) []streamRecord {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]streamRecord, 0, len(recs))
+	out := make([]StreamRecord, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, streamRecord{Ack: r.Ack, UUID: hex.EncodeToString(r.UUID), Status: r.Status})
+		out = append(out, StreamRecord{Ack: r.Ack, UUID: hex.EncodeToString(r.UUID), Status: r.Status})
 	}
 	return out
 }
 
-// checkStream checks a checkpointed stream: every update accepted once
+// CheckStream checks a checkpointed stream: every update accepted once
 // (distinct UUIDs) and acknowledged exactly once, and returns the states in
 // order.
-func checkStream(t *testing.T, taskID string, recs []streamRecord) []string {
+func CheckStream(t *testing.T, taskID string, recs []StreamRecord) []string {
 	t.Helper()
 	var states []string
 	updates, acks := map[string]int{}, map[string]int{}
@@ -200,22 +202,22 @@ func checkStream(t *testing.T, taskID string, recs []streamRecord) []string {
 	}
 	for u, n := range updates {
 		if n != 1 {
-			t.Errorf("task %s: update %s checkpointed %d times:\n%s", taskID, u, n, describe(recs))
+			t.Errorf("task %s: update %s checkpointed %d times:\n%s", taskID, u, n, DescribeStream(recs))
 		}
 		if acks[u] != 1 {
-			t.Errorf("task %s: update %s acknowledged %d times:\n%s", taskID, u, acks[u], describe(recs))
+			t.Errorf("task %s: update %s acknowledged %d times:\n%s", taskID, u, acks[u], DescribeStream(recs))
 		}
 	}
 	for u := range acks {
 		if updates[u] == 0 {
-			t.Errorf("task %s: acknowledgement %s of no update:\n%s", taskID, u, describe(recs))
+			t.Errorf("task %s: acknowledgement %s of no update:\n%s", taskID, u, DescribeStream(recs))
 		}
 	}
 	return states
 }
 
-// allAcked reports whether every update of the stream has been acknowledged.
-func allAcked(recs []streamRecord) bool {
+// AllAcked reports whether every update of the stream has been acknowledged.
+func AllAcked(recs []StreamRecord) bool {
 	acked := map[string]bool{}
 	for _, r := range recs {
 		if r.Ack {
@@ -230,7 +232,8 @@ func allAcked(recs []streamRecord) bool {
 	return len(recs) > 0
 }
 
-func describe(recs []streamRecord) string {
+// DescribeStream renders a stream, one record a line, for messages.
+func DescribeStream(recs []StreamRecord) string {
 	var b strings.Builder
 	for _, r := range recs {
 		b.WriteString("  " + r.String() + "\n")
