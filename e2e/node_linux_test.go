@@ -46,10 +46,7 @@ func startNode(t *testing.T) *node {
 	for _, b := range []string{"dewar-agent", "dewar-executor", "dewar-scheduler", "dewar-serverset"} {
 		n.bin[b] = testenv.Binary(t, b)
 	}
-	web := filepath.Join(n.dir, "dewar-test-webserver")
-	if out, err := exec.Command("go", "build", "-o", web, filepath.Join(testenv.RepoRoot(t), "testdata", "aurora", "webserver")).CombinedOutput(); err != nil {
-		t.Fatalf("build the test web server: %v\n%s", err, out)
-	}
+	web := testenv.Program(t, "webserver")
 	n.ns, _ = netnstest.New(t)
 
 	zk := zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("ip", "netns", "exec", n.ns), zktest.Dial(netnstest.DialIn(n.ns)))

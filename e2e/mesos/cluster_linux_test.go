@@ -1,4 +1,4 @@
-package mesos_test
+package mesose2e_test
 
 import (
 	"bufio"
@@ -31,15 +31,6 @@ import (
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
-// mesosHome is where ../shared/mesos/install.sh puts Mesos; `make
-// test-mesos MESOS_HOME=...` passes another as DEWAR_MESOS_HOME.
-var mesosHome = func() string {
-	if h := os.Getenv("DEWAR_MESOS_HOME"); h != "" {
-		return h
-	}
-	return "/opt/mesos"
-}()
-
 const (
 	// Inside the node namespace nothing else listens: fixed ports are free.
 	masterAddr = "127.0.0.1:5050"
@@ -57,18 +48,6 @@ const (
 	// before destroying them (Mesos default 2secs, at most 15secs).
 	reregistrationTimeout = "5secs"
 )
-
-// needMesos skips the test, saying how to get Mesos, unless it is
-// installed; under DEWAR_REQUIRE_INTEGRATION=1 (`make test`, CI) a missing
-// Mesos fails it instead.
-func needMesos(t *testing.T) {
-	t.Helper()
-	for _, p := range []string{mesosHome + "/sbin/mesos-master", mesosHome + "/sbin/mesos-agent"} {
-		if _, err := os.Stat(p); err != nil {
-			testenv.Missing(t, "a real Mesos 1.12 is not installed (%s: %v); install it with ../shared/mesos/install.sh (as root; `make deps` does when it is there)", p, err)
-		}
-	}
-}
 
 // proc is a daemon of the node (master or agent), started with
 // `nsenter --net`, which execs it in place: its PID is the daemon's.
@@ -137,6 +116,7 @@ type cluster struct {
 	zkPort      string
 	sfx         string    // random suffix of the node's names
 	nets        [2]string // CNI network names
+	mesosHome   string    // the Mesos installation (testenv.MesosHome)
 	cgroupsRoot string    // the agent's --cgroups_root, the test's own
 	agentWork   string
 	runtimeDir  string
@@ -149,10 +129,10 @@ type cluster struct {
 // namespace and waits until the agent has registered. Cleanup removes it all.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	needMesos(t)
+	home := testenv.MesosHome(t)
 	testenv.NeedRoot(t)
 	testenv.CNIPluginDir(t) // skips (fails under make test) without the plugins
-	c := &cluster{t: t, dir: t.TempDir(), bin: map[string]string{}}
+	c := &cluster{t: t, mesosHome: home, dir: t.TempDir(), bin: map[string]string{}}
 	for _, b := range []string{"dewar-executor", "dewar-scheduler"} {
 		c.bin[b] = testenv.Binary(t, b)
 	}
@@ -161,10 +141,7 @@ func newCluster(t *testing.T) *cluster {
 			t.Fatal(err)
 		}
 	}
-	c.web = filepath.Join(c.dir, "dewar-test-webserver")
-	if out, err := exec.Command("go", "build", "-o", c.web, filepath.Join(testenv.RepoRoot(t), "testdata", "aurora", "webserver")).CombinedOutput(); err != nil {
-		t.Fatalf("build the test web server: %v\n%s", err, out)
-	}
+	c.web = testenv.Program(t, "webserver")
 	c.agentWork = filepath.Join(c.dir, "agent")
 	c.runtimeDir = filepath.Join(c.dir, "run")
 	c.sfx = testenv.RandomHex(3)
@@ -181,7 +158,7 @@ func newCluster(t *testing.T) *cluster {
 	t.Cleanup(c.cleanup)
 
 	c.writeNetworks(t)
-	c.master = c.start(t, "mesos-master", "master.log", mesosHome+"/sbin/mesos-master",
+	c.master = c.start(t, "mesos-master", "master.log", c.mesosHome+"/sbin/mesos-master",
 		"--ip=127.0.0.1", "--port=5050", "--hostname=127.0.0.1",
 		"--work_dir="+filepath.Join(c.dir, "master"), "--registry=in_memory")
 	c.waitFor(t, 30*time.Second, "the master to answer /state", func() bool {
@@ -231,10 +208,10 @@ func (c *cluster) agentArgs() []string {
 		"PATH": filepath.Dir(c.web) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	})
 	return []string{
-		mesosHome + "/sbin/mesos-agent",
+		c.mesosHome + "/sbin/mesos-agent",
 		"--master=" + masterAddr, "--ip=127.0.0.1", "--port=5051", "--hostname=dewar-mesos-node",
 		"--work_dir=" + c.agentWork, "--runtime_dir=" + c.runtimeDir,
-		"--launcher_dir=" + mesosHome + "/libexec/mesos",
+		"--launcher_dir=" + c.mesosHome + "/libexec/mesos",
 		"--isolation=filesystem/linux,network/cni", "--launcher=linux",
 		"--cgroups_root=" + c.cgroupsRoot, "--systemd_enable_support=false",
 		// Containers on CNI networks have their own loopback: executors

@@ -1,5 +1,5 @@
-// Package mesos holds the end-to-end tests against a real Apache Mesos 1.12
-// master and agent (installed in /opt/mesos by ../shared/mesos/install.sh):
+// Package mesose2e holds the end-to-end tests against a real Apache Mesos 1.12
+// master and agent (in /opt/mesos or $DEWAR_MESOS_HOME, testenv.MesosHome):
 // the demo's job, launched by the scheduler stub through the real master,
 // runs under the real dewar-executor on two CNI bridge networks of the real
 // agent's network/cni isolator; and the agent is SIGKILLed and restarted
@@ -21,4 +21,4 @@
 // agent and master are stopped, everything mounted under the test's
 // directories is unmounted (lazily, deepest first), the test's cgroups are
 // removed, and last the node namespace goes.
-package mesos
+package mesose2e

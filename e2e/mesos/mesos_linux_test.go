@@ -1,4 +1,4 @@
-package mesos_test
+package mesose2e_test
 
 import (
 	"fmt"
