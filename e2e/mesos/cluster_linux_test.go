@@ -161,7 +161,7 @@ func newCluster(t *testing.T) *cluster {
 	c.master = c.start(t, "mesos-master", "master.log", c.mesosHome+"/sbin/mesos-master",
 		"--ip=127.0.0.1", "--port=5050", "--hostname=127.0.0.1",
 		"--work_dir="+filepath.Join(c.dir, "master"), "--registry=in_memory")
-	c.waitFor(t, 30*time.Second, "the master to answer /state", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "the master to answer /state", func() bool {
 		if !c.master.alive() {
 			t.Fatalf("mesos-master exited:\n%s", tail(c.master.output(), 30))
 		}
@@ -234,7 +234,7 @@ func (c *cluster) startAgent(t *testing.T) *proc {
 	t.Helper()
 	a := c.start(t, "mesos-agent", fmt.Sprintf("agent-%d.log", len(c.agents)+1), c.agentArgs()...)
 	c.agents = append(c.agents, a)
-	c.waitFor(t, 60*time.Second, "the agent to register with the master", func() bool {
+	testenv.WaitUntil(t, 60*time.Second, "the agent to register with the master", func() bool {
 		if !a.alive() {
 			t.Fatalf("mesos-agent exited:\n%s", tail(a.output(), 40))
 		}
@@ -392,17 +392,6 @@ func (c *cluster) getJSON(addr, path string, v any) error {
 		return fmt.Errorf("GET %s%s: %s: %s", addr, path, res.Status, bytes.TrimSpace(b))
 	}
 	return json.Unmarshal(b, v)
-}
-
-func (c *cluster) waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // zkConn is a ZooKeeper session dialled from inside the node.

@@ -2,7 +2,6 @@ package mesose2e_test
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -14,7 +13,9 @@ import (
 
 	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/devcluster/scheduler"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/netnstest"
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // jobPath is the demo job's classic serverset path (role root, devel, hello).
@@ -69,25 +70,9 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 		// <job>@<net> that network's. One member per instance on each.
 		paths := map[string]string{jobPath: c.nets[0], jobPath + "@" + c.nets[0]: c.nets[0], jobPath + "@" + c.nets[1]: c.nets[1]}
 		for path, nw := range paths {
-			var members []announcer.Member
-			c.waitFor(t, 30*time.Second, fmt.Sprintf("%d members in %s", len(latest), path), func() bool {
-				entries, err := announcer.ListMembers(conn, path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				members = nil
-				for _, e := range entries {
-					if e.Err != nil {
-						t.Fatalf("%s: member %s: %v", path, e.Node, e.Err)
-					}
-					if e.Member.Status == "ALIVE" {
-						members = append(members, e.Member)
-					}
-				}
-				return len(members) == len(latest)
-			})
+			members := e2etest.AwaitMembers(t, conn, path, len(latest), 30*time.Second)
 			for i, r := range latest {
-				addrs := addrsOf(r.Views.Agent, nw)
+				addrs := e2etest.AddressesOf(r.Views.Agent, nw)
 				k := slices.IndexFunc(members, func(m announcer.Member) bool { return slices.Contains(addrs, m.ServiceEndpoint.Host) })
 				if k < 0 {
 					t.Errorf("%s: no member for instance %d (its %s addresses %v); members %+v", path, i, nw, addrs, members)
@@ -116,7 +101,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 			for _, nw := range r.Views.Agent {
 				for _, a := range nw.Addresses {
 					url := "http://" + net.JoinHostPort(a, strconv.Itoa(int(r.Ports["http"]))) + "/"
-					body := httpGet(t, c, client, url)
+					body := e2etest.AwaitHTTP(t, client, url, 20*time.Second)
 					if !strings.Contains(body, r.TaskID) {
 						t.Errorf("instance %d on %s answered %q, want its task id", i, a, body)
 					}
@@ -152,7 +137,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 		}
 		conn := c.zkConn(t)
 		for _, path := range []string{jobPath, jobPath + "@" + c.nets[0], jobPath + "@" + c.nets[1]} {
-			c.waitFor(t, 30*time.Second, "no member left in "+path, func() bool {
+			testenv.WaitUntil(t, 30*time.Second, "no member left in "+path, func() bool {
 				entries, err := announcer.ListMembers(conn, path)
 				if err != nil {
 					t.Fatal(err)
@@ -160,7 +145,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 				return len(entries) == 0
 			})
 		}
-		c.waitFor(t, 30*time.Second, "no executor or task process left", func() bool {
+		testenv.WaitUntil(t, 30*time.Second, "no executor or task process left", func() bool {
 			for _, pid := range procs {
 				if syscall.Kill(pid, 0) == nil {
 					return false
@@ -168,7 +153,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 			}
 			return len(c.taskProcesses()) == 0
 		})
-		c.waitFor(t, 30*time.Second, "the agent to destroy every container (CNI DEL, cgroups)", func() bool {
+		testenv.WaitUntil(t, 30*time.Second, "the agent to destroy every container (CNI DEL, cgroups)", func() bool {
 			return len(c.cniContainers()) == 0 && len(c.containerCgroups()) == 0
 		})
 		for _, r := range latest {
@@ -191,7 +176,7 @@ func TestAgentRestartMidTask(t *testing.T) {
 	const healthyAfter = 4 * time.Second
 	s := c.startStub(t, c.job(t, 1, healthyAfter))
 	var taskID string
-	c.waitFor(t, 90*time.Second, "TASK_STARTING acknowledged", func() bool {
+	testenv.WaitUntil(t, 90*time.Second, "TASK_STARTING acknowledged", func() bool {
 		if !s.p.alive() {
 			t.Fatalf("the stub exited:\n%s", tail(s.p.output(), 40))
 		}
@@ -204,7 +189,7 @@ func TestAgentRestartMidTask(t *testing.T) {
 	})
 	// TASK_STARTING goes out before the processes start: wait for them.
 	var procs []int
-	c.waitFor(t, 30*time.Second, "the executor and the web server", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "the executor and the web server", func() bool {
 		procs = c.taskProcesses()
 		return len(procs) >= 2
 	})
@@ -219,10 +204,10 @@ func TestAgentRestartMidTask(t *testing.T) {
 	}
 	// The task becomes healthy with the agent down: the executor has an
 	// update it cannot deliver yet.
-	c.waitFor(t, 30*time.Second, "the executor's TASK_RUNNING while the agent is down", func() bool { return c.executorSentRunning(t) })
+	testenv.WaitUntil(t, 30*time.Second, "the executor's TASK_RUNNING while the agent is down", func() bool { return c.executorSentRunning(t) })
 	restarted := time.Now()
 	a := c.startAgent(t) // returns once re-registered, which is after recovery
-	c.waitFor(t, 30*time.Second, "the agent to finish recovery", func() bool { return strings.Contains(a.output(), "Finished recovery") })
+	testenv.WaitUntil(t, 30*time.Second, "the agent to finish recovery", func() bool { return strings.Contains(a.output(), "Finished recovery") })
 	t.Logf("agent recovered and re-registered %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
 	log := a.output()
 	if !strings.Contains(log, "Received Subscribe request for HTTP executor") {
@@ -252,7 +237,7 @@ func TestAgentRestartMidTask(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.ns), DisableKeepAlives: true}}
 	for _, nw := range r.Views.Agent {
 		for _, addr := range nw.Addresses {
-			httpGet(t, c, client, "http://"+net.JoinHostPort(addr, strconv.Itoa(int(r.Ports["http"])))+"/")
+			e2etest.AwaitHTTP(t, client, "http://"+net.JoinHostPort(addr, strconv.Itoa(int(r.Ports["http"])))+"/", 20*time.Second)
 		}
 	}
 	c.checkUpdates(t, s, r.TaskID, "TASK_RUNNING")
@@ -266,8 +251,8 @@ func TestAgentRestartMidTask(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the stub did not end within 60s of the kill")
 	}
-	c.waitFor(t, 30*time.Second, "no executor or task process left", func() bool { return len(c.taskProcesses()) == 0 })
-	c.waitFor(t, 30*time.Second, "the agent to destroy the container (CNI DEL, cgroups)", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "no executor or task process left", func() bool { return len(c.taskProcesses()) == 0 })
+	testenv.WaitUntil(t, 30*time.Second, "the agent to destroy the container (CNI DEL, cgroups)", func() bool {
 		return len(c.cniContainers()) == 0 && len(c.containerCgroups()) == 0
 	})
 	c.checkUpdates(t, s, r.TaskID, "TASK_KILLED")
@@ -278,7 +263,7 @@ func TestAgentRestartMidTask(t *testing.T) {
 func (c *cluster) waitRunning(t *testing.T, s *stub, n int) map[int]scheduler.TaskRecord {
 	t.Helper()
 	var latest map[int]scheduler.TaskRecord
-	c.waitFor(t, 90*time.Second, fmt.Sprintf("%d instances RUNNING", n), func() bool {
+	testenv.WaitUntil(t, 90*time.Second, fmt.Sprintf("%d instances RUNNING", n), func() bool {
 		if !s.p.alive() {
 			t.Fatalf("the stub exited:\n%s", tail(s.p.output(), 40))
 		}
@@ -345,7 +330,7 @@ func (c *cluster) checkAgentView(t *testing.T, instance int, v scheduler.Views) 
 func (c *cluster) checkUpdates(t *testing.T, s *stub, taskID, last string) {
 	t.Helper()
 	var recs []streamRecord
-	c.waitFor(t, 30*time.Second, "every update of "+taskID+" acknowledged", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "every update of "+taskID+" acknowledged", func() bool {
 		recs = c.taskStream(t, taskID)
 		return allAcked(recs)
 	})
@@ -382,22 +367,6 @@ func (c *cluster) checkUpdates(t *testing.T, s *stub, taskID, last string) {
 	t.Logf("task %s: updates %v: each accepted and acknowledged once, all received by the stub in order", taskID, checkpointed)
 }
 
-func httpGet(t *testing.T, c *cluster, client *http.Client, url string) string {
-	t.Helper()
-	var body string
-	c.waitFor(t, 20*time.Second, "an answer from "+url, func() bool {
-		res, err := client.Get(url)
-		if err != nil {
-			return false
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		body = string(b)
-		return res.StatusCode == http.StatusOK
-	})
-	return body
-}
-
 func hasLabel(tk stateTask, key string) bool {
 	for _, s := range tk.Statuses {
 		for _, l := range s.Labels {
@@ -407,13 +376,4 @@ func hasLabel(tk stateTask, key string) bool {
 		}
 	}
 	return false
-}
-
-func addrsOf(nets []scheduler.Network, name string) []string {
-	for _, nw := range nets {
-		if nw.Name == name {
-			return nw.Addresses
-		}
-	}
-	return nil
 }
