@@ -12,6 +12,9 @@ STATICCHECK_VERSION := v0.7.0
 DEBIAN_PACKAGES := zookeeper iproute2 iptables procps psmisc curl ca-certificates chromium
 CNI_PLUGINS := main/bridge main/ptp main/macvlan main/loopback ipam/host-local ipam/static
 BINARIES := dewar-executor dewar-agent dewar-scheduler dewar-serverset dewar-observer
+# Programs the tests and the demo run (internal/testprog/NAME, built as
+# dewar-test-NAME; internal/testenv.Program finds them in bin/).
+TEST_PROGRAMS := webserver cnirecorder
 
 export DEWAR_CNI_PLUGINS_DIR := $(TOOLS)/cni
 # Files tests keep (t.ArtifactDir: the observer's browser screenshots).
@@ -24,13 +27,15 @@ all: build
 build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
+	@for p in $(TEST_PROGRAMS); do $(GO) build -o bin/dewar-test-$$p ./internal/testprog/$$p || exit 1; done
 
 deps: deps-debian deps-go deps-mesos
 
-# A real Mesos 1.12 is a test dependency kept beside the repository
-# (../shared/mesos): install it when it is there. Without it, e2e/mesos
-# fails under `make test` saying how to get it.
-MESOS_INSTALL := $(CURDIR)/../shared/mesos/install.sh
+# A real Mesos 1.12 in /opt/mesos is a test dependency, like ZooKeeper; it
+# has no Debian package. MESOS_INSTALL names an installer for it (the CI
+# machines keep one beside the checkout); `make deps` runs it when it
+# exists. Without Mesos, e2e/mesos fails under `make test` saying so.
+MESOS_INSTALL ?= $(CURDIR)/../shared/mesos/install.sh
 deps-mesos:
 	@if [ -f $(MESOS_INSTALL) ]; then $(MESOS_INSTALL) >/dev/null; fi
 
@@ -68,12 +73,12 @@ test: deps build
 # The end-to-end tests against a real Mesos 1.12 master and agent
 # (e2e/mesos): the demo's job through the real master and the agent's
 # network/cni isolator, and an agent restart under a running task. Mesos is a
-# test dependency, installed by ../shared/mesos/install.sh into /opt/mesos.
+# test dependency in /opt/mesos (see deps-mesos).
 MESOS_HOME := /opt/mesos
 test-mesos:
 	@test -x $(MESOS_HOME)/sbin/mesos-agent -a -x $(MESOS_HOME)/sbin/mesos-master || { \
 	  echo "test-mesos: $(MESOS_HOME)/sbin/mesos-agent is missing. Install a real Mesos 1.12 with" >&2; \
-	  echo "  ../shared/mesos/install.sh   (as root; see ../shared/mesos/README.md)" >&2; \
+	  echo "  make deps MESOS_INSTALL=path/to/installer   (as root)" >&2; \
 	  echo "then run make test-mesos again." >&2; exit 1; }
 	@$(MAKE) --no-print-directory deps build
 	DEWAR_MESOS_HOME=$(MESOS_HOME) DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 10m ./e2e/mesos/...

@@ -15,6 +15,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
@@ -145,14 +146,14 @@ func TestSessionExpiryRecreatesMembers(t *testing.T) {
 		expired := time.Now()
 		// go-zookeeper learns of the expiry when it reconnects and then
 		// opens a new session; its reconnect pacing is not ours to test.
-		waitFor(t, 30*time.Second, "new session after expiry", func() (bool, string) {
+		testenv.WaitUntilState(t, 30*time.Second, "new session after expiry", func() (bool, string) {
 			id := a.SessionID()
 			return id != 0 && id != old, fmt.Sprintf("session %#x", id)
 		})
 		newSession := time.Now()
 		// The server deleted the members with the old session; they must
 		// be back, owned by the new one, within 5s of it.
-		waitFor(t, 5*time.Second, "members re-created in the new session", func() (bool, string) {
+		testenv.WaitUntilState(t, 5*time.Second, "members re-created in the new session", func() (bool, string) {
 			var state []string
 			for _, p := range jobPaths {
 				nodes := memberNodes(t, obs, p)
@@ -189,7 +190,7 @@ func TestZooKeeperRestart(t *testing.T) {
 	time.Sleep(sessionTimeout + time.Second)
 	srv.Restart()
 	obs := observer(t, srv)
-	waitFor(t, 30*time.Second, "members back after restart", func() (bool, string) {
+	testenv.WaitUntilState(t, 30*time.Second, "members back after restart", func() (bool, string) {
 		for _, p := range jobPaths {
 			if n := memberNodes(t, obs, p); len(n) != 1 {
 				return false, fmt.Sprintf("%s: %v", p, n)

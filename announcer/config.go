@@ -1,7 +1,7 @@
 // Package announcer keeps a task's ZooKeeper serverset membership: one member
 // under the job path for the primary network and one under <job>@<network>
 // for every network the task joined, each carrying every address of the
-// task in its metadata (DESIGN.md "Serversets").
+// task in its metadata (README, "Serversets").
 //
 // One goroutine owns the ZooKeeper session. Join, UpdateNetworks and Leave
 // change what should exist and wait until it does; the goroutine makes it so

@@ -92,22 +92,6 @@ func memberNodes(t testing.TB, conn *zk.Conn, p string) []string {
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v; last: %s", what, timeout, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // twoNetworks is a task on two CNI networks, with IPv4 and IPv6 on the
 // first.
 func twoNetworks() announcer.Spec {

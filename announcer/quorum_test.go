@@ -14,6 +14,7 @@ import (
 	zapobserver "go.uber.org/zap/zaptest/observer"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
@@ -43,7 +44,7 @@ func TestQuorumLossKeepsSession(t *testing.T) {
 	}
 	t.Cleanup(obs.Close)
 	var before []string
-	waitFor(t, 30*time.Second, "observer reads the members", func() (bool, string) {
+	testenv.WaitUntilState(t, 30*time.Second, "observer reads the members", func() (bool, string) {
 		before = before[:0]
 		for _, p := range jobPaths {
 			n, _, err := obs.Children(p)
@@ -66,7 +67,7 @@ func TestQuorumLossKeepsSession(t *testing.T) {
 	}
 	// The fault: the remaining server refuses the handshake for longer
 	// than the session timeout (plus go-zookeeper's reconnect pacing).
-	waitFor(t, 30*time.Second, "a fresh connection opened", func() (bool, string) {
+	testenv.WaitUntilState(t, 30*time.Second, "a fresh connection opened", func() (bool, string) {
 		n := logs.FilterMessageSnippet("opening a fresh connection").Len()
 		return n > 0, fmt.Sprintf("%d log lines", logs.Len())
 	})
@@ -76,7 +77,7 @@ func TestQuorumLossKeepsSession(t *testing.T) {
 	if err := ens.WaitServing(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "fresh connection closed, old session kept", func() (bool, string) {
+	testenv.WaitUntilState(t, 30*time.Second, "fresh connection closed, old session kept", func() (bool, string) {
 		n := logs.FilterMessageSnippet("closing the fresh connection").Len()
 		return n > 0 && a.SessionID() == old, fmt.Sprintf("session %#x (old %#x)", a.SessionID(), old)
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
@@ -53,7 +54,7 @@ func TestWipedZooKeeperMembersComeBack(t *testing.T) {
 	restarted := time.Now()
 	// A new client: an old one would be refused like the announcer.
 	obs := observer(t, srv)
-	waitFor(t, 30*time.Second, "members back after the wipe", func() (bool, string) {
+	testenv.WaitUntilState(t, 30*time.Second, "members back after the wipe", func() (bool, string) {
 		owners, state := memberOwners(t, obs)
 		for _, p := range jobPaths {
 			if len(owners[p]) != 1 || owners[p][0] == old || owners[p][0] != a.SessionID() {
@@ -105,7 +106,7 @@ func TestOutageKeepsSessionThatResumes(t *testing.T) {
 	time.Sleep(timeout + time.Second) // the fault: longer than the session timeout
 	srv.Restart()
 	obs = observer(t, srv)
-	waitFor(t, 30*time.Second, "session back", func() (bool, string) {
+	testenv.WaitUntilState(t, 30*time.Second, "session back", func() (bool, string) {
 		id := a.SessionID()
 		return id == old, fmt.Sprintf("session %#x, want %#x", id, old)
 	})
@@ -164,7 +165,7 @@ func TestRestoredZooKeeperNoDuplicates(t *testing.T) {
 	restarted := time.Now()
 	obs := observer(t, srv)
 	var sawOld bool
-	waitFor(t, 30*time.Second, "members back in a new session", func() (bool, string) {
+	testenv.WaitUntilState(t, 30*time.Second, "members back in a new session", func() (bool, string) {
 		owners, state := memberOwners(t, obs)
 		back := true
 		for _, p := range jobPaths {

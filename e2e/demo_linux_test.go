@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -18,8 +17,8 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
-	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/devcluster/scheduler"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
@@ -113,21 +112,11 @@ func TestDemo(t *testing.T) {
 		}
 		for path, nw := range paths {
 			var hosts []string
-			waitUntil(t, 30*time.Second, fmt.Sprintf("%d members in %s", len(latest), path), func() bool {
-				entries, err := announcer.ListMembers(conn, path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				hosts = nil
-				for _, e := range entries {
-					if e.Err == nil && e.Member.Status == "ALIVE" {
-						hosts = append(hosts, e.Member.ServiceEndpoint.Host)
-					}
-				}
-				return len(hosts) == len(latest)
-			})
+			for _, m := range e2etest.AwaitMembers(t, conn, path, len(latest), 30*time.Second) {
+				hosts = append(hosts, m.ServiceEndpoint.Host)
+			}
 			for i, r := range latest {
-				addrs := addrsOf(r.Views.Agent, nw)
+				addrs := e2etest.AddressesOf(r.Views.Agent, nw)
 				if !slices.ContainsFunc(hosts, func(h string) bool { return slices.Contains(addrs, h) }) {
 					t.Errorf("%s: no member for instance %d (its %s addresses %v); members %v", path, i, nw, addrs, hosts)
 				}
@@ -142,17 +131,7 @@ func TestDemo(t *testing.T) {
 			for _, nw := range r.Views.Agent {
 				for _, a := range nw.Addresses {
 					url := "http://" + net.JoinHostPort(a, strconv.Itoa(int(port))) + "/"
-					var body string
-					waitUntil(t, 20*time.Second, "an answer from "+url, func() bool {
-						res, err := client.Get(url)
-						if err != nil {
-							return false
-						}
-						defer res.Body.Close()
-						b, _ := io.ReadAll(res.Body)
-						body = string(b)
-						return res.StatusCode == http.StatusOK
-					})
+					body := e2etest.AwaitHTTP(t, client, url, 20*time.Second)
 					if !strings.Contains(body, r.TaskID) {
 						t.Errorf("instance %d on %s answered %q, want its task id", i, a, body)
 					}
@@ -185,14 +164,7 @@ func TestDemo(t *testing.T) {
 		l := waitRunning(t, hostDB, 1, nil)
 		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(n.ns)}}
 		url := fmt.Sprintf("http://127.0.0.1:%d/", l[0].Ports["http"])
-		waitUntil(t, 20*time.Second, "an answer on the node's loopback", func() bool {
-			res, err := client.Get(url)
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == http.StatusOK
-		})
+		e2etest.AwaitHTTP(t, client, url, 20*time.Second)
 	})
 }
 
@@ -237,15 +209,6 @@ func (n *node) agentNetworks(t *testing.T) map[string][]scheduler.Network {
 		}
 	}
 	return out
-}
-
-func addrsOf(nets []scheduler.Network, name string) []string {
-	for _, nw := range nets {
-		if nw.Name == name {
-			return nw.Addresses
-		}
-	}
-	return nil
 }
 
 func (n *node) checkSubnets(t *testing.T, instance int, nets []scheduler.Network) {

@@ -46,10 +46,7 @@ func startNode(t *testing.T) *node {
 	for _, b := range []string{"dewar-agent", "dewar-executor", "dewar-scheduler", "dewar-serverset"} {
 		n.bin[b] = testenv.Binary(t, b)
 	}
-	web := filepath.Join(n.dir, "dewar-test-webserver")
-	if out, err := exec.Command("go", "build", "-o", web, filepath.Join(testenv.RepoRoot(t), "testdata", "aurora", "webserver")).CombinedOutput(); err != nil {
-		t.Fatalf("build the test web server: %v\n%s", err, out)
-	}
+	web := testenv.Program(t, "webserver")
 	n.ns, _ = netnstest.New(t)
 
 	zk := zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("ip", "netns", "exec", n.ns), zktest.Dial(netnstest.DialIn(n.ns)))
@@ -94,7 +91,7 @@ func startNode(t *testing.T) *node {
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() { n.stopAgent(cmd, done, out) })
 	listening := regexp.MustCompile(`dewar-agent listening on (\S+)`)
-	waitUntil(t, 30*time.Second, "dewar-agent to listen", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "dewar-agent to listen", func() bool {
 		select {
 		case <-done:
 			t.Fatalf("dewar-agent exited:\n%s", out.String())
@@ -232,7 +229,7 @@ func waitRunning(t *testing.T, db string, n int, cond func(map[int]scheduler.Tas
 		t.Fatal(err)
 	}
 	var latest map[int]scheduler.TaskRecord
-	waitUntil(t, 90*time.Second, fmt.Sprintf("%d instances RUNNING", n), func() bool {
+	testenv.WaitUntil(t, 90*time.Second, fmt.Sprintf("%d instances RUNNING", n), func() bool {
 		recs, err := store.Tasks()
 		if err != nil {
 			t.Fatal(err)
@@ -247,17 +244,6 @@ func waitRunning(t *testing.T, db string, n int, cond func(map[int]scheduler.Tas
 		return running == n && (cond == nil || cond(latest))
 	})
 	return latest
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -15,6 +15,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // agent is a minimal in-test Mesos agent: it records every call, streams
@@ -176,13 +178,7 @@ func (a *agent) subscribes() []*executor.Call {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, 10*time.Second, what, cond)
 }
 
 // scriptTask is a Launcher whose tasks report what the test tells them.

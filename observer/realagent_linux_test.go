@@ -25,7 +25,7 @@ import (
 )
 
 // TestRealMesosAgent runs an Aurora task with the real dewar-executor under
-// a real Mesos 1.12 master and agent (/opt/mesos, see ../shared/mesos),
+// a real Mesos 1.12 master and agent (testenv.MesosHome),
 // launched by Mesos' own mesos-execute, and finds it in the agent's work
 // dir (slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<container>,
 // with Mesos' "latest" symlinks) with its process run, its log and the
@@ -33,10 +33,7 @@ import (
 // the CNI path is the demo's and e2e's.
 func TestRealMesosAgent(t *testing.T) {
 	testenv.NeedRoot(t)
-	const mesos = "/opt/mesos"
-	if _, err := os.Stat(filepath.Join(mesos, "sbin", "mesos-agent")); err != nil {
-		testenv.Missing(t, "needs a real Mesos in %s: run ../shared/mesos/install.sh", mesos)
-	}
+	mesos := testenv.MesosHome(t)
 	executor := testenv.Binary(t, "dewar-executor")
 	dir := t.TempDir()
 	masterPort, agentPort := freePort(t), freePort(t)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -132,16 +134,10 @@ func (tr *taskRun) logFile(process string, run int, name string) string {
 	return filepath.Join(tr.workDir, ".logs", process, strconv.Itoa(run), name)
 }
 
-// eventually polls cond until it holds or the timeout passes.
+// eventually is testenv.WaitUntil under the name this package's tests use.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, timeout, what, cond)
 }
 
 // alive reports whether pid exists and is not a zombie.

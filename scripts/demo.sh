@@ -11,8 +11,9 @@
 # own network stack is never touched. Needs root, `make deps` and `make build`
 # (`make demo` does both).
 #
-# The job (testdata/jobs/web_cni.json) runs testdata/aurora/webserver, built
-# here into bin/dewar-test-webserver, so the demo needs no Python or busybox.
+# The job (testdata/jobs/web_cni.json) runs the test web server
+# (internal/testprog/webserver, which `make build` puts into
+# bin/dewar-test-webserver), so the demo needs no Python or busybox.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -112,7 +113,7 @@ if [[ ${1:-} == stop ]]; then
 fi
 
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, bridges); run: sudo make demo"
-for b in dewar-agent dewar-executor dewar-scheduler dewar-serverset dewar-observer; do
+for b in dewar-agent dewar-executor dewar-scheduler dewar-serverset dewar-observer dewar-test-webserver; do
   [[ -x $BIN/$b ]] || die "$BIN/$b missing; run: make build"
 done
 [[ -x $ROOT/.tools/cni/bridge ]] || die "CNI plugins missing in .tools/cni; run: make deps"
@@ -126,9 +127,6 @@ fi
 trap 'stop; exit 130' INT TERM
 STARTED=1
 mkdir -p "$DEMO"/{pids,logs,cni,ipam,zk/data}
-
-say "building the demo web server"
-(cd "$ROOT" && go build -o "$BIN/dewar-test-webserver" ./testdata/aurora/webserver)
 
 say "node namespace $NS"
 ip netns add "$NS"

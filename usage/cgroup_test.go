@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/procfs"
 
+	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/usage"
 )
 
@@ -92,7 +94,7 @@ func TestSessionsLookOnlyInTheContainer(t *testing.T) {
 	outside, _ := startTree(t)
 	all := newSampler(t)
 	var child int
-	poll(t, "the shell's child", func() bool {
+	testenv.WaitUntil(t, 10*time.Second, "the shell's child", func() bool {
 		trees, err := all.Sessions(context.Background(), map[int]bool{inside.Process.Pid: true})
 		if err != nil || trees[inside.Process.Pid].Processes != 2 {
 			return false

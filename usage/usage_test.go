@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dewarhq/dewar/checkpoint"
+	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/usage"
 )
 
@@ -44,22 +45,12 @@ func newSampler(t *testing.T) *usage.Sampler {
 	return s
 }
 
-// poll calls fn until it returns true, failing after 10 s.
-func poll(t *testing.T, what string, fn func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !fn(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func TestSessionsOfARealTree(t *testing.T) {
 	s := newSampler(t)
 	cmd, started := startTree(t)
 	pid := cmd.Process.Pid
 	var first usage.Tree
-	poll(t, "both processes of the tree, with CPU time", func() bool {
+	testenv.WaitUntil(t, 10*time.Second, "both processes of the tree, with CPU time", func() bool {
 		trees, err := s.Sessions(context.Background(), map[int]bool{pid: true})
 		if err != nil {
 			t.Fatal(err)
@@ -73,7 +64,7 @@ func TestSessionsOfARealTree(t *testing.T) {
 	if d := first.LeaderStart.Sub(started); d < -2*time.Second || d > 2*time.Second {
 		t.Errorf("leader start %s is %s from the start %s", first.LeaderStart, d, started)
 	}
-	poll(t, "the tree's CPU time to grow", func() bool {
+	testenv.WaitUntil(t, 10*time.Second, "the tree's CPU time to grow", func() bool {
 		trees, err := s.Sessions(context.Background(), map[int]bool{pid: true})
 		if err != nil {
 			t.Fatal(err)
@@ -136,7 +127,7 @@ func TestRecordWritesSamples(t *testing.T) {
 		usage.Record(ctx, w, usage.Options{Interval: 50 * time.Millisecond, Dir: dir, Sampler: s, Logger: zaptest.NewLogger(t)})
 	})
 	var cpu float64
-	poll(t, "a sample of web and the disk in the checkpoint", func() bool {
+	testenv.WaitUntil(t, 10*time.Second, "a sample of web and the disk in the checkpoint", func() bool {
 		got, err := checkpoint.Read(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +143,7 @@ func TestRecordWritesSamples(t *testing.T) {
 		cpu = u.CPUSeconds
 		return true
 	})
-	poll(t, "a later sample with more CPU time", func() bool {
+	testenv.WaitUntil(t, 10*time.Second, "a later sample with more CPU time", func() bool {
 		got, err := checkpoint.Read(dir)
 		if err != nil {
 			t.Fatal(err)

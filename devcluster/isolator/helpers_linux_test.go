@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,7 +74,7 @@ func (s netSpec) write(t testing.TB, dir, dataDir string) {
 	}
 	plugin := map[string]any{"type": "bridge", "bridge": s.bridge, "isGateway": true, "ipMasq": false, "ipam": ipam}
 	if s.recordFile != "" {
-		plugin["type"], plugin["delegate"], plugin["recordFile"] = "recorder", "bridge", s.recordFile
+		plugin["type"], plugin["delegate"], plugin["recordFile"] = recorderType, "bridge", s.recordFile
 	}
 	conf := map[string]any{"cniVersion": version, "name": s.name}
 	file := filepath.Join(dir, s.name+".conf")
@@ -345,32 +344,12 @@ func (r *rig) setForwarding(on bool) {
 	}
 }
 
-var recorderOnce sync.Once
-
-var recorderBin struct {
-	dir string
-	err error
-}
-
-// recorderDir builds internal/cniplugin/recorder once per test binary.
+// recorderDir is the directory of the recording CNI plugin
+// (internal/testprog/cnirecorder, plugin type recorderType).
 func recorderDir(t testing.TB) string {
 	t.Helper()
-	recorderOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dewar-recorder-")
-		if err != nil {
-			recorderBin.err = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "recorder"), "./internal/cniplugin/recorder")
-		cmd.Dir = testenv.RepoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			recorderBin.err = fmt.Errorf("go build recorder: %v\n%s", err, out)
-			return
-		}
-		recorderBin.dir = dir
-	})
-	if recorderBin.err != nil {
-		t.Fatal(recorderBin.err)
-	}
-	return recorderBin.dir
+	return filepath.Dir(testenv.Program(t, "cnirecorder"))
 }
+
+// recorderType is the recording plugin's binary name, its CNI "type".
+const recorderType = testenv.TestProgramPrefix + "cnirecorder"

@@ -18,14 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if recorderBin.dir != "" {
-		os.RemoveAll(recorderBin.dir)
-	}
-	os.Exit(code)
-}
-
 func named(name string) mesos.NetworkInfo { return mesos.NetworkInfo{Name: strp(name)} }
 
 func TestPrepareAssignsAddressesTheContainerHas(t *testing.T) {
@@ -238,7 +230,7 @@ func TestPluginsGetWhatMesosSends(t *testing.T) {
 					t.Errorf("%s call %d: %s=%q, want %q", command, k, key, call.Env[key], v)
 				}
 			}
-			if !strings.Contains(call.Env["CNI_PATH"], recorderBin.dir) {
+			if !strings.Contains(call.Env["CNI_PATH"], recorderDir(t)) {
 				t.Errorf("%s call %d: CNI_PATH %q lacks the plugin dir", command, k, call.Env["CNI_PATH"])
 			}
 		}

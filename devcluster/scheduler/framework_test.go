@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent/master"
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // agent plays the node behind the real fake master: a launched task runs
@@ -122,21 +124,16 @@ func startStub(t *testing.T, masterAddr string, store *Store, jobFile string) ru
 // instance listed.
 func waitFor(t *testing.T, store *Store, what string, cond func(map[int]TaskRecord) bool) map[int]TaskRecord {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var latest map[int]TaskRecord
+	testenv.WaitUntilState(t, 30*time.Second, what, func() (bool, string) {
 		recs, err := store.Tasks()
 		if err != nil {
 			t.Fatal(err)
 		}
-		latest := Latest(recs)
-		if cond(latest) {
-			return latest
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; store has %+v", what, latest)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		latest = Latest(recs)
+		return cond(latest), fmt.Sprintf("store has %+v", latest)
+	})
+	return latest
 }
 
 func allRunning(n int) func(map[int]TaskRecord) bool {
@@ -307,20 +304,9 @@ func TestKillWithoutRunningStub(t *testing.T) {
 	if meta, _ := store.Meta(); meta.FrameworkID != "" {
 		t.Errorf("framework id %q still recorded after the job was killed", meta.FrameworkID)
 	}
-	waitUntilTrue(t, "the framework torn down", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		return a.shutdowns == 1
 	})
-}
-
-func waitUntilTrue(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -1,4 +1,4 @@
-package aurora_test
+package aurorae2e_test
 
 import (
 	"context"
@@ -99,7 +99,7 @@ func TestAnnounceAndWithdraw(t *testing.T) {
 	n := startNode(t)
 	ports := freePorts(t, "http", "health")
 	tk := n.launch(t, "web_service", fixture(t, "web_service.json", nil), ports,
-		map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)},
+		map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)},
 		"--announcer-ensemble", srv.Addr())
 
 	tk.await(t, mesos.TASK_RUNNING)
@@ -194,7 +194,7 @@ func TestAnnounceAsThermos(t *testing.T) {
 	job := fixture(t, "web_service.json", func(doc map[string]any) {
 		doc["announce"] = map[string]any{"primary_port": "thrift", "portmap": map[string]any{"aurora": "http"}}
 	})
-	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)},
+	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)},
 		"--announcer-ensemble", srv.Addr()+"/dewar-chroot")
 	tk.await(t, mesos.TASK_RUNNING)
 	kids, _, err := conn.Children(path)

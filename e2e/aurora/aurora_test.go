@@ -1,4 +1,4 @@
-package aurora_test
+package aurorae2e_test
 
 import (
 	"fmt"
@@ -121,7 +121,7 @@ func TestWebServiceHealthAndKill(t *testing.T) {
 	n := startNode(t)
 	ports := freePorts(t, "http", "health")
 	tk := n.launch(t, "web_service", fixture(t, "web_service.json", nil), ports,
-		map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+		map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 
 	running := tk.await(t, mesos.TASK_RUNNING)
 	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING)
@@ -167,7 +167,7 @@ func TestWebServiceNeverHealthy(t *testing.T) {
 	n := startNode(t)
 	ports := freePorts(t, "http", "health")
 	tk := n.launch(t, "web_unhealthy", fixture(t, "web_unhealthy.json", nil), ports,
-		map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+		map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 	end := tk.awaitTerminal(t)
 	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_FAILED)
 	if !strings.Contains(end.GetMessage(), "failed health check") {
@@ -203,7 +203,7 @@ func TestKillWhileHealthFails(t *testing.T) {
 		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
 		pr["cmdline"] = strings.Replace(pr["cmdline"].(string), "-healthy-after 2s", "-quit-stops-health", 1)
 	})
-	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 	tk.await(t, mesos.TASK_RUNNING)
 	tk.kill(t, 20*time.Second)
 	end := tk.awaitTerminal(t)
@@ -310,9 +310,9 @@ func TestHealthPortAlias(t *testing.T) {
 		hc := doc["health_check_config"].(map[string]any)
 		hc["initial_interval_secs"], hc["interval_secs"] = 3.0, 0.5
 		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
-		pr["cmdline"] = `echo "health={{thermos.ports[health]}} env=$DEWAR_PORT_HEALTH"; exec "${DEWAR_TEST_WEBSERVER:-dewar-test-webserver}" -http {{thermos.ports[http]}} -healthy-after 1s`
+		pr["cmdline"] = `echo "health={{thermos.ports[health]}} env=$DEWAR_PORT_HEALTH"; exec ${DEWAR_TEST_WEBSERVER:-dewar-test-webserver} -http {{thermos.ports[http]}} -healthy-after 1s`
 	})
-	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 	running := tk.await(t, mesos.TASK_RUNNING)
 	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING)
 	ev := events(t, tk)
@@ -345,7 +345,7 @@ func TestHealthCheckSnooze(t *testing.T) {
 		pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
 		pr["cmdline"] = `touch "$MESOS_SANDBOX/sandbox/.healthchecksnooze" && ` + pr["cmdline"].(string)
 	})
-	tk := n.launch(t, "web_unhealthy", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	tk := n.launch(t, "web_unhealthy", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 	tk.await(t, mesos.TASK_RUNNING)
 	tk.expectStates(t, mesos.TASK_STARTING, mesos.TASK_RUNNING)
 	// Snoozed, the task can be RUNNING before the helper even started.

@@ -1,4 +1,4 @@
-package aurora_test
+package aurorae2e_test
 
 import (
 	"bufio"
@@ -40,7 +40,7 @@ func TestCNIService(t *testing.T) {
 	ns, _ := netnstest.New(t)
 	agentBin := testenv.Binary(t, "dewar-agent")
 	executorBin := testenv.Binary(t, "dewar-executor")
-	web := lifecycleBinary(t)
+	web := recordingServer(t)
 
 	dir := t.TempDir()
 	suffix := testenv.RandomHex(3)
@@ -49,7 +49,7 @@ func TestCNIService(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Names of the networks are the fixture's; bridges carry the suffix so
-	// that parallel tests never meet (DESIGN.md, test hygiene).
+	// that parallel tests never meet.
 	for i, name := range []string{"blue", "green"} {
 		conf := fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-%c-%s",
   "isGateway": true, "ipMasq": false,

@@ -1,4 +1,4 @@
-package aurora_test
+package aurorae2e_test
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -27,42 +26,16 @@ import (
 // detector on two busy cores is slow, and a passing run never waits it out.
 const waitFor = 40 * time.Second
 
-var (
-	helperMu  sync.Mutex
-	helperBin string
-	helperDir string
-)
+// eventsFile is where the recording web server writes, in the sandbox.
+const eventsFile = "lifecycle.events"
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if helperDir != "" {
-		os.RemoveAll(helperDir)
-	}
-	os.Exit(code)
-}
-
-// lifecycleBinary builds testdata/lifecycle once per test binary: the web
-// service that records its health, lifecycle requests and SIGTERM.
-func lifecycleBinary(t *testing.T) string {
+// recordingServer is the command line of the test web server as the
+// witness of a kill (internal/testprog/webserver -events): it records its
+// health, the lifecycle requests and SIGTERM into eventsFile, and only
+// SIGTERM ends it. Jobs run it as $DEWAR_TEST_WEBSERVER.
+func recordingServer(t *testing.T) string {
 	t.Helper()
-	helperMu.Lock()
-	defer helperMu.Unlock()
-	if helperBin != "" {
-		return helperBin
-	}
-	dir, err := os.MkdirTemp("", "dewar-e2e-aurora-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	helperDir = dir
-	out := filepath.Join(dir, "dewar-test-lifecycle")
-	cmd := exec.Command("go", "build", "-o", out, "./e2e/aurora/testdata/lifecycle")
-	cmd.Dir = testenv.RepoRoot(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build the lifecycle helper: %v\n%s", err, b)
-	}
-	helperBin = out
-	return out
+	return testenv.Program(t, "webserver") + " -events " + eventsFile
 }
 
 // update is a status update with the time the test received it.
@@ -332,11 +305,11 @@ func (tk *task) workFile(t *testing.T, name string) string {
 	return string(b)
 }
 
-// awaitEvent waits until the lifecycle helper has recorded event name (it
+// awaitEvent waits until the recording web server has recorded event name (it
 // may not even have started when the executor reports RUNNING).
 func (tk *task) awaitEvent(t *testing.T, name string, timeout time.Duration) {
 	t.Helper()
-	path := filepath.Join(tk.sandbox, "sandbox", "lifecycle.events")
+	path := filepath.Join(tk.sandbox, "sandbox", eventsFile)
 	deadline := time.Now().Add(timeout)
 	for {
 		if b, err := os.ReadFile(path); err == nil {
@@ -347,7 +320,7 @@ func (tk *task) awaitEvent(t *testing.T, name string, timeout time.Duration) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the lifecycle helper recorded no %q event within %v", name, timeout)
+			t.Fatalf("the recording web server recorded no %q event within %v", name, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -416,12 +389,12 @@ func freePorts(t *testing.T, names ...string) map[string]int32 {
 	return ports
 }
 
-// events reads the lifecycle helper's "<event> <unix ns>" lines: the
+// events reads the recording web server's "<event> <unix ns>" lines: the
 // first time of each event.
 func events(t *testing.T, tk *task) map[string]time.Time {
 	t.Helper()
 	out := map[string]time.Time{}
-	for _, line := range strings.Split(strings.TrimSpace(tk.workFile(t, "lifecycle.events")), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(tk.workFile(t, eventsFile)), "\n") {
 		name, ns, ok := strings.Cut(line, " ")
 		n, err := strconv.ParseInt(ns, 10, 64)
 		if !ok || err != nil {

@@ -1,4 +1,4 @@
-package aurora_test
+package aurorae2e_test
 
 import (
 	"context"
@@ -17,15 +17,14 @@ import (
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
-// What the real Mesos agent does, proven with it (../shared/mesos): it
+// What the real Mesos agent does, proven with it (testenv.MesosHome): it
 // creates the run directory root:root 0750 (Mesos >= 1.6), and it does not
 // bound a KILL by the executor shutdown grace period.
-
-const mesosPrefix = "/opt/mesos"
 
 // realMesos is a one-node Mesos 1.12 cluster on the loopback of a network
 // namespace of the test's own, agent with the POSIX launcher.
 type realMesos struct {
+	home string // the Mesos installation (testenv.MesosHome)
 	ns   string
 	dir  string
 	work string // the agent's --work_dir
@@ -34,11 +33,7 @@ type realMesos struct {
 func startRealMesos(t *testing.T) *realMesos {
 	t.Helper()
 	testenv.NeedRoot(t)
-	for _, b := range []string{"sbin/mesos-master", "sbin/mesos-agent", "bin/mesos-execute"} {
-		if _, err := os.Stat(filepath.Join(mesosPrefix, b)); err != nil {
-			testenv.Missing(t, "Mesos 1.12 in %s (run ../shared/mesos/install.sh as root): %v", mesosPrefix, err)
-		}
-	}
+	home := testenv.MesosHome(t)
 	if _, err := exec.LookPath("curl"); err != nil {
 		testenv.Missing(t, "curl: %v", err)
 	}
@@ -51,10 +46,10 @@ func startRealMesos(t *testing.T) *realMesos {
 			t.Fatal(err)
 		}
 	}
-	m := &realMesos{ns: ns, dir: dir, work: filepath.Join(dir, "agent")}
-	m.daemon(t, "master", filepath.Join(mesosPrefix, "sbin/mesos-master"), "--ip=127.0.0.1", "--port=5050",
+	m := &realMesos{home: home, ns: ns, dir: dir, work: filepath.Join(dir, "agent")}
+	m.daemon(t, "master", filepath.Join(home, "sbin/mesos-master"), "--ip=127.0.0.1", "--port=5050",
 		"--work_dir="+filepath.Join(dir, "master"), "--registry=in_memory")
-	m.daemon(t, "agent", filepath.Join(mesosPrefix, "sbin/mesos-agent"), "--master=127.0.0.1:5050", "--ip=127.0.0.1", "--port=5051",
+	m.daemon(t, "agent", filepath.Join(home, "sbin/mesos-agent"), "--master=127.0.0.1:5050", "--ip=127.0.0.1", "--port=5051",
 		"--work_dir="+m.work, "--runtime_dir="+filepath.Join(dir, "run"), "--launcher=posix", "--isolation=posix/cpu,posix/mem",
 		"--systemd_enable_support=false", "--executor_shutdown_grace_period=5secs",
 		"--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31999]")
@@ -150,7 +145,7 @@ func (m *realMesos) execute(t *testing.T, jobJSON []byte, ports map[string]int32
 	if err := os.WriteFile(taskFile, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{filepath.Join(mesosPrefix, "bin/mesos-execute"), "--master=127.0.0.1:5050", "--task=" + taskFile}
+	args := []string{filepath.Join(m.home, "bin/mesos-execute"), "--master=127.0.0.1:5050", "--task=" + taskFile}
 	if killAfter > 0 {
 		args = append(args, fmt.Sprintf("--kill_after=%dsecs", int(killAfter/time.Second)))
 	}
@@ -213,7 +208,7 @@ func TestRealMesosSandboxOwnership(t *testing.T) {
 func TestRealMesosKillOutlastsShutdownGrace(t *testing.T) {
 	m := startRealMesos(t)
 	ports := map[string]int32{"http": 31080, "health": 31081} // the namespace's own loopback: free
-	job := renderEnv(killJob(t, "web_service.json", 3), map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	job := renderEnv(killJob(t, "web_service.json", 3), map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 	out, runDir := m.execute(t, job, ports, 3*time.Second)
 	if !strings.Contains(out, "Received status update TASK_KILLED") || !strings.Contains(out, "source: SOURCE_EXECUTOR") {
 		t.Fatalf("mesos-execute:\n%s\nexecutor log:\n%s", out, readFile(filepath.Join(runDir, "stderr")))

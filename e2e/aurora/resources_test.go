@@ -1,4 +1,4 @@
-package aurora_test
+package aurorae2e_test
 
 import (
 	"strconv"

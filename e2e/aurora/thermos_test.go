@@ -1,4 +1,4 @@
-package aurora_test
+package aurorae2e_test
 
 import (
 	"context"
@@ -175,7 +175,7 @@ func TestKillSequence(t *testing.T) {
 			t.Parallel()
 			n := startNode(t)
 			ports := freePorts(t, "http", "health")
-			tk := n.launch(t, "web", killJob(t, tc.fixture, 3), ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+			tk := n.launch(t, "web", killJob(t, tc.fixture, 3), ports, map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 			if tc.kill {
 				tk.await(t, mesos.TASK_RUNNING)
 				tk.killWith(t, nil) // Aurora's KILL has no kill policy
@@ -227,7 +227,7 @@ func TestKillPolicyBoundsTermToKill(t *testing.T) {
 			"name": "stubborn", "cmdline": `trap 'echo TERM >> stubborn.log' TERM; while :; do sleep 0.1; done`,
 			"max_failures": 1, "daemon": false, "ephemeral": false, "min_duration": 5})
 	})
-	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	tk := n.launch(t, "web_service", job, ports, map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 	tk.await(t, mesos.TASK_RUNNING)
 	tk.kill(t, 2*time.Second)
 	end := tk.awaitTerminal(t)
@@ -261,7 +261,7 @@ func TestShutdownDuringKill(t *testing.T) {
 	t.Parallel()
 	n := startNode(t)
 	ports := freePorts(t, "http", "health")
-	tk := n.launch(t, "web", killJob(t, "web_service.json", 30), ports, map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)})
+	tk := n.launch(t, "web", killJob(t, "web_service.json", 30), ports, map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)})
 	tk.await(t, mesos.TASK_RUNNING)
 	tk.killWith(t, nil)
 	tk.awaitEvent(t, "quitquitquit", 20*time.Second)
@@ -366,7 +366,7 @@ func TestSignalerTimeoutFromEnvironment(t *testing.T) {
 				pr := doc["task"].(map[string]any)["processes"].([]any)[0].(map[string]any)
 				pr["cmdline"] = strings.Replace(pr["cmdline"].(string), "-healthy-after 2s", "-lifecycle-delay 2s", 1)
 			})
-			env := map[string]string{"DEWAR_TEST_WEBSERVER": lifecycleBinary(t)}
+			env := map[string]string{"DEWAR_TEST_WEBSERVER": recordingServer(t)}
 			if tc.env != "" {
 				env["AURORA_HTTP_SIGNALER_TIMEOUT_SECS"] = tc.env
 			}

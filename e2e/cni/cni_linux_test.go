@@ -1,4 +1,4 @@
-package cni_test
+package cnie2e_test
 
 import (
 	"errors"

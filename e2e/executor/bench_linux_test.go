@@ -106,7 +106,7 @@ func executorMemory(b *testing.B, a *agentProc, executorBin string) (rss, hwm fl
 		killPID(pid)
 	}
 	l.await(b, mesos.TASK_FAILED)
-	waitFor(b, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(b, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
 	return rss, hwm
 }
 

@@ -312,15 +312,3 @@ func readUpdates(t testing.TB, work, fw, ex, task string) []mesos.TaskStatus {
 		out = append(out, st)
 	}
 }
-
-// waitFor polls cond every 20ms until it holds or d has passed.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

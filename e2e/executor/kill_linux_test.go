@@ -8,6 +8,8 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // TestKillLeavesNoProcess: a framework KILLs a task whose shell
@@ -35,7 +37,7 @@ func TestKillLeavesNoProcess(t *testing.T) {
 
 	// Both sleeps run before the kill, one of them outside the task's
 	// process group and session.
-	waitFor(t, 20*time.Second, "both sleeps running", func() bool { return len(processesWith(marker)) == 2 })
+	testenv.WaitUntil(t, 20*time.Second, "both sleeps running", func() bool { return len(processesWith(marker)) == 2 })
 	orphans := 0
 	for _, pid := range processesWith(marker) {
 		sid, ppid := statOf(t, pid)
@@ -62,5 +64,5 @@ func TestKillLeavesNoProcess(t *testing.T) {
 		t.Fatalf("after TASK_KILLED, task processes still run: %v", left)
 	}
 	// The executor then exits, once its updates are acknowledged.
-	waitFor(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
 }

@@ -10,6 +10,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // TestRecoveryTimeout: the agent (a checkpointing framework, recovery
@@ -35,14 +36,14 @@ func TestRecoveryTimeout(t *testing.T) {
 	if fw := a.state(t).Frameworks[0]; !fw.Checkpoint {
 		t.Fatalf("framework %s does not checkpoint: the executor would not wait for the agent at all", fw.ID)
 	}
-	waitFor(t, 10*time.Second, "the task's sleep", func() bool { return len(processesWith(marker)) == 1 })
+	testenv.WaitUntil(t, 10*time.Second, "the task's sleep", func() bool { return len(processesWith(marker)) == 1 })
 
 	stopped := time.Now()
 	a.stop(t)
 	if !alive(ex.PID) || len(processesWith(marker)) != 1 {
 		t.Fatal("the executor or its task ended as soon as the agent stopped; with checkpointing both must wait for the agent")
 	}
-	waitFor(t, recovery+30*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, recovery+30*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
 	if took := time.Since(stopped); took < recovery {
 		t.Errorf("the executor exited %s after the agent stopped, before MESOS_RECOVERY_TIMEOUT (%s)", took, recovery)
 	}

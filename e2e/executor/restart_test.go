@@ -13,6 +13,7 @@ import (
 
 	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // auroraTask is an Aurora task (an AssignedTask in TaskInfo.data, run by
@@ -95,11 +96,11 @@ func TestAgentRestartNoUpdateLost(t *testing.T) {
 	if err := os.WriteFile(healthy, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the executor to report TASK_RUNNING", func() bool { return logHas(execLog, `"state":"TASK_RUNNING"`) })
+	testenv.WaitUntil(t, 20*time.Second, "the executor to report TASK_RUNNING", func() bool { return logHas(execLog, `"state":"TASK_RUNNING"`) })
 	if err := os.WriteFile(done, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the executor to report TASK_FINISHED", func() bool { return logHas(execLog, `"state":"TASK_FINISHED"`) })
+	testenv.WaitUntil(t, 20*time.Second, "the executor to report TASK_FINISHED", func() bool { return logHas(execLog, `"state":"TASK_FINISHED"`) })
 	if !alive(ex.PID) {
 		t.Fatal("the executor exited with updates unacknowledged")
 	}
@@ -109,8 +110,8 @@ func TestAgentRestartNoUpdateLost(t *testing.T) {
 		t.Fatalf("the restarted agent listens on %s; the executor knows only %s", b.url, a.url)
 	}
 	// The executor exits once both updates are acknowledged.
-	waitFor(t, 30*time.Second, "the executor to exit after the restart", func() bool { return !alive(ex.PID) })
-	waitFor(t, 10*time.Second, "the agent to see the executor end", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "the executor to exit after the restart", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, 10*time.Second, "the agent to see the executor end", func() bool {
 		return b.executor(t, fakeagent.CLIFrameworkID, exID).State == "terminated"
 	})
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
@@ -34,7 +35,7 @@ func stubbornScript(marker, ready string) string {
 // awaitFile waits until path exists.
 func awaitFile(t testing.TB, path string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, path+" to exist", func() bool {
+	testenv.WaitUntil(t, 20*time.Second, path+" to exist", func() bool {
 		_, err := os.Stat(path)
 		return err == nil
 	})
@@ -131,7 +132,7 @@ func TestExecutorSIGTERMIsGracefulShutdown(t *testing.T) {
 	if left := processesWith(marker); len(left) > 0 {
 		t.Errorf("after TASK_KILLED, task processes still run: %v", left)
 	}
-	waitFor(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
 	last := lastUpdateFromExecutor(t, work, f.id, taskID, taskID)
 	if last.GetState() != mesos.TASK_KILLED {
 		t.Errorf("checkpointed final update %s (%q), want TASK_KILLED", last.GetState(), last.GetMessage())
@@ -166,14 +167,14 @@ func TestExecutorSecondSIGTERMStopsAtOnce(t *testing.T) {
 	// The second signal must come after the first was handled, or the
 	// two would count as one.
 	execLog := filepath.Join(ex.Sandbox, "stderr")
-	waitFor(t, 20*time.Second, "the executor to start shutting down", func() bool { return logHas(execLog, "shutting down") })
+	testenv.WaitUntil(t, 20*time.Second, "the executor to start shutting down", func() bool { return logHas(execLog, "shutting down") })
 	sent := time.Now()
 	if err := syscall.Kill(ex.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, grace/2, "the executor to exit after the second SIGTERM", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, grace/2, "the executor to exit after the second SIGTERM", func() bool { return !alive(ex.PID) })
 	t.Logf("the executor exited %s after the second SIGTERM", time.Since(sent).Round(time.Millisecond))
-	waitFor(t, 20*time.Second, "the task's processes to be gone", func() bool { return len(processesWith(marker)) == 0 })
+	testenv.WaitUntil(t, 20*time.Second, "the task's processes to be gone", func() bool { return len(processesWith(marker)) == 0 })
 	st := f.update(mesos.TASK_KILLED)
 	t.Logf("final update from %s: %s", st.GetSource(), st.GetMessage())
 }
@@ -205,7 +206,7 @@ func TestKillDuringZooKeeperConnect(t *testing.T) {
 	killExecutorAtCleanup(t, ex.PID)
 	// The announcer's log names the ensemble once it is connecting.
 	execLog := filepath.Join(ex.Sandbox, "stderr")
-	waitFor(t, 20*time.Second, "the executor to connect to ZooKeeper", func() bool {
+	testenv.WaitUntil(t, 20*time.Second, "the executor to connect to ZooKeeper", func() bool {
 		return logHas(execLog, mute.Addr().String())
 	})
 
@@ -232,7 +233,7 @@ func TestKillDuringZooKeeperConnect(t *testing.T) {
 	if left := processesWith(marker); len(left) > 0 {
 		t.Errorf("the task's process runs: %v", left)
 	}
-	waitFor(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
 }
 
 // TestKillWithZooKeeperGone: the task is announced and RUNNING when its
@@ -347,7 +348,7 @@ func executorPID(t testing.TB, work, fw, ex string) int {
 	t.Helper()
 	path := filepath.Join(work, "meta", "frameworks", fw, "executors", ex, "run.json")
 	var pid int
-	waitFor(t, 10*time.Second, "the executor's pid in "+path, func() bool {
+	testenv.WaitUntil(t, 10*time.Second, "the executor's pid in "+path, func() bool {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return false

@@ -1,4 +1,4 @@
-package mesos_test
+package mesose2e_test
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dewarhq/dewar/announcer"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/mesostest"
 )
 
@@ -47,22 +47,9 @@ func TestStockAuroraOnAgentDefaultNetworks(t *testing.T) {
 
 	conn := c.ZKConn(t)
 	for path, nw := range map[string]string{jobPath: c.Nets[0], jobPath + "@" + c.Nets[1]: c.Nets[1]} {
-		var hosts []string
-		c.WaitFor(t, 30*time.Second, "a member in "+path, func() bool {
-			entries, err := announcer.ListMembers(conn, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hosts = nil
-			for _, e := range entries {
-				if e.Err == nil && e.Member.Status == "ALIVE" {
-					hosts = append(hosts, e.Member.ServiceEndpoint.Host)
-				}
-			}
-			return len(hosts) == 1
-		})
-		if addrs := addrsOf(r.Views.Agent, nw); !slices.Contains(addrs, hosts[0]) {
-			t.Errorf("%s: member host %s, want one of the container's %s addresses %v (not the agent's host name)", path, hosts[0], nw, addrs)
+		members := e2etest.AwaitMembers(t, conn, path, 1, 30*time.Second)
+		if addrs := e2etest.AddressesOf(r.Views.Agent, nw); !slices.Contains(addrs, members[0].ServiceEndpoint.Host) {
+			t.Errorf("%s: member host %s, want one of the container's %s addresses %v (not the agent's host name)", path, members[0].ServiceEndpoint.Host, nw, addrs)
 		}
 	}
 }

@@ -1,9 +1,8 @@
-package mesos_test
+package mesose2e_test
 
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/devcluster/scheduler"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/mesostest"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/observer"
@@ -115,25 +115,9 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 		// <job>@<net> that network's. One member per instance on each.
 		paths := map[string]string{jobPath: c.Nets[0], jobPath + "@" + c.Nets[0]: c.Nets[0], jobPath + "@" + c.Nets[1]: c.Nets[1]}
 		for path, nw := range paths {
-			var members []announcer.Member
-			c.WaitFor(t, 30*time.Second, fmt.Sprintf("%d members in %s", len(latest), path), func() bool {
-				entries, err := announcer.ListMembers(conn, path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				members = nil
-				for _, e := range entries {
-					if e.Err != nil {
-						t.Fatalf("%s: member %s: %v", path, e.Node, e.Err)
-					}
-					if e.Member.Status == "ALIVE" {
-						members = append(members, e.Member)
-					}
-				}
-				return len(members) == len(latest)
-			})
+			members := e2etest.AwaitMembers(t, conn, path, len(latest), 30*time.Second)
 			for i, r := range latest {
-				addrs := addrsOf(r.Views.Agent, nw)
+				addrs := e2etest.AddressesOf(r.Views.Agent, nw)
 				k := slices.IndexFunc(members, func(m announcer.Member) bool { return slices.Contains(addrs, m.ServiceEndpoint.Host) })
 				if k < 0 {
 					t.Errorf("%s: no member for instance %d (its %s addresses %v); members %+v", path, i, nw, addrs, members)
@@ -162,7 +146,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 			for _, nw := range r.Views.Agent {
 				for _, a := range nw.Addresses {
 					url := "http://" + net.JoinHostPort(a, strconv.Itoa(int(r.Ports["http"]))) + "/"
-					body := httpGet(t, c, client, url)
+					body := e2etest.AwaitHTTP(t, client, url, 20*time.Second)
 					if !strings.Contains(body, r.TaskID) {
 						t.Errorf("instance %d on %s answered %q, want its task id", i, a, body)
 					}
@@ -298,7 +282,7 @@ func TestAgentRestartMidTask(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.NS), DisableKeepAlives: true}}
 	for _, nw := range r.Views.Agent {
 		for _, addr := range nw.Addresses {
-			httpGet(t, c, client, "http://"+net.JoinHostPort(addr, strconv.Itoa(int(r.Ports["http"])))+"/")
+			e2etest.AwaitHTTP(t, client, "http://"+net.JoinHostPort(addr, strconv.Itoa(int(r.Ports["http"])))+"/", 20*time.Second)
 		}
 	}
 	c.CheckUpdates(t, s, r.TaskID, "TASK_RUNNING")
@@ -344,22 +328,6 @@ func checkAgentView(t *testing.T, c *mesostest.Cluster, instance int, v schedule
 	}
 }
 
-func httpGet(t *testing.T, c *mesostest.Cluster, client *http.Client, url string) string {
-	t.Helper()
-	var body string
-	c.WaitFor(t, 20*time.Second, "an answer from "+url, func() bool {
-		res, err := client.Get(url)
-		if err != nil {
-			return false
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		body = string(b)
-		return res.StatusCode == http.StatusOK
-	})
-	return body
-}
-
 func hasLabel(tk mesostest.StateTask, key string) bool {
 	for _, s := range tk.Statuses {
 		for _, l := range s.Labels {
@@ -369,13 +337,4 @@ func hasLabel(tk mesostest.StateTask, key string) bool {
 		}
 	}
 	return false
-}
-
-func addrsOf(nets []scheduler.Network, name string) []string {
-	for _, nw := range nets {
-		if nw.Name == name {
-			return nw.Addresses
-		}
-	}
-	return nil
 }

@@ -22,7 +22,8 @@ import (
 // netnsDir is where `ip netns` (and the agent's isolator) pin namespaces.
 const netnsDir = "/run/netns"
 
-// Test ranges (COMMON.md): nothing else may be configured on a CNI network.
+// The test ranges (RFC 2544 benchmarking, RFC 3849 documentation): nothing
+// else may be configured on a CNI network of a test.
 var (
 	testRange4 = netip.MustParsePrefix("198.18.0.0/15")
 	testRange6 = netip.MustParsePrefix("2001:db8::/32")

@@ -31,15 +31,6 @@ import (
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
-// mesosHome is where ../shared/mesos/install.sh puts Mesos; `make
-// test-mesos MESOS_HOME=...` passes another as DEWAR_MESOS_HOME.
-var mesosHome = func() string {
-	if h := os.Getenv("DEWAR_MESOS_HOME"); h != "" {
-		return h
-	}
-	return "/opt/mesos"
-}()
-
 const (
 	// Inside the node namespace nothing else listens: fixed ports are free.
 	MasterAddr = "127.0.0.1:5050"
@@ -57,18 +48,6 @@ const (
 	// before destroying them (Mesos default 2secs, at most 15secs).
 	ReregistrationTimeout = "5secs"
 )
-
-// NeedMesos skips the test, saying how to get Mesos, unless it is
-// installed; under DEWAR_REQUIRE_INTEGRATION=1 (`make test`, CI) a missing
-// Mesos fails it instead.
-func NeedMesos(t *testing.T) {
-	t.Helper()
-	for _, p := range []string{mesosHome + "/sbin/mesos-master", mesosHome + "/sbin/mesos-agent"} {
-		if _, err := os.Stat(p); err != nil {
-			testenv.Missing(t, "a real Mesos 1.12 is not installed (%s: %v); install it with ../shared/mesos/install.sh (as root; `make deps` does when it is there)", p, err)
-		}
-	}
-}
 
 // Proc is a daemon of the node (master or agent), started with
 // `nsenter --net`, which execs it in place: its PID is the daemon's.
@@ -144,6 +123,7 @@ type Cluster struct {
 	t           *testing.T
 	web         string // the demo's web server binary
 	sfx         string // random suffix of the node's names
+	mesosHome   string // the Mesos installation (testenv.MesosHome)
 	cgroupsRoot string // the agent's --cgroups_root, the test's own
 	runtimeDir  string
 	http        *http.Client
@@ -163,10 +143,10 @@ func WithAgentFlags(f func(c *Cluster) []string) Option {
 // namespace and waits until the agent has registered. Cleanup removes it all.
 func New(t *testing.T, opts ...Option) *Cluster {
 	t.Helper()
-	NeedMesos(t)
+	home := testenv.MesosHome(t)
 	testenv.NeedRoot(t)
 	testenv.CNIPluginDir(t) // skips (fails under make test) without the plugins
-	c := &Cluster{t: t, Dir: t.TempDir(), Bin: map[string]string{}}
+	c := &Cluster{t: t, mesosHome: home, Dir: t.TempDir(), Bin: map[string]string{}}
 	for _, b := range []string{"dewar-executor", "dewar-scheduler"} {
 		c.Bin[b] = testenv.Binary(t, b)
 	}
@@ -175,10 +155,7 @@ func New(t *testing.T, opts ...Option) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	c.web = filepath.Join(c.Dir, "dewar-test-webserver")
-	if out, err := exec.Command("go", "build", "-o", c.web, filepath.Join(testenv.RepoRoot(t), "testdata", "aurora", "webserver")).CombinedOutput(); err != nil {
-		t.Fatalf("build the test web server: %v\n%s", err, out)
-	}
+	c.web = testenv.Program(t, "webserver")
 	c.AgentWork = filepath.Join(c.Dir, "agent")
 	c.runtimeDir = filepath.Join(c.Dir, "run")
 	c.sfx = testenv.RandomHex(3)
@@ -198,7 +175,7 @@ func New(t *testing.T, opts ...Option) *Cluster {
 	for _, o := range opts {
 		o(c)
 	}
-	c.Master = c.start(t, "mesos-master", "master.log", mesosHome+"/sbin/mesos-master",
+	c.Master = c.start(t, "mesos-master", "master.log", c.mesosHome+"/sbin/mesos-master",
 		"--ip=127.0.0.1", "--port=5050", "--hostname=127.0.0.1",
 		"--work_dir="+filepath.Join(c.Dir, "master"), "--registry=in_memory")
 	c.WaitFor(t, 30*time.Second, "the master to answer /state", func() bool {
@@ -248,10 +225,10 @@ func (c *Cluster) agentArgs() []string {
 		"PATH": filepath.Dir(c.web) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	})
 	return append([]string{
-		mesosHome + "/sbin/mesos-agent",
+		c.mesosHome + "/sbin/mesos-agent",
 		"--master=" + MasterAddr, "--ip=127.0.0.1", "--port=5051", "--hostname=dewar-mesos-node",
 		"--work_dir=" + c.AgentWork, "--runtime_dir=" + c.runtimeDir,
-		"--launcher_dir=" + mesosHome + "/libexec/mesos",
+		"--launcher_dir=" + c.mesosHome + "/libexec/mesos",
 		"--isolation=filesystem/linux,network/cni", "--launcher=linux",
 		"--cgroups_root=" + c.cgroupsRoot, "--systemd_enable_support=false",
 		// Containers on CNI networks have their own loopback: executors
@@ -441,16 +418,10 @@ func (c *Cluster) GetJSON(addr, path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// WaitFor polls cond every 100ms and fails the test after d.
+// WaitFor is testenv.WaitUntil.
 func (c *Cluster) WaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, d, what, cond)
 }
 
 // ZKConn is a ZooKeeper session dialled from inside the node.

@@ -1,6 +1,6 @@
 // Package netnstest gives tests a network namespace of their own, so that a
 // test which changes networking never touches the machine's own stack
-// (DESIGN.md, "Test hygiene on shared machines").
+// (README, "Development").
 //
 // Every namespace is named "dewar-t-<random hex>" and lives in /run/netns
 // like one made by `ip netns add`, so `ip netns exec`, nsenter and CNI

@@ -10,16 +10,38 @@ import (
 
 var (
 	buildMu  sync.Mutex
-	built    = map[string]string{}
+	built    = map[string]string{} // package path → binary
 	buildDir string
 )
 
 // BinDirEnv names a directory of prebuilt binaries (`make test` sets it to
-// bin/, which `make build` has just filled), so that every test package
-// does not build its own copies.
+// bin/, which `make build` has just filled with the commands and the test
+// programs), so that every test package does not build its own copies.
 const BinDirEnv = "DEWAR_BIN_DIR"
 
-func buildBinary(t testing.TB, name string) string {
+// TestProgramPrefix starts the binary name of every test program: the
+// program internal/testprog/NAME is built as dewar-test-NAME, here and by
+// `make build`.
+const TestProgramPrefix = "dewar-test-"
+
+// Binary returns the path of the dewar command ./cmd/NAME, from
+// $DEWAR_BIN_DIR or built once per test binary. Tests use the real
+// binaries.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	return binary(t, "./cmd/"+name, name)
+}
+
+// Program returns the path of the test program ./internal/testprog/NAME
+// (a web service, a CNI plugin that records its calls, ...), built as
+// dewar-test-NAME the same way as Binary: from $DEWAR_BIN_DIR or once per
+// test binary.
+func Program(t testing.TB, name string) string {
+	t.Helper()
+	return binary(t, "./internal/testprog/"+name, TestProgramPrefix+name)
+}
+
+func binary(t testing.TB, pkg, name string) string {
 	t.Helper()
 	if dir := os.Getenv(BinDirEnv); dir != "" {
 		p := filepath.Join(dir, name)
@@ -30,7 +52,7 @@ func buildBinary(t testing.TB, name string) string {
 	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if p, ok := built[name]; ok {
+	if p, ok := built[pkg]; ok {
 		return p
 	}
 	if buildDir == "" {
@@ -43,11 +65,11 @@ func buildBinary(t testing.TB, name string) string {
 		// removed by the OS temp cleaner, not per test.
 	}
 	out := filepath.Join(buildDir, name)
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = RepoRoot(t)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, b)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
-	built[name] = out
+	built[pkg] = out
 	return out
 }

@@ -77,10 +77,3 @@ func ZooKeeperJar(t testing.TB) string {
 	}
 	return jar
 }
-
-// Binary builds (once per test binary) the named command from cmd/ into a
-// temp dir and returns its path. Tests use the real binaries.
-func Binary(t testing.TB, name string) string {
-	t.Helper()
-	return buildBinary(t, name)
-}

@@ -1,4 +1,4 @@
-// Command recorder is a CNI plugin for tests: it hands the call on to
+// Command cnirecorder is a CNI plugin for tests: it hands the call on to
 // another plugin, passes its answer back unchanged, and appends what the
 // runtime gave it (stdin and the CNI_* environment) and what the delegate
 // answered to a file. Tests use it to see
