@@ -27,7 +27,7 @@ type announcement struct {
 // connectAnnouncer opens the ZooKeeper session before any process starts,
 // so that an unreachable ensemble or a bad announce config fails the task
 // early and clearly.
-func (t *task) connectAnnouncer(ctx context.Context, p *plan, facts *Facts) (*announcement, error) {
+func (t *task) connectAnnouncer(ctx context.Context, p *taskSpec, facts *Facts) (*announcement, error) {
 	job, at := p.job, p.assigned
 	key := at.Task.Key()
 	spec := announcer.Spec{

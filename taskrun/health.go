@@ -24,11 +24,11 @@ type healthWatch struct {
 
 // prepareHealth builds the checker Thermos would build, before anything
 // runs, so that a bad shell command template fails the task early.
-func (t *task) prepareHealth(p *plan, facts Facts, opt sandbox.Options) (*healthWatch, error) {
+func (t *task) prepareHealth(p *taskSpec, facts Facts, opt sandbox.Options) (*healthWatch, error) {
 	if p.job == nil {
 		return nil, nil
 	}
-	// The job is rendered already (renderPlan), the shell command with it.
+	// The job is rendered already (renderSpec), the shell command with it.
 	hopt := health.Options{
 		Ports: p.ports,
 		// .healthchecksnooze lives in the task's sandbox
@@ -114,7 +114,7 @@ func (h *healthWatch) failed() <-chan string {
 // lifecycleShutdown calls the task's HTTP lifecycle endpoints
 // (/quitquitquit, then /abortabortabort) before any signal is sent, as
 // Thermos' HttpLifecycleManager, returning early when the task ends.
-func (t *task) lifecycleShutdown(ctx context.Context, p *plan, runner *sandbox.Runner) {
+func (t *task) lifecycleShutdown(ctx context.Context, p *taskSpec, runner *sandbox.Runner) {
 	if p.job == nil {
 		return
 	}

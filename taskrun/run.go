@@ -49,7 +49,7 @@ func (t *task) run(ctx context.Context) {
 		}
 	}
 
-	p, err := makePlan(t.info, t.env.Framework)
+	p, err := newTaskSpec(t.info, t.env.Framework)
 	if err != nil {
 		fail(err.Error(), failureReason(err))
 		return
@@ -62,7 +62,7 @@ func (t *task) run(ctx context.Context) {
 		Sandbox:  t.env.Config.Sandbox,
 		Ports:    p.ports,
 	}
-	t.recordPlan(p, &facts)
+	t.recordSpec(p, &facts)
 	if err := t.discover(pctx, &facts); err != nil {
 		if !killedEarly() {
 			// Nothing of the task ran: the executor could not start it in
@@ -82,7 +82,7 @@ func (t *task) run(ctx context.Context) {
 		return
 	}
 	if p.aurora {
-		if err := renderPlan(p, facts.Scope()); err != nil {
+		if err := renderSpec(p, facts.Scope()); err != nil {
 			fail(err.Error(), failureReason(err))
 			return
 		}
@@ -171,7 +171,7 @@ func (f Facts) summary() string {
 	return "host networking " + f.Hostname + " " + strings.Join(as, "|")
 }
 
-func (t *task) sandboxOptions(p *plan, facts Facts) sandbox.Options {
+func (t *task) sandboxOptions(p *taskSpec, facts Facts) sandbox.Options {
 	user := p.user
 	if t.opt.ExecuteAsUser != "" {
 		// thermos_executor_main.py: UserOverrideDirectorySandboxProvider.

@@ -20,7 +20,7 @@ import (
 type supervisor struct {
 	t      *task
 	ctx    context.Context
-	p      *plan
+	p      *taskSpec
 	facts  *Facts
 	runner *sandbox.Runner
 	annc   *announcing
@@ -37,7 +37,7 @@ type supervisor struct {
 	runningMsg string
 }
 
-func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *sandbox.Runner, annc *announcing, hc *healthWatch) {
+func (t *task) supervise(ctx context.Context, p *taskSpec, facts *Facts, runner *sandbox.Runner, annc *announcing, hc *healthWatch) {
 	s := &supervisor{t: t, ctx: ctx, p: p, facts: facts, runner: runner, annc: annc, hc: hc, killDone: make(chan struct{})}
 	var watch <-chan []netdiscover.NetworkAddrs
 	if len(facts.Networks) > 0 {
