@@ -55,7 +55,7 @@ func auroraTaskInfo(t *testing.T, jobJSON []byte, ports map[string]int32) mesos.
 }
 
 // processes returns the task's processes by name.
-func processes(p *taskSpec) map[string]sandbox.Process {
+func processesByName(p *taskSpec) map[string]sandbox.Process {
 	out := map[string]sandbox.Process{}
 	for _, pr := range p.task.Processes {
 		out[pr.Name] = pr
@@ -179,7 +179,7 @@ func TestAuroraSpec(t *testing.T) {
 		if p.instance != 1 || p.ports["http"] != 31000 {
 			t.Errorf("instance %d ports %v", p.instance, p.ports)
 		}
-		hello := processes(p)["hello"]
+		hello := processesByName(p)["hello"]
 		if !strings.Contains(hello.Cmdline, "{{mesos.instance}}") {
 			t.Errorf("templates are rendered later, at run time: %q", hello.Cmdline)
 		}
@@ -205,7 +205,7 @@ func TestAuroraSpec(t *testing.T) {
 		if len(p.task.Order) != 2 || !slices.Equal(p.task.Order[0], want[0]) || !slices.Equal(p.task.Order[1], want[1]) {
 			t.Errorf("order %v, want %v", p.task.Order, want)
 		}
-		ps := processes(p)
+		ps := processesByName(p)
 		for name, final := range map[string]bool{"fetch": false, "build": false, "publish": false, "archive": true, "cleanup": true} {
 			if ps[name].Final != final {
 				t.Errorf("%s final=%v, want %v", name, ps[name].Final, final)
@@ -223,7 +223,7 @@ func TestAuroraSpec(t *testing.T) {
 		if p.task.MaxConcurrency != 1 || p.task.MaxFailures != 1 {
 			t.Errorf("task %+v", p.task)
 		}
-		if r := processes(p)["report"]; r.MaxFailures != 3 || r.MinDuration != time.Second {
+		if r := processesByName(p)["report"]; r.MaxFailures != 3 || r.MinDuration != time.Second {
 			t.Errorf("report %+v, want 3 failures allowed, 1s apart", r)
 		}
 	})
@@ -272,7 +272,7 @@ func TestAuroraSpec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ps := processes(p)
+		ps := processesByName(p)
 		if !ps["d"].Daemon || ps["d"].MaxFailures != 0 || ps["d"].Ephemeral {
 			t.Errorf("d %+v, want a daemon retried forever", ps["d"])
 		}
