@@ -2,6 +2,8 @@ package taskrun
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -268,4 +270,57 @@ func inOrder(t *testing.T, steps []string, want ...string) {
 		}
 		prev = i
 	}
+}
+
+// TestKillSequenceRealProcesses: the kill sequence down to the processes,
+// with the real runner (sandbox): after the withdrawal and the lifecycle
+// endpoints, the server gets SIGTERM, and the final process runs once the
+// server is gone. The server and the final process write their steps into
+// the same file as the fakes.
+func TestKillSequenceRealProcesses(t *testing.T) {
+	w := newWorld(t)
+	w.useSandbox = true
+	dir := t.TempDir()
+	w.stepFile = filepath.Join(dir, "steps")
+	job := fixtureJSON(t, "web_service.json", func(doc map[string]any) {
+		lc := doc["lifecycle"].(map[string]any)["http"].(map[string]any)
+		lc["graceful_shutdown_wait_secs"], lc["shutdown_wait_secs"] = 0, 0
+		step := func(s string) string { return "echo " + s + " >> " + w.stepFile }
+		doc["task"].(map[string]any)["processes"] = []any{
+			map[string]any{"name": "server", "cmdline": "trap '" + step("server got SIGTERM") + "; exit 0' TERM; " + step("server running") +
+				"; while :; do sleep 0.05; done"},
+			map[string]any{"name": "cleanup", "cmdline": step("final process cleanup"), "final": true},
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	task := w.launch(ctx, auroraTaskInfo(t, job, map[string]int32{"http": 31000, "health": 31001}), func(_ *Options, env *executor.LaunchEnv) {
+		env.Config.Sandbox = dir
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(readSteps(t, w.stepFile), "server running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start within 20s; steps %q", readSteps(t, w.stepFile))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	task.Kill(nil, "killed by the scheduler")
+	select {
+	case <-task.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the task did not end within 30s of the KILL")
+	}
+	steps := readSteps(t, w.stepFile)
+	t.Logf("steps: %q", steps)
+	inOrder(t, steps, "server running", "leave", "POST /quitquitquit", "POST /abortabortabort",
+		"server got SIGTERM", "final process cleanup", "TASK_KILLED")
+}
+
+func readSteps(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.FieldsFunc(string(b), func(r rune) bool { return r == '\n' })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,9 @@ type world struct {
 	processes    []string                   // the processes start reports started (default: the task's first)
 	// useSandbox starts the real processes (sandbox.Start) instead of fakes.
 	useSandbox bool
+	// stepFile, when set, gets every step too, one a line, so that the
+	// real processes can write their own steps between them.
+	stepFile string
 
 	watch  chan []netdiscover.NetworkAddrs // address changes the test sends
 	health chan health.Event               // health verdicts the test sends
@@ -68,7 +72,17 @@ func netAddrs(name string, i int, prefixes ...string) netdiscover.NetworkAddrs {
 func (w *world) record(format string, args ...any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.steps = append(w.steps, fmt.Sprintf(format, args...))
+	step := fmt.Sprintf(format, args...)
+	w.steps = append(w.steps, step)
+	if w.stepFile != "" {
+		f, err := os.OpenFile(w.stepFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			w.t.Error(err)
+			return
+		}
+		defer f.Close()
+		fmt.Fprintln(f, step)
+	}
 }
 
 // log is the steps so far.
