@@ -10,11 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/executor"
-	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -96,21 +92,15 @@ func (a *bubbleAgent) goAway() {
 	a.disconnect()
 }
 
-// newExecutor is New whose calls reach the bubble agent: the same
-// endpoint, codec and call options as newSender, over the pipe.
+// newExecutor is New whose calls reach the bubble agent over the pipe
+// (newSender's codec, endpoint and headers, another dialer).
 func (a *bubbleAgent) newExecutor(t *testing.T, cfg Config, l Launcher) *Executor {
 	cfg.AgentEndpoint = pipeAddr{}.String()
 	ex := New(cfg, l, zaptest.NewLogger(t))
-	cli := httpcli.New(
-		httpcli.Endpoint("http://"+cfg.AgentEndpoint+cfg.ExecutorPath()),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second), httpcli.Transport(func(tr *http.Transport) {
-			tr.DialContext = a.l.dial
-			tr.Proxy = nil
-		}))),
-	)
-	ex.sender = calls.SenderWith(httpexec.NewSender(cli.Send),
-		executor.CallOptions{calls.Framework(cfg.FrameworkID), calls.Executor(cfg.ExecutorID)}...)
+	ex.sender = senderVia(cfg, "http://"+cfg.AgentEndpoint+cfg.ExecutorPath(), httpcli.Transport(func(tr *http.Transport) {
+		tr.DialContext = a.l.dial
+		tr.Proxy = nil
+	}))
 	return ex
 }
 
