@@ -74,7 +74,7 @@ func TestLifecycleRules(t *testing.T) {
 		ports map[string]int32              // allocated; default http and health
 		setup func(*world)                  // before the launch
 		drive []func(*world, executor.Task) // after it, in turn
-		want  []string                      // steps, in this order (others may come between)
+		want  []string                      // steps, first happening in this order (others may come between)
 		never []string                      // steps that must not happen
 		final mesos.TaskState
 		check func(t *testing.T, w *world)
