@@ -63,6 +63,9 @@ type healthMonitor interface {
 	Close()
 }
 
+// startMonitor starts checking the task's health (health.StartMonitor).
+type startMonitor func(ctx context.Context, c health.Checker, cfg health.MonitorConfig, log *zap.Logger) (healthMonitor, error)
+
 // lifecycle asks the task over HTTP to stop (*health.Lifecycle).
 type lifecycle interface {
 	Shutdown(ctx context.Context, port int, cfg health.ShutdownConfig)
@@ -75,7 +78,7 @@ type deps struct {
 	dial func(ctx context.Context, cfg announcer.Config, a *zkAnnouncement) (m membership, close func(), err error)
 	// start starts the processes; nothing runs when it fails.
 	start     func(ctx context.Context, task sandbox.Task, opt sandbox.Options) (processes, error)
-	monitor   func(ctx context.Context, c health.Checker, cfg health.MonitorConfig, log *zap.Logger) (healthMonitor, error)
+	monitor   startMonitor
 	lifecycle func(log *zap.Logger, timeout time.Duration) lifecycle
 }
 

@@ -59,7 +59,7 @@ func (t *task) prepareHealth(p *taskSpec, facts Facts, opt sandbox.Options) (*he
 }
 
 // start runs the monitor and translates its events.
-func (h *healthWatch) start(ctx context.Context, monitor func(context.Context, health.Checker, health.MonitorConfig, *zap.Logger) (healthMonitor, error), log *zap.Logger) error {
+func (h *healthWatch) start(ctx context.Context, monitor startMonitor, log *zap.Logger) error {
 	if h == nil {
 		return nil
 	}
