@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -378,34 +379,43 @@ func TestWithoutCheckpointingADisconnectKillsTheTask(t *testing.T) {
 	}
 }
 
+// TestRecoveryTimeoutKillsTheTask: with checkpointing, an agent gone for
+// good is waited for MESOS_RECOVERY_TIMEOUT (here 15 s), then the task is
+// killed and the executor gives up: not before, and not much after.
 func TestRecoveryTimeoutKillsTheTask(t *testing.T) {
-	a := newAgent(t, true)
-	cfg := testConfig(a)
-	cfg.Checkpoint = true
-	cfg.RecoveryTimeout = 300 * time.Millisecond
-	lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
-	ex := New(cfg, lt, zaptest.NewLogger(t))
-	done := run(t, ex)
-	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
-	a.send(launchEvent("t1"))
-	waitFor(t, "running", func() bool { return len(a.updates()) == 2 })
-	// The agent goes away for good: its port refuses connections.
-	a.srv.CloseClientConnections()
-	a.srv.Listener.Close()
-	a.disconnect()
-	select {
-	case err := <-done:
-		if err != ErrRecoveryTimed {
-			t.Fatalf("Run = %v, want ErrRecoveryTimed", err)
+	synctest.Test(t, func(t *testing.T) {
+		a := newBubbleAgent(t, true)
+		cfg := bubbleConfig()
+		cfg.Checkpoint = true
+		cfg.RecoveryTimeout = 15 * time.Second
+		lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
+		ex := a.newExecutor(t, cfg, lt)
+		done := run(t, ex)
+		waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
+		a.send(launchEvent("t1"))
+		waitFor(t, "running", func() bool { return len(a.updates()) == 2 })
+		// The agent goes away for good: its port refuses connections.
+		gone := time.Now()
+		a.goAway()
+		select {
+		case err := <-done:
+			if err != ErrRecoveryTimed {
+				t.Fatalf("Run = %v, want ErrRecoveryTimed", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("executor did not give up after the recovery timeout")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("executor did not give up after the recovery timeout")
-	}
-	select {
-	case <-lt.killed:
-	default:
-		t.Fatal("task was not killed")
-	}
+		// The last SUBSCRIBE may start just before the deadline; its wait
+		// is at most SubscriptionBackoffMax.
+		if took := time.Since(gone); took < cfg.RecoveryTimeout || took > cfg.RecoveryTimeout+time.Second {
+			t.Errorf("gave up %v after the agent went away, want the recovery timeout, %v", took, cfg.RecoveryTimeout)
+		}
+		select {
+		case <-lt.killed:
+		default:
+			t.Fatal("task was not killed")
+		}
+	})
 }
 
 func TestUnixSocketTransport(t *testing.T) {

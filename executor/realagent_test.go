@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -100,82 +101,95 @@ func TestRefusedUpdateDoesNotBlockLaterOnes(t *testing.T) {
 	a.disconnect()
 }
 
+// TestExitsWhenTheTerminalUpdateIsNeverAcknowledged: the agent drops the
+// terminal update without an acknowledgement; the executor exits
+// --status-ack-timeout (Mesos' own executors: 60 s) after it.
 func TestExitsWhenTheTerminalUpdateIsNeverAcknowledged(t *testing.T) {
-	a := newAgent(t, true)
-	cfg := testConfig(a)
-	cfg.AckTimeout = 300 * time.Millisecond
-	lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
-	ex := New(cfg, lt, zaptest.NewLogger(t))
-	done := run(t, ex)
-	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
-	a.send(launchEvent("t1"))
-	waitFor(t, "STARTING and RUNNING", func() bool { return len(a.updates()) == 2 })
-	a.mu.Lock()
-	a.autoAck = false // the agent drops the terminal update silently
-	a.mu.Unlock()
-	a.send(&executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: mesos.TaskID{Value: "t1"}}})
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v, want nil", err)
+	synctest.Test(t, func(t *testing.T) {
+		a := newBubbleAgent(t, true)
+		cfg := bubbleConfig()
+		cfg.AckTimeout = DefaultAckTimeout
+		lt := &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}
+		ex := a.newExecutor(t, cfg, lt)
+		done := run(t, ex)
+		waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
+		a.send(launchEvent("t1"))
+		waitFor(t, "STARTING and RUNNING", func() bool { return len(a.updates()) == 2 })
+		a.mu.Lock()
+		a.autoAck = false // the agent drops the terminal update silently
+		a.mu.Unlock()
+		killed := time.Now()
+		a.send(&executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: mesos.TaskID{Value: "t1"}}})
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run = %v, want nil", err)
+			}
+		case <-time.After(10 * time.Minute):
+			t.Fatal("executor still waits for an acknowledgement that never comes")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("executor still waits for an acknowledgement that never comes")
-	}
-	if got := states(a.updates()); len(got) != 3 || got[2] != "t1:TASK_KILLED" {
-		t.Fatalf("updates = %v", got)
-	}
+		if took := time.Since(killed); took != DefaultAckTimeout {
+			t.Errorf("exited %v after the terminal update, want the ack timeout, %v", took, DefaultAckTimeout)
+		}
+		if got := states(a.updates()); len(got) != 3 || got[2] != "t1:TASK_KILLED" {
+			t.Fatalf("updates = %v", got)
+		}
+	})
 }
 
+// TestRidesOutTheAgentsRecoveryPhase: an agent restarting answers 503 to
+// every call for a while (here 15 s, longer than the 2 s recovery timeout:
+// the clock stops while the agent answers, as libmesos' recovery timer
+// stops on connect). The executor retries SUBSCRIBE at least every second,
+// holds its update meanwhile and sends it in SUBSCRIBE once the agent is
+// back.
 func TestRidesOutTheAgentsRecoveryPhase(t *testing.T) {
-	a := newAgent(t, true)
-	cfg := testConfig(a)
-	cfg.Checkpoint = true
-	cfg.SubscriptionBackoffMax = 2 * time.Second
-	// Shorter than the 503 phase: the clock must stop while the agent
-	// answers, as libmesos' recovery timer stops on connect.
-	cfg.RecoveryTimeout = 400 * time.Millisecond
-	a.autoAck = false
-	ex := New(cfg, &scriptTask{killed: make(chan *mesos.KillPolicy, 1)}, zaptest.NewLogger(t))
-	done := run(t, ex)
-	waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
-	a.send(launchEvent("t1"))
-	waitFor(t, "STARTING and RUNNING", func() bool { return len(a.updates()) == 2 })
+	synctest.Test(t, func(t *testing.T) {
+		a := newBubbleAgent(t, true)
+		cfg := bubbleConfig()
+		cfg.Checkpoint = true
+		cfg.SubscriptionBackoffMax = 2 * time.Second
+		cfg.RecoveryTimeout = 2 * time.Second
+		a.autoAck = false
+		ex := a.newExecutor(t, cfg, &scriptTask{killed: make(chan *mesos.KillPolicy, 1)})
+		done := run(t, ex)
+		waitFor(t, "subscription", func() bool { return len(a.subscribes()) == 1 })
+		a.send(launchEvent("t1"))
+		waitFor(t, "STARTING and RUNNING", func() bool { return len(a.updates()) == 2 })
 
-	// The agent restarts: the stream breaks, every call gets 503 for a while.
-	a.mu.Lock()
-	a.status = http.StatusServiceUnavailable
-	a.mu.Unlock()
-	a.disconnect()
-	ex.report("t1", Status{State: mesos.TASK_RUNNING, Message: "while the agent was away"})
-	time.Sleep(1500 * time.Millisecond)
-	a.mu.Lock()
-	a.status = 0
-	tries := 0
-	for _, p := range a.paths {
-		if p != "" {
-			tries++
+		// The agent restarts: the stream breaks, every call gets 503 for a while.
+		const phase = 15 * time.Second
+		a.mu.Lock()
+		a.status = http.StatusServiceUnavailable
+		before := len(a.paths)
+		a.mu.Unlock()
+		a.disconnect()
+		ex.report("t1", Status{State: mesos.TASK_RUNNING, Message: "while the agent was away"})
+		time.Sleep(phase)
+		a.mu.Lock()
+		a.status = 0
+		tries := len(a.paths) - before
+		a.mu.Unlock()
+		if tries < int(phase/time.Second) {
+			t.Errorf("%d calls during %v of 503: want SUBSCRIBE retried at least every second", tries, phase)
 		}
-	}
-	a.mu.Unlock()
-	if tries < 3 {
-		t.Errorf("%d calls during 1.5 s of 503: want SUBSCRIBE retried at least every second", tries)
-	}
-	waitFor(t, "resubscription", func() bool { return len(a.subscribes()) == 2 })
-	select {
-	case err := <-done:
-		t.Fatalf("executor gave up during the recovery phase: %v", err)
-	default:
-	}
-	sub := a.subscribes()[1].GetSubscribe()
-	if n := len(sub.GetUnacknowledgedUpdates()); n != 3 {
-		t.Fatalf("SUBSCRIBE carries %d unacknowledged updates, want 3 (the one held while unsubscribed included)", n)
-	}
-	// The held update went in SUBSCRIBE, not as an UPDATE that the
-	// recovering agent would refuse with 403 "Executor is not subscribed".
-	if n := len(a.updates()); n != 2 {
-		t.Fatalf("%d UPDATE calls reached the agent, want the 2 before the restart", n)
-	}
+		waitFor(t, "resubscription", func() bool { return len(a.subscribes()) == 2 })
+		select {
+		case err := <-done:
+			t.Fatalf("executor gave up during the recovery phase: %v", err)
+		default:
+		}
+		sub := a.subscribes()[1].GetSubscribe()
+		if n := len(sub.GetUnacknowledgedUpdates()); n != 3 {
+			t.Fatalf("SUBSCRIBE carries %d unacknowledged updates, want 3 (the one held while unsubscribed included)", n)
+		}
+		// The held update went in SUBSCRIBE, not as an UPDATE that the
+		// recovering agent would refuse with 403 "Executor is not subscribed".
+		if n := len(a.updates()); n != 2 {
+			t.Fatalf("%d UPDATE calls reached the agent, want the 2 before the restart", n)
+		}
+		a.disconnect()
+	})
 }
 
 func TestResubscribeWaitStaysInsideTheReregistrationWindow(t *testing.T) {

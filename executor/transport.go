@@ -17,7 +17,7 @@ import (
 // codec, TCP or the agent's unix socket, and the bearer token.
 func newSender(cfg Config) calls.Sender {
 	endpoint := "http://" + cfg.AgentEndpoint + cfg.ExecutorPath()
-	configOpts := []httpcli.ConfigOpt{httpcli.Timeout(10 * time.Second)}
+	var transport httpcli.ConfigOpt
 	if cfg.DomainSocket != "" {
 		// The host part of the URL is ignored: every connection dials the
 		// socket, whose path is the host's (the agent's
@@ -27,27 +27,32 @@ func newSender(cfg Config) calls.Sender {
 			endpoint = "http://localhost" + cfg.ExecutorPath()
 		}
 		sock := cfg.DomainSocket
-		configOpts = append(configOpts, httpcli.Transport(func(t *http.Transport) {
+		transport = httpcli.Transport(func(t *http.Transport) {
 			d := &net.Dialer{Timeout: 10 * time.Second}
 			t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return d.DialContext(ctx, "unix", sock)
 			}
 			t.Proxy = nil
-		}))
+		})
 	} else {
-		configOpts = append(configOpts, httpcli.Transport(func(t *http.Transport) {
+		transport = httpcli.Transport(func(t *http.Transport) {
 			// mesos-go's default dialer binds to 0.0.0.0, which cannot reach
 			// an IPv6 agent; and a proxy from the environment would only get
 			// in the way of reaching the agent directly.
 			d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 			t.DialContext = d.DialContext
 			t.Proxy = nil
-		}))
+		})
 	}
+	return senderVia(cfg, endpoint, transport)
+}
+
+// senderVia is the sender for endpoint over transport's connections.
+func senderVia(cfg Config, endpoint string, transport httpcli.ConfigOpt) calls.Sender {
 	opts := []httpcli.Opt{
 		httpcli.Endpoint(endpoint),
 		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(configOpts...)),
+		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second), transport)),
 	}
 	if cfg.AuthToken != "" {
 		opts = append(opts, httpcli.DefaultHeader("Authorization", "Bearer "+cfg.AuthToken))

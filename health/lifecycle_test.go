@@ -3,8 +3,10 @@ package health
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap/zaptest"
@@ -46,22 +48,51 @@ var defaultShutdown = ShutdownConfig{
 	ShutdownWait:             200 * time.Millisecond,
 }
 
+// roundTripper answers requests with handler in-process, without a
+// network: it lets a Lifecycle run in a synctest bubble.
+type roundTripper struct{ handler http.Handler }
+
+func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	w := httptest.NewRecorder()
+	rt.handler.ServeHTTP(w, req)
+	return w.Result(), nil
+}
+
+// TestLifecycleCallsEndpointsInOrder: /quitquitquit, the graceful wait
+// (Thermos' default 5 s), /abortabortabort, the shutdown wait (5 s), on
+// synctest's fake clock.
 func TestLifecycleCallsEndpointsInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		l := &Lifecycle{Host: "127.0.0.1", Log: zaptest.NewLogger(t), Client: &http.Client{Transport: roundTripper{rec}}}
+		cfg := defaultShutdown
+		cfg.GracefulShutdownWait, cfg.ShutdownWait = 5*time.Second, 5*time.Second
+		start := time.Now()
+		l.Shutdown(context.Background(), 8080, cfg)
+		elapsed := time.Since(start)
+		calls, at := rec.get()
+		if want := []string{"POST /quitquitquit", "POST /abortabortabort"}; len(calls) != 2 || calls[0] != want[0] || calls[1] != want[1] {
+			t.Fatalf("calls %v, want %v", calls, want)
+		}
+		if gap := at[1].Sub(at[0]); gap != 5*time.Second {
+			t.Errorf("abort came %v after quit, want the graceful wait, 5s", gap)
+		}
+		if elapsed != 10*time.Second {
+			t.Errorf("Shutdown returned after %v, want both waits, 10s", elapsed)
+		}
+	})
+}
+
+// TestLifecycleOverHTTP: the same against a real server on loopback.
+func TestLifecycleOverHTTP(t *testing.T) {
 	rec := &recorder{}
 	port := serve(t, rec)
 	l := &Lifecycle{Host: "127.0.0.1", Log: zaptest.NewLogger(t)}
-	start := time.Now()
-	l.Shutdown(context.Background(), port, defaultShutdown)
-	elapsed := time.Since(start)
-	calls, at := rec.get()
-	if want := []string{"POST /quitquitquit", "POST /abortabortabort"}; len(calls) != 2 || calls[0] != want[0] || calls[1] != want[1] {
-		t.Fatalf("calls %v, want %v", calls, want)
-	}
-	if gap := at[1].Sub(at[0]); gap < 200*time.Millisecond {
-		t.Errorf("abort came %v after quit, want >= the graceful wait", gap)
-	}
-	if elapsed < 400*time.Millisecond {
-		t.Errorf("Shutdown returned after %v, want both waits", elapsed)
+	cfg := defaultShutdown
+	cfg.GracefulShutdownWait, cfg.ShutdownWait = 0, 0
+	l.Shutdown(context.Background(), port, cfg)
+	if calls, _ := rec.get(); len(calls) != 2 || calls[0] != "POST /quitquitquit" || calls[1] != "POST /abortabortabort" {
+		t.Fatalf("calls %v, want both endpoints, graceful first", calls)
 	}
 }
 

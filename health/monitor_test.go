@@ -2,30 +2,38 @@ package health
 
 import (
 	"context"
-	"net/http"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 )
 
-// healthyAfter serves /health: "ok" once delay has passed since the first
-// request, "starting" with 503 before.
-func healthyAfter(delay time.Duration, checks *atomic.Int32) http.Handler {
-	var first atomic.Int64
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// checkFunc is a Checker made of a function: the monitor's timing rules
+// are tested with it on synctest's fake clock (a real HTTP check cannot
+// run in a bubble; checker_test.go tests those).
+type checkFunc func(ctx context.Context) error
+
+func (f checkFunc) Check(ctx context.Context) error { return f(ctx) }
+
+// healthyAfter fails until delay has passed since the first check, then
+// succeeds; it counts the checks.
+func healthyAfter(delay time.Duration, checks *atomic.Int32) Checker {
+	var first time.Time
+	return checkFunc(func(context.Context) error {
 		checks.Add(1)
-		now := time.Now().UnixNano()
-		first.CompareAndSwap(0, now)
-		if time.Duration(now-first.Load()) < delay {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
+		if first.IsZero() {
+			first = time.Now()
 		}
-		w.Write([]byte("ok"))
+		if time.Since(first) < delay {
+			return errors.New("503 starting")
+		}
+		return nil
 	})
 }
 
@@ -44,8 +52,8 @@ func next(t *testing.T, m *Monitor) (Event, bool) {
 	select {
 	case e, ok := <-m.Events():
 		return e, ok
-	case <-time.After(20 * time.Second):
-		t.Fatal("no health event within 20s")
+	case <-time.After(time.Minute): // a fake minute in a synctest bubble
+		t.Fatal("no health event within a minute")
 		return Event{}, false
 	}
 }
@@ -54,105 +62,127 @@ func httpChecker(port int) *HTTPChecker {
 	return &HTTPChecker{Host: "127.0.0.1", Port: port, Endpoint: "/health", ExpectedResponse: "ok", Timeout: 5 * time.Second}
 }
 
+// TestMonitorBecomesHealthyAfterDelay: a service healthy 30 s after its
+// first check, checked every second with min_consecutive_successes 2, is
+// Healthy at its second success in a row: 31 s.
 func TestMonitorBecomesHealthyAfterDelay(t *testing.T) {
-	var checks atomic.Int32
-	port := serve(t, healthyAfter(300*time.Millisecond, &checks))
-	m := startMonitor(t, httpChecker(port), MonitorConfig{
-		InitialInterval: 100 * time.Millisecond, Interval: 25 * time.Millisecond,
-		MaxConsecutiveFailures: 1000, MinConsecutiveSuccesses: 2,
-	})
-	if m.State() != Starting && m.State() != Healthy {
-		t.Fatalf("state %v at start", m.State())
-	}
-	start := time.Now()
-	e, ok := next(t, m)
-	if !ok || e.State != Healthy {
-		t.Fatalf("got %+v (open %v), want Healthy", e, ok)
-	}
-	if d := time.Since(start); d < 250*time.Millisecond {
-		t.Errorf("healthy after %v, before the service was", d)
-	}
-	if n := checks.Load(); n < 3 {
-		t.Errorf("only %d checks were made", n)
-	}
-	if m.State() != Healthy {
-		t.Errorf("State() = %v", m.State())
-	}
-}
-
-func TestMonitorFailsAServiceThatNeverTurnsHealthy(t *testing.T) {
-	port := serve(t, respond(200, "not yet"))
-	m := startMonitor(t, httpChecker(port), MonitorConfig{
-		InitialInterval: 50 * time.Millisecond, Interval: 10 * time.Millisecond,
-		MaxConsecutiveFailures: 3, MinConsecutiveSuccesses: 1,
-	})
-	e, ok := next(t, m)
-	if !ok || e.State != Unhealthy {
-		t.Fatalf("got %+v, want Unhealthy", e)
-	}
-	if !strings.Contains(e.Reason, `got "not yet"`) {
-		t.Errorf("reason %q", e.Reason)
-	}
-	if _, ok := next(t, m); ok {
-		t.Error("events not closed after Unhealthy")
-	}
-	if m.State() != Unhealthy {
-		t.Errorf("State() = %v", m.State())
-	}
-}
-
-func TestMonitorFailsAfterHealthy(t *testing.T) {
-	var sick atomic.Bool
-	port := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if sick.Load() {
-			w.Write([]byte("sick"))
-			return
+	synctest.Test(t, func(t *testing.T) {
+		var checks atomic.Int32
+		start := time.Now()
+		m := startMonitor(t, healthyAfter(30*time.Second, &checks), MonitorConfig{
+			InitialInterval: 10 * time.Second, Interval: time.Second,
+			MaxConsecutiveFailures: 1000, MinConsecutiveSuccesses: 2,
+		})
+		if m.State() != Starting {
+			t.Fatalf("state %v at start", m.State())
 		}
-		w.Write([]byte("ok"))
-	}))
-	m := startMonitor(t, httpChecker(port), MonitorConfig{
-		InitialInterval: 10 * time.Millisecond, Interval: 10 * time.Millisecond,
-		MaxConsecutiveFailures: 2, MinConsecutiveSuccesses: 1,
+		e, ok := next(t, m)
+		if !ok || e.State != Healthy {
+			t.Fatalf("got %+v (open %v), want Healthy", e, ok)
+		}
+		if d := time.Since(start); d != 31*time.Second {
+			t.Errorf("healthy after %v, want 31s", d)
+		}
+		if n := checks.Load(); n != 32 {
+			t.Errorf("%d checks were made, want 32 (one a second from 0s to 31s)", n)
+		}
+		if m.State() != Healthy {
+			t.Errorf("State() = %v", m.State())
+		}
 	})
-	if e, _ := next(t, m); e.State != Healthy {
-		t.Fatalf("got %+v, want Healthy", e)
-	}
-	sick.Store(true)
-	if e, _ := next(t, m); e.State != Unhealthy || !strings.Contains(e.Reason, "sick") {
-		t.Fatalf("got %+v, want Unhealthy because of the body", e)
-	}
 }
 
+// TestMonitorFailsAServiceThatNeverTurnsHealthy: with a 5 s grace period
+// (5 forgiven attempts at 1 s), max_consecutive_failures 3 and
+// min_consecutive_successes 1, the fourth failure after the grace, at 8 s,
+// makes the task Unhealthy with the check's error as the reason.
+func TestMonitorFailsAServiceThatNeverTurnsHealthy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		m := startMonitor(t, checkFunc(func(context.Context) error { return errors.New(`got "not yet"`) }), MonitorConfig{
+			InitialInterval: 5 * time.Second, Interval: time.Second,
+			MaxConsecutiveFailures: 3, MinConsecutiveSuccesses: 1,
+		})
+		e, ok := next(t, m)
+		if !ok || e.State != Unhealthy {
+			t.Fatalf("got %+v, want Unhealthy", e)
+		}
+		if d := time.Since(start); d != 8*time.Second {
+			t.Errorf("unhealthy after %v, want 8s", d)
+		}
+		if !strings.Contains(e.Reason, `got "not yet"`) {
+			t.Errorf("reason %q", e.Reason)
+		}
+		if _, ok := next(t, m); ok {
+			t.Error("events not closed after Unhealthy")
+		}
+		if m.State() != Unhealthy {
+			t.Errorf("State() = %v", m.State())
+		}
+	})
+}
+
+// TestMonitorFailsAfterHealthy: a healthy task that starts failing is
+// Unhealthy after max_consecutive_failures + 1 failures in a row.
+func TestMonitorFailsAfterHealthy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sick atomic.Bool
+		m := startMonitor(t, checkFunc(func(context.Context) error {
+			if sick.Load() {
+				return errors.New(`got "sick"`)
+			}
+			return nil
+		}), MonitorConfig{
+			InitialInterval: time.Second, Interval: time.Second,
+			MaxConsecutiveFailures: 2, MinConsecutiveSuccesses: 1,
+		})
+		if e, _ := next(t, m); e.State != Healthy {
+			t.Fatalf("got %+v, want Healthy", e)
+		}
+		sick.Store(true)
+		start := time.Now()
+		if e, _ := next(t, m); e.State != Unhealthy || !strings.Contains(e.Reason, "sick") {
+			t.Fatalf("got %+v, want Unhealthy because of the body", e)
+		}
+		if d := time.Since(start); d != 3*time.Second {
+			t.Errorf("unhealthy %v after the first failing check was due, want 3s (three failures)", d)
+		}
+	})
+}
+
+// TestMonitorSnoozeFile: while the snooze file exists, checks count as
+// successes without reaching the service; once it is gone they run again.
 func TestMonitorSnoozeFile(t *testing.T) {
 	sandbox := t.TempDir()
-	snooze := filepath.Join(sandbox, SnoozeFile)
-	if err := os.WriteFile(snooze, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var checks atomic.Int32
-	port := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		checks.Add(1)
-		http.Error(w, "down", http.StatusInternalServerError)
-	}))
-	m := startMonitor(t, httpChecker(port), MonitorConfig{
-		InitialInterval: 10 * time.Millisecond, Interval: 10 * time.Millisecond,
-		MaxConsecutiveFailures: 0, MinConsecutiveSuccesses: 3, SnoozePath: snooze,
+	synctest.Test(t, func(t *testing.T) {
+		snooze := filepath.Join(sandbox, SnoozeFile)
+		if err := os.WriteFile(snooze, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var checks atomic.Int32
+		m := startMonitor(t, checkFunc(func(context.Context) error {
+			checks.Add(1)
+			return errors.New("500 down")
+		}), MonitorConfig{
+			InitialInterval: time.Second, Interval: time.Second,
+			MaxConsecutiveFailures: 0, MinConsecutiveSuccesses: 3, SnoozePath: snooze,
+		})
+		if e, _ := next(t, m); e.State != Healthy {
+			t.Fatalf("got %+v, want Healthy while snoozed", e)
+		}
+		if n := checks.Load(); n != 0 {
+			t.Errorf("%d checks reached the service while snoozed", n)
+		}
+		if err := os.Remove(snooze); err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := next(t, m); e.State != Unhealthy {
+			t.Fatalf("got %+v, want Unhealthy once the snooze file is gone", e)
+		}
+		if checks.Load() == 0 {
+			t.Error("no check reached the service after the snooze ended")
+		}
 	})
-	if e, _ := next(t, m); e.State != Healthy {
-		t.Fatalf("got %+v, want Healthy while snoozed", e)
-	}
-	if n := checks.Load(); n != 0 {
-		t.Errorf("%d checks reached the service while snoozed", n)
-	}
-	if err := os.Remove(snooze); err != nil {
-		t.Fatal(err)
-	}
-	if e, _ := next(t, m); e.State != Unhealthy {
-		t.Fatalf("got %+v, want Unhealthy once the snooze file is gone", e)
-	}
-	if checks.Load() == 0 {
-		t.Error("no check reached the service after the snooze ended")
-	}
 }
 
 func TestMonitorShellChecker(t *testing.T) {
@@ -167,6 +197,8 @@ func TestMonitorShellChecker(t *testing.T) {
 	}
 }
 
+// TestMonitorCloseAndCancel: a real HTTP check makes the task healthy;
+// cancelling the context closes the events; Close is idempotent.
 func TestMonitorCloseAndCancel(t *testing.T) {
 	port := serve(t, respond(200, "ok"))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -82,13 +82,20 @@ func (w *Watcher) run(ctx context.Context, h *netlink.Handle, mon *monitor, want
 	defer close(w.updates)
 	defer h.Close()
 	defer mon.Close()
+	w.follow(ctx, mon.hints, func() ([]netState, error) { return read(h, want) }, last, debounce, log)
+}
+
+// follow is the watch loop, apart from netlink: after a hint it lets the
+// burst finish (debounce), reads the whole state and publishes it when it
+// changed; a failed read is retried after readRetry.
+func (w *Watcher) follow(ctx context.Context, hints chan struct{}, read func() ([]netState, error), last []NetworkAddrs, debounce time.Duration, log *zap.Logger) {
 	retry := false
 	for {
 		if !retry {
 			select {
 			case <-ctx.Done():
 				return
-			case <-mon.hints:
+			case <-hints:
 			}
 		}
 		retry = false
@@ -98,10 +105,10 @@ func (w *Watcher) run(ctx context.Context, h *netlink.Handle, mon *monitor, want
 			return
 		}
 		select {
-		case <-mon.hints:
+		case <-hints:
 		default:
 		}
-		states, err := read(h, want)
+		states, err := read()
 		if err != nil {
 			log.Warn("reading addresses failed; retrying", zap.Error(err), zap.Duration("retry_in", readRetry))
 			if !sleep(ctx, readRetry) {

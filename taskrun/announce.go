@@ -13,8 +13,8 @@ import (
 	"github.com/dewarhq/dewar/checkpoint"
 )
 
-// announcement is the task's serverset membership.
-type announcement struct {
+// zkAnnouncement is the task's serverset membership in ZooKeeper.
+type zkAnnouncement struct {
 	a    *announcer.Announcer
 	spec announcer.Spec
 	log  *zap.Logger
@@ -26,8 +26,8 @@ type announcement struct {
 
 // connectAnnouncer opens the ZooKeeper session before any process starts,
 // so that an unreachable ensemble or a bad announce config fails the task
-// early and clearly.
-func (t *task) connectAnnouncer(ctx context.Context, p *plan, facts *Facts) (*announcement, error) {
+// early and clearly. close ends the session.
+func (t *task) connectAnnouncer(ctx context.Context, p *taskSpec, facts *Facts) (m membership, close func(), err error) {
 	job, at := p.job, p.assigned
 	key := at.Task.Key()
 	spec := announcer.Spec{
@@ -47,16 +47,13 @@ func (t *task) connectAnnouncer(ctx context.Context, p *plan, facts *Facts) (*an
 	// as port 0, as Thermos does, with a warning.
 	ports, err := announcer.ResolveEndpoints(spec.PrimaryPort, spec.Portmap, spec.Ports)
 	if err != nil {
-		return nil, fmt.Errorf("announce: %w (ports of this task: %s)", err, p.portNames())
+		return nil, nil, fmt.Errorf("announce: %w (ports of this task: %s)", err, p.portNames())
 	}
 	if ports.PrimaryMissing != nil {
 		t.log.Warn("announcing port 0 as the serviceEndpoint", zap.Error(ports.PrimaryMissing))
 	}
-	a, err := announcer.New(ctx, *t.opt.Announcer, t.log)
-	if err != nil {
-		return nil, fmt.Errorf("announce: %w", err)
-	}
-	return &announcement{a: a, spec: spec, log: t.log, mappings: portMappings(t.env.Executor.GetContainer().GetNetworkInfos())}, nil
+	return t.deps.dial(ctx, *t.opt.Announcer, &zkAnnouncement{spec: spec, log: t.log, ckpt: t.ckpt,
+		mappings: portMappings(t.env.Executor.GetContainer().GetNetworkInfos())})
 }
 
 // portMappings collects the TCP port mappings of each named network
@@ -77,7 +74,7 @@ func portMappings(nis []mesos.NetworkInfo) map[string]map[int]int {
 	return out
 }
 
-func (a *announcement) networks(f *Facts) []announcer.Network {
+func (a *zkAnnouncement) networks(f *Facts) []announcer.Network {
 	var out []announcer.Network
 	for _, n := range f.Networks {
 		an := announcer.Network{Name: n.Name, PortMappings: a.mappings[n.Name]}
@@ -89,7 +86,7 @@ func (a *announcement) networks(f *Facts) []announcer.Network {
 	return out
 }
 
-func (a *announcement) join(ctx context.Context, f *Facts) error {
+func (a *zkAnnouncement) join(ctx context.Context, f *Facts) error {
 	a.spec.Networks = a.networks(f)
 	if len(f.Networks) == 0 {
 		if ip, ok := f.PrimaryIP(); ok {
@@ -103,19 +100,19 @@ func (a *announcement) join(ctx context.Context, f *Facts) error {
 	return nil
 }
 
-func (a *announcement) update(ctx context.Context, f *Facts) error {
+func (a *zkAnnouncement) update(ctx context.Context, f *Facts) error {
 	err := a.a.UpdateNetworks(ctx, a.networks(f))
 	recordServersets(a.ckpt, a.a.Members())
 	return err
 }
 
-func (a *announcement) leave(ctx context.Context) error {
+func (a *zkAnnouncement) leave(ctx context.Context) error {
 	err := a.a.Leave(ctx)
 	recordServersets(a.ckpt, a.a.Members())
 	return err
 }
 
-func (a *announcement) close() {
+func (a *zkAnnouncement) close() {
 	if err := a.a.Close(); err != nil {
 		a.log.Warn("closing the ZooKeeper session", zap.Error(err))
 	}

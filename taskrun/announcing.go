@@ -13,8 +13,9 @@ import (
 // a withdrawal is never overtaken by an earlier join or update. A nil
 // *announcing (no announce section, or no ensemble) does nothing.
 type announcing struct {
-	ann *announcement
-	log *zap.Logger
+	ann     membership
+	closeZK func() // ends the session
+	log     *zap.Logger
 
 	wake chan struct{} // 1-slot: ops were queued
 	stop chan struct{}
@@ -34,11 +35,11 @@ type annOp struct {
 	result  chan error // buffered 1; nil: nobody waits
 }
 
-func startAnnouncing(ann *announcement, log *zap.Logger) *announcing {
+func startAnnouncing(ann membership, closeZK func(), log *zap.Logger) *announcing {
 	if ann == nil {
 		return nil
 	}
-	a := &announcing{ann: ann, log: log, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	a := &announcing{ann: ann, closeZK: closeZK, log: log, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go a.loop()
 	return a
 }
@@ -109,7 +110,7 @@ func (a *announcing) close() {
 	}
 	close(a.stop)
 	<-a.done
-	a.ann.close()
+	a.closeZK()
 }
 
 func (a *announcing) loop() {

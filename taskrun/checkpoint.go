@@ -93,8 +93,8 @@ func (t *task) recordingReporter(next executor.Reporter) executor.Reporter {
 	}
 }
 
-// recordPlan records who the task is and what it will run.
-func (t *task) recordPlan(p *plan, f *Facts) {
+// recordSpec records who the task is and what it will run.
+func (t *task) recordSpec(p *taskSpec, f *Facts) {
 	t.ckpt.Update(func(c *checkpoint.Task) {
 		c.User, c.Instance, c.Hostname = p.user, p.instance, f.Hostname
 		if p.name != "" {

@@ -12,7 +12,7 @@ import (
 // watchDisk enforces the task's disk reservation on its sandbox, as
 // Thermos' ResourceManager (resource_manager.py); nil when enforcement is
 // off (Options.DiskCheckInterval 0) or nothing is reserved.
-func (t *task) watchDisk(ctx context.Context, p *plan) <-chan disklimit.Exceeded {
+func (t *task) watchDisk(ctx context.Context, p *taskSpec) <-chan disklimit.Exceeded {
 	if t.opt.DiskCheckInterval <= 0 {
 		return nil
 	}
@@ -34,7 +34,7 @@ func (t *task) watchDisk(ctx context.Context, p *plan) <-chan disklimit.Exceeded
 // task.resources.disk, which Thermos reads
 // (ResourceManagerProvider.from_assigned_task), else the TaskInfo's "disk"
 // resource (Mesos counts it in MB).
-func diskReservation(p *plan, info mesos.TaskInfo) int64 {
+func diskReservation(p *taskSpec, info mesos.TaskInfo) int64 {
 	if p.job != nil && p.job.Task.Resources != nil && p.job.Task.Resources.Disk > 0 {
 		return p.job.Task.Resources.Disk
 	}

@@ -16,7 +16,7 @@ import (
 type healthWatch struct {
 	checker health.Checker
 	cfg     health.MonitorConfig
-	mon     *health.Monitor
+	mon     healthMonitor
 	ok      chan struct{} // closed once healthy
 	bad     chan string
 	okSent  bool
@@ -24,11 +24,11 @@ type healthWatch struct {
 
 // prepareHealth builds the checker Thermos would build, before anything
 // runs, so that a bad shell command template fails the task early.
-func (t *task) prepareHealth(p *plan, facts Facts, opt sandbox.Options) (*healthWatch, error) {
+func (t *task) prepareHealth(p *taskSpec, facts Facts, opt sandbox.Options) (*healthWatch, error) {
 	if p.job == nil {
 		return nil, nil
 	}
-	// The job is rendered already (renderPlan), the shell command with it.
+	// The job is rendered already (renderSpec), the shell command with it.
 	hopt := health.Options{
 		Ports: p.ports,
 		// .healthchecksnooze lives in the task's sandbox
@@ -59,11 +59,11 @@ func (t *task) prepareHealth(p *plan, facts Facts, opt sandbox.Options) (*health
 }
 
 // start runs the monitor and translates its events.
-func (h *healthWatch) start(ctx context.Context, log *zap.Logger) error {
+func (h *healthWatch) start(ctx context.Context, monitor startMonitor, log *zap.Logger) error {
 	if h == nil {
 		return nil
 	}
-	m, err := health.StartMonitor(ctx, h.checker, h.cfg, log)
+	m, err := monitor(ctx, h.checker, h.cfg, log)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (h *healthWatch) failed() <-chan string {
 // lifecycleShutdown calls the task's HTTP lifecycle endpoints
 // (/quitquitquit, then /abortabortabort) before any signal is sent, as
 // Thermos' HttpLifecycleManager, returning early when the task ends.
-func (t *task) lifecycleShutdown(ctx context.Context, p *plan, runner *sandbox.Runner) {
+func (t *task) lifecycleShutdown(ctx context.Context, p *taskSpec, runner processes) {
 	if p.job == nil {
 		return
 	}
@@ -131,6 +131,5 @@ func (t *task) lifecycleShutdown(ctx context.Context, p *plan, runner *sandbox.R
 		case <-ctx.Done():
 		}
 	}()
-	lc := &health.Lifecycle{Log: t.log, Timeout: t.opt.SignalTimeout}
-	lc.Shutdown(ctx, port, cfg)
+	t.deps.lifecycle(t.log, t.opt.SignalTimeout).Shutdown(ctx, port, cfg)
 }

@@ -6,8 +6,6 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"go.uber.org/zap"
-
-	"github.com/dewarhq/dewar/sandbox"
 )
 
 const (
@@ -46,7 +44,7 @@ const (
 // A Shutdown, before or during the sequence, skips what is left of the
 // lifecycle endpoints and SIGKILLs by its deadline: the agent destroys the
 // container when its grace period runs out.
-func (t *task) kill(ctx context.Context, p *plan, runner *sandbox.Runner, annc *announcing, policy *mesos.KillPolicy) {
+func (t *task) kill(ctx context.Context, p *taskSpec, runner processes, annc *announcing, policy *mesos.KillPolicy) {
 	stopBy := time.Now().Add(t.opt.StopTimeout)
 	if t.shuttingDown() {
 		// Shutdown only: withdraw, TERM, KILL, all within the grace period.

@@ -70,6 +70,10 @@ func TestKillDuringDiscovery(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// TASK_STARTING came at launch, before discovery.
+	if got := <-statuses; got.State != mesos.TASK_STARTING {
+		t.Fatalf("first status %s %q, want TASK_STARTING", got.State, got.Message)
+	}
 	start := time.Now()
 	task.Kill(&mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(3 * time.Second)}}, "killed by the scheduler")
 	var got executor.Status
@@ -81,7 +85,7 @@ func TestKillDuringDiscovery(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("%s %q %s after the KILL", got.State, got.Message, took.Round(time.Millisecond))
 	if got.State != mesos.TASK_KILLED || got.Message != "killed by the scheduler before any process started" {
-		t.Fatalf("first status %s %q, want TASK_KILLED saying no process started", got.State, got.Message)
+		t.Fatalf("status after TASK_STARTING %s %q, want TASK_KILLED saying no process started", got.State, got.Message)
 	}
 	if took > discovery/3 {
 		t.Errorf("TASK_KILLED %s after the KILL: the kill waited for discovery (timeout %s)", took, discovery)
@@ -138,11 +142,14 @@ func TestDiscoveryTimeoutIsLost(t *testing.T) {
 	lr := New(Options{NoSetuid: true, DiscoveryTimeout: 500 * time.Millisecond, Logger: zaptest.NewLogger(t)})
 	task := lr.Launch(t.Context(), env, info, func(s executor.Status) { statuses <- s })
 	t.Cleanup(func() { waitDone(t, task) })
+	if got := <-statuses; got.State != mesos.TASK_STARTING {
+		t.Fatalf("first status %s %q, want TASK_STARTING", got.State, got.Message)
+	}
 	select {
 	case got := <-statuses:
 		if got.State != mesos.TASK_LOST || got.Reason == nil || *got.Reason != mesos.REASON_CONTAINER_LAUNCH_FAILED ||
 			!strings.Contains(got.Message, "discovering") {
-			t.Fatalf("first status %s %v %q, want TASK_LOST REASON_CONTAINER_LAUNCH_FAILED about discovery", got.State, got.Reason, got.Message)
+			t.Fatalf("status after TASK_STARTING %s %v %q, want TASK_LOST REASON_CONTAINER_LAUNCH_FAILED about discovery", got.State, got.Reason, got.Message)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no status after the discovery timeout")

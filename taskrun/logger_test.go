@@ -16,7 +16,7 @@ func TestApplyLoggers(t *testing.T) {
 		{Name: "quiet", Logger: &aurora.Logger{Destination: aurora.LogNone}},
 		{Name: "rotating", Logger: &aurora.Logger{Mode: aurora.LogRotate, Rotate: &aurora.RotatePolicy{LogSize: 1 << 20}}},
 	}}}
-	p := &plan{job: job, task: sandbox.Task{Processes: []sandbox.Process{{Name: "plain"}, {Name: "quiet"}, {Name: "rotating"}}}}
+	p := &taskSpec{job: job, task: sandbox.Task{Processes: []sandbox.Process{{Name: "plain"}, {Name: "quiet"}, {Name: "rotating"}}}}
 	applyLoggers(p, def)
 	if p.task.Processes[0].Log != nil {
 		t.Errorf("plain: got its own logger %+v, want the executor's", p.task.Processes[0].Log)

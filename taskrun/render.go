@@ -7,7 +7,7 @@ import (
 	"github.com/dewarhq/dewar/pystachio"
 )
 
-// renderPlan fills the {{...}} variables of the whole Aurora job the way
+// renderSpec fills the {{...}} variables of the whole Aurora job the way
 // Thermos does: task_info.py, mesos_task_instance_from_assigned_task,
 // binds and interpolates the whole MesosTaskInstance (command lines,
 // health check, lifecycle endpoints, announce fields, metadata, every
@@ -16,12 +16,12 @@ import (
 // unknown variable anywhere fails the task here, naming the field.
 //
 // Identifiers are not rendered: process names, the task name and
-// constraint orders were checked and recorded when the plan was made (a
-// template in them would make the plan disagree with itself), the announce
+// constraint orders were checked and recorded when the task spec was made (a
+// template in them would make the spec disagree with itself), the announce
 // portmap was resolved into the task's ports before the scope existed, and
 // networks are the agent's business before the executor starts. A
 // reference in them stays as written.
-func renderPlan(p *plan, scope map[string]string) error {
+func renderSpec(p *taskSpec, scope map[string]string) error {
 	if p.job == nil {
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 
 // Thermos renders the whole MesosTaskInstance, not only command lines
 // (task_info.py, mesos_task_instance_from_assigned_task: interpolate).
-func TestRenderPlanRendersEveryStringField(t *testing.T) {
+func TestRenderSpecRendersEveryStringField(t *testing.T) {
 	scope := map[string]string{
 		"mesos.instance":      "3",
 		"mesos.hostname":      "agent1",
@@ -31,32 +31,32 @@ func TestRenderPlanRendersEveryStringField(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		edit func(string) string
-		get  func(*plan) string
+		get  func(*taskSpec) string
 		want string
 	}{
-		{"process cmdline", nil, func(p *plan) string { return p.task.Processes[0].Cmdline }, "serve --port 31000"},
-		{"HTTP health endpoint", nil, func(p *plan) string { return p.job.HealthCheckConfig.HealthChecker.HTTP.Endpoint }, "/health/3"},
-		{"HTTP health expected response", nil, func(p *plan) string { return p.job.HealthCheckConfig.HealthChecker.HTTP.ExpectedResponse }, "ok t-1"},
-		{"lifecycle graceful endpoint", nil, func(p *plan) string { return p.job.Lifecycle.HTTP.GracefulShutdownEndpoint }, "/quit/agent1"},
-		{"lifecycle shutdown endpoint", nil, func(p *plan) string { return p.job.Lifecycle.HTTP.ShutdownEndpoint }, "/abort?ip=198.18.0.7"},
-		{"announce zk_path", nil, func(p *plan) string { return p.job.Announce.ZkPath }, "/aurora/3"},
-		{"contact", nil, func(p *plan) string { return p.job.Contact }, "agent1@example.com"},
+		{"process cmdline", nil, func(p *taskSpec) string { return p.task.Processes[0].Cmdline }, "serve --port 31000"},
+		{"HTTP health endpoint", nil, func(p *taskSpec) string { return p.job.HealthCheckConfig.HealthChecker.HTTP.Endpoint }, "/health/3"},
+		{"HTTP health expected response", nil, func(p *taskSpec) string { return p.job.HealthCheckConfig.HealthChecker.HTTP.ExpectedResponse }, "ok t-1"},
+		{"lifecycle graceful endpoint", nil, func(p *taskSpec) string { return p.job.Lifecycle.HTTP.GracefulShutdownEndpoint }, "/quit/agent1"},
+		{"lifecycle shutdown endpoint", nil, func(p *taskSpec) string { return p.job.Lifecycle.HTTP.ShutdownEndpoint }, "/abort?ip=198.18.0.7"},
+		{"announce zk_path", nil, func(p *taskSpec) string { return p.job.Announce.ZkPath }, "/aurora/3"},
+		{"contact", nil, func(p *taskSpec) string { return p.job.Contact }, "agent1@example.com"},
 		{"shell health check", func(s string) string {
 			return strings.Replace(s, `{"http": {"endpoint": "/health/{{mesos.instance}}", "expected_response": "ok {{thermos.task_id}}"}}`,
 				`{"shell": {"shell_command": "check {{mesos.ip}}"}}`, 1)
-		}, func(p *plan) string { return p.job.HealthCheckConfig.HealthChecker.Shell.ShellCommand }, "check 198.18.0.7"},
+		}, func(p *taskSpec) string { return p.job.HealthCheckConfig.HealthChecker.Shell.ShellCommand }, "check 198.18.0.7"},
 		{"escape stays literal, rendered once", func(s string) string {
 			return strings.Replace(s, `"/quit/{{mesos.hostname}}"`, `"/quit/{{&mesos.nope}}"`, 1)
-		}, func(p *plan) string { return p.job.Lifecycle.HTTP.GracefulShutdownEndpoint }, "/quit/{{mesos.nope}}"},
+		}, func(p *taskSpec) string { return p.job.Lifecycle.HTTP.GracefulShutdownEndpoint }, "/quit/{{mesos.nope}}"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := base()
 			if tt.edit != nil {
 				doc = tt.edit(doc)
 			}
-			p := renderTestPlan(t, doc)
-			if err := renderPlan(p, scope); err != nil {
-				t.Fatalf("renderPlan: %v", err)
+			p := renderTestSpec(t, doc)
+			if err := renderSpec(p, scope); err != nil {
+				t.Fatalf("renderSpec: %v", err)
 			}
 			if got := tt.get(p); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
@@ -67,7 +67,7 @@ func TestRenderPlanRendersEveryStringField(t *testing.T) {
 
 // An unknown variable anywhere fails the task before anything runs, and
 // the message names the field.
-func TestRenderPlanUnknownVariableNamesTheField(t *testing.T) {
+func TestRenderSpecUnknownVariableNamesTheField(t *testing.T) {
 	scope := map[string]string{"mesos.instance": "0", "thermos.ports[http]": "31000"}
 	for _, tt := range []struct {
 		name, job, field string
@@ -87,10 +87,10 @@ func TestRenderPlanUnknownVariableNamesTheField(t *testing.T) {
 				doc += `, "task": {"processes": [{"name": "web", "cmdline": "true"}]}`
 			}
 			doc += "}"
-			p := renderTestPlan(t, doc)
-			err := renderPlan(p, scope)
+			p := renderTestSpec(t, doc)
+			err := renderSpec(p, scope)
 			if err == nil {
-				t.Fatal("renderPlan accepted an unknown variable")
+				t.Fatal("renderSpec accepted an unknown variable")
 			}
 			if !strings.HasPrefix(err.Error(), tt.field+": ") {
 				t.Errorf("error %q does not start with the field %q", err, tt.field)
@@ -103,13 +103,13 @@ func TestRenderPlanUnknownVariableNamesTheField(t *testing.T) {
 	}
 }
 
-func renderTestPlan(t *testing.T, doc string) *plan {
+func renderTestSpec(t *testing.T, doc string) *taskSpec {
 	t.Helper()
 	job, err := aurora.ParseJob([]byte(doc))
 	if err != nil {
 		t.Fatalf("ParseJob: %v", err)
 	}
-	p := &plan{job: job, aurora: true}
+	p := &taskSpec{job: job, aurora: true}
 	for _, pr := range job.Task.Processes {
 		p.task.Processes = append(p.task.Processes, sandbox.Process{Name: pr.Name, Cmdline: pr.Cmdline})
 	}

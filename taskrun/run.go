@@ -49,7 +49,7 @@ func (t *task) run(ctx context.Context) {
 		}
 	}
 
-	p, err := makePlan(t.info, t.env.Framework)
+	p, err := newTaskSpec(t.info, t.env.Framework)
 	if err != nil {
 		fail(err.Error(), failureReason(err))
 		return
@@ -62,7 +62,13 @@ func (t *task) run(ctx context.Context) {
 		Sandbox:  t.env.Config.Sandbox,
 		Ports:    p.ports,
 	}
-	t.recordPlan(p, &facts)
+	t.recordSpec(p, &facts)
+	// TASK_STARTING as soon as the task is decoded, before anything that
+	// can take a while, as Thermos: AuroraExecutor.launchTask validates the
+	// task (a bad one is TASK_FAILED without STARTING), then _run sends
+	// TASK_STARTING first (aurora_executor.py). The addresses are not known
+	// yet; they come in TASK_RUNNING and every update after it.
+	t.report(executor.Status{State: mesos.TASK_STARTING, Message: "launching"})
 	if err := t.discover(pctx, &facts); err != nil {
 		if !killedEarly() {
 			// Nothing of the task ran: the executor could not start it in
@@ -76,23 +82,22 @@ func (t *task) run(ctx context.Context) {
 		return
 	}
 	t.recordNetworks(&facts)
-	t.report(executor.Status{State: mesos.TASK_STARTING, Networks: NetworkInfos(facts.Networks),
-		Message: "addresses: " + facts.summary()})
+	t.log.Info("discovered addresses", zap.String("addresses", facts.summary()))
 	if killedEarly() {
 		return
 	}
 	if p.aurora {
-		if err := renderPlan(p, facts.Scope()); err != nil {
+		if err := renderSpec(p, facts.Scope()); err != nil {
 			fail(err.Error(), failureReason(err))
 			return
 		}
 	}
-	var ann *announcement
+	var (
+		ann     membership
+		closeZK func()
+	)
 	if p.job != nil && p.job.Announce != nil && t.opt.Announcer != nil {
-		ann, err = t.connectAnnouncer(pctx, p, &facts)
-		if ann != nil {
-			ann.ckpt = t.ckpt
-		}
+		ann, closeZK, err = t.connectAnnouncer(pctx, p, &facts)
 		if err != nil {
 			if !killedEarly() {
 				fail(err.Error(), failureReason(err))
@@ -100,7 +105,7 @@ func (t *task) run(ctx context.Context) {
 			return
 		}
 	}
-	annc := startAnnouncing(ann, t.log)
+	annc := startAnnouncing(ann, closeZK, t.log)
 	defer annc.close()
 	if killedEarly() {
 		return
@@ -116,12 +121,12 @@ func (t *task) run(ctx context.Context) {
 	if hc != nil {
 		t.recordHealthPending()
 	}
-	runner, err := sandbox.Start(ctx, p.task, sopt)
+	runner, err := t.deps.start(ctx, p.task, sopt)
 	if err != nil {
 		fail(fmt.Sprintf("cannot start task: %v", err), failureReason(err))
 		return
 	}
-	if err := hc.start(ctx, t.log); err != nil {
+	if err := hc.start(ctx, t.deps.monitor, t.log); err != nil {
 		t.log.Error("cannot start the health monitor; the task will stay STARTING", zap.Error(err))
 	}
 	defer hc.close()
@@ -140,7 +145,7 @@ func (t *task) discover(ctx context.Context, facts *Facts) error {
 		}
 	}
 	if named == 0 {
-		h, err := netdiscover.Host(ctx, facts.Hostname, opt)
+		h, err := t.deps.addrs.Host(ctx, facts.Hostname, opt)
 		if err != nil {
 			// Host networking still works by name, as Thermos; say why
 			// the IP variables are missing.
@@ -150,16 +155,15 @@ func (t *task) discover(ctx context.Context, facts *Facts) error {
 		facts.HostAddrs = h.Addrs
 		return nil
 	}
-	addrs, err := netdiscover.Discover(ctx, nets, opt)
+	addrs, err := t.deps.addrs.Discover(ctx, nets, opt)
 	if err != nil {
 		return fmt.Errorf("discovering the container's CNI addresses: %w", err)
 	}
 	facts.Networks = addrs
-	t.log.Info("discovered addresses", zap.String("networks", describe(addrs)))
 	return nil
 }
 
-// summary is a one-line description of the addresses for status messages.
+// summary is a one-line description of the addresses, for the log.
 func (f Facts) summary() string {
 	if len(f.Networks) > 0 {
 		return describe(f.Networks)
@@ -171,7 +175,7 @@ func (f Facts) summary() string {
 	return "host networking " + f.Hostname + " " + strings.Join(as, "|")
 }
 
-func (t *task) sandboxOptions(p *plan, facts Facts) sandbox.Options {
+func (t *task) sandboxOptions(p *taskSpec, facts Facts) sandbox.Options {
 	user := p.user
 	if t.opt.ExecuteAsUser != "" {
 		// thermos_executor_main.py: UserOverrideDirectorySandboxProvider.

@@ -20,9 +20,9 @@ import (
 type supervisor struct {
 	t      *task
 	ctx    context.Context
-	p      *plan
+	p      *taskSpec
 	facts  *Facts
-	runner *sandbox.Runner
+	runner processes
 	annc   *announcing
 	hc     *healthWatch
 
@@ -37,11 +37,11 @@ type supervisor struct {
 	runningMsg string
 }
 
-func (t *task) supervise(ctx context.Context, p *plan, facts *Facts, runner *sandbox.Runner, annc *announcing, hc *healthWatch) {
+func (t *task) supervise(ctx context.Context, p *taskSpec, facts *Facts, runner processes, annc *announcing, hc *healthWatch) {
 	s := &supervisor{t: t, ctx: ctx, p: p, facts: facts, runner: runner, annc: annc, hc: hc, killDone: make(chan struct{})}
 	var watch <-chan []netdiscover.NetworkAddrs
 	if len(facts.Networks) > 0 {
-		w, err := netdiscover.Watch(ctx, t.networks(), netdiscover.Options{TentativeWait: t.opt.DiscoveryTimeout, Log: t.log})
+		w, err := t.deps.addrs.Watch(ctx, t.networks(), netdiscover.Options{TentativeWait: t.opt.DiscoveryTimeout, Log: t.log})
 		if err != nil {
 			t.log.Warn("cannot watch addresses; changes will not be reported", zap.Error(err))
 		} else {

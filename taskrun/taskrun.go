@@ -73,7 +73,10 @@ type Options struct {
 }
 
 // Launcher starts tasks; it is the executor's executor.Launcher.
-type Launcher struct{ opt Options }
+type Launcher struct {
+	opt  Options
+	deps deps
+}
 
 var _ executor.Launcher = (*Launcher)(nil)
 
@@ -91,13 +94,14 @@ func New(opt Options) *Launcher {
 	if opt.PreemptionWait <= 0 {
 		opt.PreemptionWait = DefaultPreemptionWait
 	}
-	return &Launcher{opt: opt}
+	return &Launcher{opt: opt, deps: realDeps()}
 }
 
 // Launch starts the task's lifecycle in its own goroutine.
 func (l *Launcher) Launch(ctx context.Context, env executor.LaunchEnv, info mesos.TaskInfo, report executor.Reporter) executor.Task {
 	t := &task{
 		opt:       l.opt,
+		deps:      l.deps,
 		env:       env,
 		info:      info,
 		report:    report,
@@ -124,6 +128,7 @@ func (t *task) Done() <-chan struct{} { return t.done }
 // task is one running task.
 type task struct {
 	opt    Options
+	deps   deps
 	env    executor.LaunchEnv
 	info   mesos.TaskInfo
 	report executor.Reporter

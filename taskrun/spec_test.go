@@ -55,7 +55,7 @@ func auroraTaskInfo(t *testing.T, jobJSON []byte, ports map[string]int32) mesos.
 }
 
 // processes returns the task's processes by name.
-func processes(p *plan) map[string]sandbox.Process {
+func processesByName(p *taskSpec) map[string]sandbox.Process {
 	out := map[string]sandbox.Process{}
 	for _, pr := range p.task.Processes {
 		out[pr.Name] = pr
@@ -63,16 +63,16 @@ func processes(p *plan) map[string]sandbox.Process {
 	return out
 }
 
-// TestCommandPlan: a plain Mesos CommandInfo becomes one process, with
+// TestCommandSpec: a plain Mesos CommandInfo becomes one process, with
 // Mesos' shell semantics, the task's environment and its user.
-func TestCommandPlan(t *testing.T) {
+func TestCommandSpec(t *testing.T) {
 	yes, no := true, false
 	fw := mesos.FrameworkInfo{User: "fwuser"}
 	cmd := func(c mesos.CommandInfo) mesos.TaskInfo {
 		return mesos.TaskInfo{Name: "t", TaskID: mesos.TaskID{Value: "t-1"}, Command: &c}
 	}
 	t.Run("shell true runs value with bash", func(t *testing.T) {
-		p, err := makePlan(cmd(mesos.CommandInfo{Value: ptr("echo a && echo b"), Shell: &yes}), fw)
+		p, err := newTaskSpec(cmd(mesos.CommandInfo{Value: ptr("echo a && echo b"), Shell: &yes}), fw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func TestCommandPlan(t *testing.T) {
 		}
 	})
 	t.Run("shell unset defaults to true", func(t *testing.T) {
-		p, err := makePlan(cmd(mesos.CommandInfo{Value: ptr("exit 0")}), fw)
+		p, err := newTaskSpec(cmd(mesos.CommandInfo{Value: ptr("exit 0")}), fw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +102,7 @@ func TestCommandPlan(t *testing.T) {
 		// argv[0] is arguments[0], as Mesos' command executor; the rest
 		// reach the program unchanged, quotes and $ included.
 		args := []string{"printf-as-argv0", "%s|", "it's", "a b", "$HOME", "`x`", ""}
-		p, err := makePlan(cmd(mesos.CommandInfo{Value: ptr("/usr/bin/printf"), Shell: &no, Arguments: args}), fw)
+		p, err := newTaskSpec(cmd(mesos.CommandInfo{Value: ptr("/usr/bin/printf"), Shell: &no, Arguments: args}), fw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestCommandPlan(t *testing.T) {
 		}
 	})
 	t.Run("command user wins over framework user", func(t *testing.T) {
-		p, err := makePlan(cmd(mesos.CommandInfo{Value: ptr("true"), User: ptr("alice")}), fw)
+		p, err := newTaskSpec(cmd(mesos.CommandInfo{Value: ptr("true"), User: ptr("alice")}), fw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestCommandPlan(t *testing.T) {
 		info := cmd(c)
 		info.Resources = []mesos.Resource{{Name: "ports", Type: mesos.RANGES.Enum(),
 			Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: 31000, End: 31001}}}}}
-		p, err := makePlan(info, fw)
+		p, err := newTaskSpec(info, fw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +154,7 @@ func TestCommandPlan(t *testing.T) {
 		{"neither data nor command", mesos.TaskInfo{TaskID: mesos.TaskID{Value: "t-1"}}, "neither data"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := makePlan(tt.info, fw)
+			_, err := newTaskSpec(tt.info, fw)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
@@ -162,16 +162,16 @@ func TestCommandPlan(t *testing.T) {
 	}
 }
 
-// TestAuroraPlan: the fixtures' AssignedTasks become the Thermos task with
+// TestAuroraSpec: the fixtures' AssignedTasks become the Thermos task with
 // pystachio's semantics, the role as user and the assigned ports.
-func TestAuroraPlan(t *testing.T) {
+func TestAuroraSpec(t *testing.T) {
 	t.Run("hello world", func(t *testing.T) {
-		p, err := makePlan(auroraTaskInfo(t, fixtureJSON(t, "hello_world.json", nil), map[string]int32{"http": 31000}), mesos.FrameworkInfo{User: "aurora"})
+		p, err := newTaskSpec(auroraTaskInfo(t, fixtureJSON(t, "hello_world.json", nil), map[string]int32{"http": 31000}), mesos.FrameworkInfo{User: "aurora"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !p.aurora || p.job == nil || p.assigned == nil {
-			t.Fatalf("not an Aurora plan: %+v", p)
+			t.Fatalf("not an Aurora task spec: %+v", p)
 		}
 		if p.user != "root" {
 			t.Errorf("user %q, want the role root (not the framework's user)", p.user)
@@ -179,7 +179,7 @@ func TestAuroraPlan(t *testing.T) {
 		if p.instance != 1 || p.ports["http"] != 31000 {
 			t.Errorf("instance %d ports %v", p.instance, p.ports)
 		}
-		hello := processes(p)["hello"]
+		hello := processesByName(p)["hello"]
 		if !strings.Contains(hello.Cmdline, "{{mesos.instance}}") {
 			t.Errorf("templates are rendered later, at run time: %q", hello.Cmdline)
 		}
@@ -189,7 +189,7 @@ func TestAuroraPlan(t *testing.T) {
 		if p.task.FinalizationWait != 30*time.Second {
 			t.Errorf("finalization wait %v", p.task.FinalizationWait)
 		}
-		if err := renderPlan(p, Facts{TaskID: "task-1", Instance: p.instance}.Scope()); err != nil {
+		if err := renderSpec(p, Facts{TaskID: "task-1", Instance: p.instance}.Scope()); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := p.task.Processes[0].Cmdline, "echo hello world from instance 1 of task task-1"; got != want {
@@ -197,7 +197,7 @@ func TestAuroraPlan(t *testing.T) {
 		}
 	})
 	t.Run("ordered with final processes", func(t *testing.T) {
-		p, err := makePlan(auroraTaskInfo(t, fixtureJSON(t, "ordered_final.json", nil), nil), mesos.FrameworkInfo{})
+		p, err := newTaskSpec(auroraTaskInfo(t, fixtureJSON(t, "ordered_final.json", nil), nil), mesos.FrameworkInfo{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +205,7 @@ func TestAuroraPlan(t *testing.T) {
 		if len(p.task.Order) != 2 || !slices.Equal(p.task.Order[0], want[0]) || !slices.Equal(p.task.Order[1], want[1]) {
 			t.Errorf("order %v, want %v", p.task.Order, want)
 		}
-		ps := processes(p)
+		ps := processesByName(p)
 		for name, final := range map[string]bool{"fetch": false, "build": false, "publish": false, "archive": true, "cleanup": true} {
 			if ps[name].Final != final {
 				t.Errorf("%s final=%v, want %v", name, ps[name].Final, final)
@@ -216,14 +216,14 @@ func TestAuroraPlan(t *testing.T) {
 		}
 	})
 	t.Run("cron batch", func(t *testing.T) {
-		p, err := makePlan(auroraTaskInfo(t, fixtureJSON(t, "cron_batch.json", nil), nil), mesos.FrameworkInfo{})
+		p, err := newTaskSpec(auroraTaskInfo(t, fixtureJSON(t, "cron_batch.json", nil), nil), mesos.FrameworkInfo{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if p.task.MaxConcurrency != 1 || p.task.MaxFailures != 1 {
 			t.Errorf("task %+v", p.task)
 		}
-		if r := processes(p)["report"]; r.MaxFailures != 3 || r.MinDuration != time.Second {
+		if r := processesByName(p)["report"]; r.MaxFailures != 3 || r.MinDuration != time.Second {
 			t.Errorf("report %+v, want 3 failures allowed, 1s apart", r)
 		}
 	})
@@ -233,7 +233,7 @@ func TestAuroraPlan(t *testing.T) {
 				"health": "http", "admin": "8080", "dangling": "nope", "http": "9999",
 			}}
 		})
-		p, err := makePlan(auroraTaskInfo(t, jobJSON, map[string]int32{"http": 31000}), mesos.FrameworkInfo{})
+		p, err := newTaskSpec(auroraTaskInfo(t, jobJSON, map[string]int32{"http": 31000}), mesos.FrameworkInfo{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestAuroraPlan(t *testing.T) {
 		jobJSON := fixtureJSON(t, "hello_world.json", func(doc map[string]any) {
 			doc["announce"] = map[string]any{"portmap": map[string]any{"a": "b", "b": "a"}}
 		})
-		_, err := makePlan(auroraTaskInfo(t, jobJSON, map[string]int32{"http": 31000}), mesos.FrameworkInfo{})
+		_, err := newTaskSpec(auroraTaskInfo(t, jobJSON, map[string]int32{"http": 31000}), mesos.FrameworkInfo{})
 		if err == nil || !strings.Contains(err.Error(), "announce.portmap") {
 			t.Fatalf("error %v, want one naming announce.portmap", err)
 		}
@@ -268,11 +268,11 @@ func TestAuroraPlan(t *testing.T) {
 				map[string]any{"name": "e", "cmdline": "true", "ephemeral": true},
 			}
 		})
-		p, err := makePlan(auroraTaskInfo(t, jobJSON, nil), mesos.FrameworkInfo{})
+		p, err := newTaskSpec(auroraTaskInfo(t, jobJSON, nil), mesos.FrameworkInfo{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ps := processes(p)
+		ps := processesByName(p)
 		if !ps["d"].Daemon || ps["d"].MaxFailures != 0 || ps["d"].Ephemeral {
 			t.Errorf("d %+v, want a daemon retried forever", ps["d"])
 		}

@@ -13,8 +13,8 @@ import (
 	"github.com/dewarhq/dewar/sandbox"
 )
 
-// plan is everything decided about a task before anything runs.
-type plan struct {
+// taskSpec is everything decided about a task before anything runs.
+type taskSpec struct {
 	name     string
 	user     string // the task's user ("" = the executor's own)
 	instance int
@@ -34,22 +34,22 @@ func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errInvalid}, args...)...)
 }
 
-// makePlan decides how to run info: an Aurora AssignedTask in data, or a
+// newTaskSpec decides how to run info: an Aurora AssignedTask in data, or a
 // plain Mesos CommandInfo.
-func makePlan(info mesos.TaskInfo, fw mesos.FrameworkInfo) (*plan, error) {
+func newTaskSpec(info mesos.TaskInfo, fw mesos.FrameworkInfo) (*taskSpec, error) {
 	switch {
 	case len(info.GetData()) > 0:
-		return auroraPlan(info)
+		return auroraSpec(info)
 	case info.Command != nil:
-		return commandPlan(info, fw)
+		return commandSpec(info, fw)
 	default:
 		return nil, invalidf("task %s has neither data (an Aurora AssignedTask) nor a command; dewar runs one or the other", info.TaskID.Value)
 	}
 }
 
-// commandPlan runs CommandInfo as one process: the mode any Mesos
+// commandSpec runs CommandInfo as one process: the mode any Mesos
 // framework can use.
-func commandPlan(info mesos.TaskInfo, fw mesos.FrameworkInfo) (*plan, error) {
+func commandSpec(info mesos.TaskInfo, fw mesos.FrameworkInfo) (*taskSpec, error) {
 	c := info.Command
 	cmdline := c.GetValue()
 	if !c.GetShell() && c.Shell != nil {
@@ -70,7 +70,7 @@ func commandPlan(info mesos.TaskInfo, fw mesos.FrameworkInfo) (*plan, error) {
 	if strings.TrimSpace(cmdline) == "" {
 		return nil, invalidf("command.value is empty: nothing to run")
 	}
-	p := &plan{
+	p := &taskSpec{
 		name:  info.GetName(),
 		user:  c.GetUser(),
 		ports: map[string]int{},
@@ -109,9 +109,9 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// auroraPlan decodes the AssignedTask Aurora puts in TaskInfo.data and the
+// auroraSpec decodes the AssignedTask Aurora puts in TaskInfo.data and the
 // MesosJob JSON inside it.
-func auroraPlan(info mesos.TaskInfo) (*plan, error) {
+func auroraSpec(info mesos.TaskInfo) (*taskSpec, error) {
 	at, err := aurora.DecodeAssignedTask(info.GetData())
 	if err != nil {
 		return nil, invalidf("TaskInfo.data is not an Aurora AssignedTask: %v", err)
@@ -123,7 +123,7 @@ func auroraPlan(info mesos.TaskInfo) (*plan, error) {
 	if err != nil {
 		return nil, invalidf("AssignedTask.task.executorConfig.data: %v", err)
 	}
-	p := &plan{
+	p := &taskSpec{
 		name:     job.Task.Name,
 		instance: int(at.InstanceID),
 		ports:    map[string]int{},
@@ -172,7 +172,7 @@ func auroraPlan(info mesos.TaskInfo) (*plan, error) {
 }
 
 // portNames lists the task's port names, for messages.
-func (p *plan) portNames() string {
+func (p *taskSpec) portNames() string {
 	var names []string
 	for n := range p.ports {
 		names = append(names, n)
@@ -200,7 +200,7 @@ func preemptionWait(policy, taskPolicy *mesos.KillPolicy, def time.Duration) tim
 // applyLoggers gives every process with its own Thermos logger its log
 // configuration; what the logger leaves out (rotation sizes) comes from the
 // executor's --runner-* flags, as Thermos does.
-func applyLoggers(p *plan, def sandbox.LogConfig) {
+func applyLoggers(p *taskSpec, def sandbox.LogConfig) {
 	if p.job == nil {
 		return
 	}
