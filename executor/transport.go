@@ -44,6 +44,7 @@ func newSender(cfg Config) calls.Sender {
 			t.Proxy = nil
 		}))
 	}
+	configOpts = append(configOpts, httpcli.WrapRoundTripper(guardEvents))
 	opts := []httpcli.Opt{
 		httpcli.Endpoint(endpoint),
 		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
