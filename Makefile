@@ -64,7 +64,7 @@ test: deps build
 	@mkdir -p $(TEST_OUTPUT)
 	@ip netns list | grep -oE '^dewar[^ ]*' | sort > $(TEST_OUTPUT)/netns-before || true
 	DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(TEST_OUTPUT) ./...
-	$(MAKE) fuzz
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_TEST)
 	@# Namespaces that were there before belong to someone else (another
 	@# checkout's tests on a shared machine); on a fresh CI machine there are none.
 	@leftover=$$(ip netns list | grep -oE '^dewar[^ ]*' | sort | comm -13 $(TEST_OUTPUT)/netns-before - || true); \
@@ -96,11 +96,15 @@ reliability: deps-debian build
 	  $(GO) test -count=1 -timeout 15m -run '^TestReliability$$' ./e2e/reliability/ || rc=$$?; \
 	  echo; cat $(RELIABILITY_TABLE) 2>/dev/null || echo "no table: the suite stopped early (see above)"; exit $$rc
 
-# Each fuzz target briefly, as CI does; run longer with FUZZTIME=5m (any
-# -fuzztime value). The default is a count of executions, not a duration:
-# with a duration, `go test -fuzz` can end with a spurious "context deadline
-# exceeded" failure when the time runs out mid-step.
+# Every fuzz target for FUZZTIME each, then a table (target, executions,
+# new corpus entries, time, result); run longer with FUZZTIME=10m (any
+# -fuzztime value). `make test` gives each target FUZZTIME_TEST (about two
+# minutes for all eleven on 2 cores); `go test` alone runs the committed
+# seeds (testdata/fuzz/<target>/). The defaults are counts of executions,
+# not durations: with a duration, `go test -fuzz` can end with a spurious
+# "context deadline exceeded" failure when the time runs out mid-step.
 FUZZTIME ?= 100000x
+FUZZTIME_TEST ?= 20000x
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 

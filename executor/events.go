@@ -40,10 +40,22 @@ func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
 				mesos.REASON_TASK_GROUP_INVALID)
 		}
 	case executor.Event_KILL:
+		// A KILL or ACKNOWLEDGED without its message is malformed (the
+		// agent always sets it: src/slave/slave.cpp, Slave::killTask and
+		// ::statusUpdateAcknowledgement); log it rather than dereference
+		// nil (FuzzEventStream).
 		k := ev.GetKill()
+		if k == nil {
+			e.log.Warn("ignoring KILL without a task id")
+			break
+		}
 		e.kill(k.TaskID.Value, k.KillPolicy)
 	case executor.Event_ACKNOWLEDGED:
 		a := ev.GetAcknowledged()
+		if a == nil {
+			e.log.Warn("ignoring ACKNOWLEDGED without a task id and uuid")
+			break
+		}
 		e.acknowledged(a.TaskID.Value, a.GetUUID())
 	case executor.Event_MESSAGE:
 		e.log.Info("framework message", zap.Int("bytes", len(ev.GetMessage().GetData())))

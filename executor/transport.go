@@ -52,7 +52,8 @@ func senderVia(cfg Config, endpoint string, transport httpcli.ConfigOpt) calls.S
 	opts := []httpcli.Opt{
 		httpcli.Endpoint(endpoint),
 		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second), transport)),
+		// guardEvents after transport: it wraps the round tripper transport set.
+		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second), transport, httpcli.WrapRoundTripper(guardEvents))),
 	}
 	if cfg.AuthToken != "" {
 		opts = append(opts, httpcli.DefaultHeader("Authorization", "Bearer "+cfg.AuthToken))

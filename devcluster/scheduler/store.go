@@ -144,8 +144,9 @@ func (s *Store) UpdateTask(taskID string, f func(*TaskRecord)) (rec TaskRecord, 
 		if v == nil {
 			return nil
 		}
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode task %s: %w", taskID, err)
+		var err error
+		if rec, err = decodeTask([]byte(taskID), v); err != nil {
+			return err
 		}
 		ok = true
 		f(&rec)
@@ -158,14 +159,23 @@ func (s *Store) UpdateTask(taskID string, f func(*TaskRecord)) (rec TaskRecord, 
 	return rec, ok, err
 }
 
+// decodeTask decodes the record stored under key.
+func decodeTask(key, v []byte) (TaskRecord, error) {
+	var rec TaskRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return TaskRecord{}, fmt.Errorf("decode task %q from the database (remove the file given to --db to start over): %w", key, err)
+	}
+	return rec, nil
+}
+
 // Tasks returns every record, by instance then launch time.
 func (s *Store) Tasks() ([]TaskRecord, error) {
 	var out []TaskRecord
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
-			var rec TaskRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode task %s: %w", k, err)
+			rec, err := decodeTask(k, v)
+			if err != nil {
+				return err
 			}
 			out = append(out, rec)
 			return nil
