@@ -9,7 +9,8 @@ import (
 // TestDecodesAnotherEncoder decodes AssignedTasks that dewar did not
 // encode: testdata/aurora/thrift/*.bin were written by the Thrift 0.17
 // Python bindings generated from Aurora's own api.thrift (gen.py beside
-// them), shaped as Aurora's scheduler fills TaskInfo.data
+// them, from the job JSON of the same name there, kept as it was encoded),
+// shaped as Aurora's scheduler fills TaskInfo.data
 // (MesosTaskFactory.serializeTask, TBinaryProtocol): every TaskConfig
 // field set, including the sets, maps, unions and the container we only
 // skip. The same files seed FuzzDecodeAssignedTask.
@@ -38,7 +39,7 @@ func TestDecodesAnotherEncoder(t *testing.T) {
 			if task.ExecutorConfig == nil || task.ExecutorConfig.Name != "AuroraExecutor" {
 				t.Fatalf("executor config = %+v", task.ExecutorConfig)
 			}
-			if want := readFixture(t, tt.file+".json"); !bytes.Equal([]byte(task.ExecutorConfig.Data), want) {
+			if want := readFixture(t, filepath.Join("thrift", tt.file+".json")); !bytes.Equal([]byte(task.ExecutorConfig.Data), want) {
 				t.Errorf("executorConfig.data is not the job JSON it was built from")
 			}
 			if _, err := ParseJob([]byte(task.ExecutorConfig.Data)); err != nil {
