@@ -124,7 +124,15 @@ func agentRestarted(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 	// same member with the same data.
 	_, wd, _ := checkUpdates(n.updatesOf(wTask), []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING})
 	dups += wd
-	now := n.executorState(t, wEx)
+	// After the last restart the witness may still be re-subscribing
+	// (the agent answers 503, then it waits up to a second): give it the
+	// re-registration window, after which the agent has destroyed an
+	// executor that did not come back.
+	var now fakeagent.ExecutorState
+	waitUntil(t, time.Minute, "the witness executor to re-subscribe or be destroyed", func() bool {
+		now = n.executorState(t, wEx)
+		return now.State != "registering"
+	})
 	procs := e2etest.PIDsWithEnv("MESOS_DIRECTORY=" + wState.Sandbox)
 	slices.Sort(procs)
 	_, after, err := r.Get(member)
