@@ -85,12 +85,15 @@ test-mesos:
 
 # The reliability suite (issue 13, e2e/reliability) at full scale: a
 # three-node ZooKeeper ensemble on loopback, one announcer session per
-# simulated task, 1,000 of them in the rejoin storm. Prints the table of
+# simulated task, 1,000 of them in the rejoin storm; 20 restarts of the
+# fake agent and 5 of the real mesos-agent under running tasks; an address
+# flap under CNI; a full sandbox; the security row. Prints the table of
 # figures; fails when a scenario misses its threshold. No -race here: the
 # figures are the product's, not the race detector's. `make test` runs the
-# short version of the same scenarios.
+# short version of the same scenarios (without the real mesos-agent, which
+# e2e/mesos restarts once).
 RELIABILITY_TABLE := $(CURDIR)/bin/reliability.md
-reliability: deps-debian build
+reliability: deps build
 	@rm -f $(RELIABILITY_TABLE)
 	@rc=0; DEWAR_RELIABILITY_FULL=1 DEWAR_RELIABILITY_TABLE=$(RELIABILITY_TABLE) DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin \
 	  $(GO) test -count=1 -timeout 15m -run '^TestReliability$$' ./e2e/reliability/ || rc=$$?; \

@@ -124,7 +124,15 @@ func agentRestarted(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 	// same member with the same data.
 	_, wd, _ := checkUpdates(n.updatesOf(wTask), []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING})
 	dups += wd
-	now := n.executorState(t, wEx)
+	// After the last restart the witness may still be re-subscribing
+	// (the agent answers 503, then it waits up to a second): give it the
+	// re-registration window, after which the agent has destroyed an
+	// executor that did not come back.
+	var now fakeagent.ExecutorState
+	waitUntil(t, time.Minute, "the witness executor to re-subscribe or be destroyed", func() bool {
+		now = n.executorState(t, wEx)
+		return now.State != "registering"
+	})
 	procs := e2etest.PIDsWithEnv("MESOS_DIRECTORY=" + wState.Sandbox)
 	slices.Sort(procs)
 	_, after, err := r.Get(member)
@@ -141,12 +149,13 @@ func agentRestarted(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 	}
 	n.kill(t, wTask)
 	n.waitState(t, time.Minute, wTask, mesos.TASK_KILLED)
+	refused := recoveryRefusals(t, n.cfg.WorkDir)
 	for _, note := range notes {
 		t.Log(note)
 	}
 	slices.Sort(recovered)
-	res.figure = fmt.Sprintf("%d updates lost, %d duplicate updates, %d task interruptions; a round's TASK_FINISHED checkpointed %s after the restart (median; worst %s); the announced witness task kept its executor, processes and member",
-		lost, dups, interrupted, secs(recovered[len(recovered)/2]), secs(recovered[len(recovered)-1]))
+	res.figure = fmt.Sprintf("%d updates lost, %d duplicate updates, %d task interruptions; a round's TASK_FINISHED checkpointed %s after the restart (median; worst %s); the announced witness task kept its executor, processes and member; executors were answered 503 (recovering) %d times",
+		lost, dups, interrupted, secs(recovered[len(recovered)/2]), secs(recovered[len(recovered)-1]), refused)
 	if interrupted > 0 {
 		res.figure = fmt.Sprintf("%d updates lost, %d duplicate updates, %d task interruptions (%s)", lost, dups, interrupted, strings.Join(notes, "; "))
 	}
@@ -190,6 +199,26 @@ func checkUpdates(ups []update, want []mesos.TaskState) (lost, dups int, bad str
 		}
 	}
 	return lost, dups, bad
+}
+
+// recoveryRefusals counts the calls the executors under work dir logged
+// as answered "503 Agent has not finished recovery" (their logs are the
+// run dirs' stderr).
+func recoveryRefusals(t *testing.T, work string) int {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(work, "slaves", "*", "frameworks", "*", "executors", "*", "runs", "*", "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range logs {
+		if strings.Contains(l, "/latest/") { // a link to a run dir
+			continue
+		}
+		b, _ := os.ReadFile(l)
+		n += strings.Count(string(b), "not finished recovery")
+	}
+	return n
 }
 
 // waitMember waits for the one member of a serverset and returns its path.
