@@ -108,6 +108,7 @@ func (t *task) run(ctx context.Context) {
 
 	applyLoggers(p, t.opt.Log)
 	sopt := t.sandboxOptions(p, facts)
+	t.containerize(p, &sopt)
 	hc, err := t.prepareHealth(p, facts, sopt)
 	if err != nil {
 		fail(err.Error(), failureReason(err))

@@ -73,6 +73,11 @@ type Config struct {
 	// Isolator attaches containers to CNI networks; nil means host
 	// networking only (a task asking for networks fails).
 	Isolator Isolator
+	// ImageDir holds the root filesystems of the images that executors'
+	// image volumes name (Mesos' volume/image isolator with a local image
+	// store): image N is the directory ImageDir/N. "" provisions none, and
+	// an executor asking for an image volume fails to launch.
+	ImageDir string
 	// Out receives one line per status update (FormatUpdate); nil: discard.
 	Out io.Writer
 	// Log is required in spirit; nil means zap.NewNop.
