@@ -96,6 +96,9 @@ func (im *Image) check() error {
 // executor's mount namespace, which under Mesos is the container's own
 // (filesystem/linux), as Thermos makes them; release undoes them.
 func (im *Image) prepare(mesosDir, workDir string, id *identity, log *zap.Logger) error {
+	if err := im.writable(log); err != nil {
+		return err
+	}
 	if !im.NoCreateUser && id != nil && id.cred != nil {
 		if err := im.createUser(id, log); err != nil {
 			return err
@@ -122,6 +125,39 @@ func (im *Image) prepare(mesosDir, workDir string, id *identity, log *zap.Logger
 		if err := copyIntoImage(f, filepath.Join(im.RootFS, f)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writable remounts the image volume read-write in the executor's mount
+// namespace when the agent mounted it read-only. Aurora's scheduler asks
+// for the volume read-only (MesosTaskFactory: Volume.Mode.RO), yet
+// Thermos writes the user, the sandbox's mount point and /etc/resolv.conf
+// into it: before Mesos 1.10 the kernel ignored MS_RDONLY on the initial
+// bind, and since then the agent remounts read-only binds (Mesos commit
+// 8f7892393, fs::mount), so Thermos' image tasks fail there ("groupadd:
+// cannot lock /etc/group"). The provisioner gives each container its own
+// copy (or overlay), so writing to it changes no shared image; the mount
+// flags other than read-only are kept.
+func (im *Image) writable(log *zap.Logger) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(im.RootFS, &st); err != nil {
+		return fmt.Errorf("cannot launch task using a filesystem image: %s: %w", im.RootFS, err)
+	}
+	if st.Flags&unix.ST_RDONLY == 0 {
+		return nil
+	}
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND)
+	for _, f := range [][2]int64{{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV},
+		{unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME},
+		{unix.ST_RELATIME, unix.MS_RELATIME}} {
+		if st.Flags&f[0] != 0 {
+			flags |= uintptr(f[1])
+		}
+	}
+	log.Info("remounting the task's image read-write in the executor's mount namespace", zap.String("rootfs", im.RootFS))
+	if err := unix.Mount("", im.RootFS, "", flags, ""); err != nil {
+		return fmt.Errorf("cannot launch task using a filesystem image: the agent mounted it read-only at %s and remounting it read-write failed (%w); the executor writes the task's user, the sandbox's mount point and /etc/resolv.conf into it: give the agent a provisioner backend with a writable copy per container (--image_provisioner_backend=copy or overlay)", im.RootFS, err)
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 type imageVolume struct {
 	rootfs string // the provisioned copy of the image
 	target string // where the executor sees it
+	// readOnly: the volume's mode is RO.
+	readOnly bool
 }
 
 // provisionerDir is where the container's provisioned images live, as
@@ -78,7 +80,7 @@ func (a *Agent) provisionImages(info mesos.ExecutorInfo, containerID, sandbox st
 		if err := os.MkdirAll(target, 0o755); err != nil {
 			return nil, fmt.Errorf("create the target of image volume %s: %w", target, err)
 		}
-		out = append(out, imageVolume{rootfs: rootfs, target: target})
+		out = append(out, imageVolume{rootfs: rootfs, target: target, readOnly: v.GetMode() == mesos.RO})
 	}
 	return out, nil
 }
@@ -89,9 +91,9 @@ func (a *Agent) provisionImages(info mesos.ExecutorInfo, containerID, sandbox st
 // ContainerMountInfos in the container's namespace before it execs the
 // executor (launch.cpp, prepareMounts). The mounts go away with the
 // container's last process; the host's mount table never sees them.
-// MS_BIND|MS_REC, as the isolator; its MS_RDONLY for an RO volume is
-// ignored by the kernel on a new bind mount, so the image stays writable
-// for the executor, as under Mesos.
+// MS_BIND|MS_REC, as the isolator, and for an RO volume (Aurora's) a
+// read-only remount, as Mesos' fs::mount does since 1.10 (commit
+// 8f7892393, "Automatically remounted read-only bind mounts").
 func wrapImages(vols []imageVolume, argv []string) []string {
 	if len(vols) == 0 {
 		return argv
@@ -99,7 +101,11 @@ func wrapImages(vols []imageVolume, argv []string) []string {
 	script := ""
 	args := []string{}
 	for _, v := range vols {
-		script += `mount --rbind "$1" "$2" && shift 2 && `
+		script += `mount --rbind "$1" "$2" && `
+		if v.readOnly {
+			script += `mount -o remount,bind,ro "$2" && `
+		}
+		script += `shift 2 && `
 		args = append(args, v.rootfs, v.target)
 	}
 	script += `exec "$@"`

@@ -51,7 +51,9 @@ func TestProvisionImages(t *testing.T) {
 		t.Errorf("argv %q", argv)
 	}
 	// The wrapper execs the executor with its own arguments after the mounts.
-	if out, err := exec.Command("sh", "-c", strings.Replace(argv[2], "mount --rbind", "echo", 1), argv[3], "src", "dst", "echo", "ran").CombinedOutput(); err != nil || string(out) != "src dst\nran\n" {
+	// (The mounts echoed: an RO volume is bound, then remounted read-only.)
+	if out, err := exec.Command("sh", "-c", strings.ReplaceAll(argv[2], "mount ", "echo "), argv[3], "src", "dst", "echo", "ran").CombinedOutput(); err != nil ||
+		string(out) != "--rbind src dst\n-o remount,bind,ro dst\nran\n" {
 		t.Errorf("wrapper script: %q, %v", out, err)
 	}
 	if err := a.removeImages("c1"); err != nil {

@@ -184,6 +184,11 @@ func TestFilesystemImage(t *testing.T) {
 		if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != nobodyUID(t) {
 			t.Errorf("written.txt owned by uid %d, want nobody's: the process did not run as the role", uid)
 		}
+		// The agent mounted the volume read-only, as Aurora asks and Mesos
+		// >= 1.10 does; the executor made it writable in its own namespace.
+		if log := tk.executorLog(); !strings.Contains(log, "remounting the task's image read-write") {
+			t.Errorf("the executor did not remount the read-only image volume:\n%s", log)
+		}
 		// The launcher's own lines go to the run's stderr, as under Thermos.
 		if errLog := tk.processLog(t, "hello", 0, "stderr"); !strings.Contains(errLog, "Changing root to") {
 			t.Errorf("stderr lacks mesos-containerizer's %q:\n%s", "Changing root to", errLog)
