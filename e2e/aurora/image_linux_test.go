@@ -13,6 +13,7 @@ import (
 
 	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -25,47 +26,14 @@ const mesosContainerizer = "/opt/mesos/libexec/mesos/mesos-containerizer"
 const testImage = "dewar-test:latest"
 
 // imageMarker is in the image's /etc/os-release and nowhere on the host.
-const imageMarker = "ID=dewar-test-image"
+const imageMarker = e2etest.ImageMarker
 
-// busyboxImage builds a minimal root filesystem from Debian's
-// busybox-static under dir/<testImage>: the image directory dewar-agent's
-// --image-dir takes. Busybox has no bash applet; /bin/bash is a shim to
-// its sh, standing in for an image's bash (Thermos runs every command as
-// /bin/bash -c). /etc/passwd and /etc/group hold root only.
+// busyboxImage builds a busybox root filesystem as dir/<testImage>: the
+// image directory dewar-agent's --image-dir takes.
 func busyboxImage(t *testing.T) string {
 	t.Helper()
-	const busybox = "/bin/busybox"
-	if _, err := os.Stat(busybox); err != nil {
-		testenv.Missing(t, "%s: install Debian's busybox-static (make deps): %v", busybox, err)
-	}
 	dir := t.TempDir()
-	root := filepath.Join(dir, testImage)
-	for _, d := range []string{"bin", "etc", "tmp", "mnt/mesos/sandbox"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(busybox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{
-		"bin/busybox":    string(b),
-		"bin/bash":       "#!/bin/sh\nexec /bin/sh \"$@\"\n",
-		"etc/passwd":     "root:x:0:0:root:/root:/bin/sh\n",
-		"etc/group":      "root:x:0:\n",
-		"etc/os-release": "NAME=\"dewar test image\"\n" + imageMarker + "\n",
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, applet := range []string{"sh", "id", "cat", "grep", "echo", "pwd", "sleep", "test", "ls"} {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", applet)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e2etest.BusyboxRootFS(t, filepath.Join(dir, testImage))
 	for _, d := range []string{dir, filepath.Dir(dir)} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)

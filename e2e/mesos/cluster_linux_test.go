@@ -140,14 +140,25 @@ type cluster struct {
 	cgroupsRoot string    // the agent's --cgroups_root, the test's own
 	agentWork   string
 	runtimeDir  string
-	master      *proc
-	agents      []*proc // every run of the agent, the current one last
-	http        *http.Client
+	// isolation is the agent's --isolation; extraAgentArgs are added to
+	// its flags (newClusterWith sets them).
+	isolation      string
+	extraAgentArgs []string
+	master         *proc
+	agents         []*proc // every run of the agent, the current one last
+	http           *http.Client
 }
 
 // newCluster starts ZooKeeper, the master and the agent in a new node
 // namespace and waits until the agent has registered. Cleanup removes it all.
 func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	return newClusterWith(t, nil)
+}
+
+// newClusterWith is newCluster with edit applied to the cluster (its
+// directories set) before the agent starts.
+func newClusterWith(t *testing.T, edit func(*cluster)) *cluster {
 	t.Helper()
 	needMesos(t)
 	testenv.NeedRoot(t)
@@ -170,6 +181,10 @@ func newCluster(t *testing.T) *cluster {
 	c.sfx = testenv.RandomHex(3)
 	c.cgroupsRoot = "dewar-mesos-" + c.sfx
 	c.nets = [2]string{"dewar-a-" + c.sfx, "dewar-g-" + c.sfx}
+	c.isolation = "filesystem/linux,network/cni"
+	if edit != nil {
+		edit(c)
+	}
 
 	// Registered first, so it runs last: after the namespace's deletion.
 	t.Cleanup(c.checkNothingLeft)
@@ -230,12 +245,12 @@ func (c *cluster) agentArgs() []string {
 		// executor's that processes get (as Thermos).
 		"PATH": filepath.Dir(c.web) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	})
-	return []string{
+	return append([]string{
 		mesosHome + "/sbin/mesos-agent",
 		"--master=" + masterAddr, "--ip=127.0.0.1", "--port=5051", "--hostname=dewar-mesos-node",
 		"--work_dir=" + c.agentWork, "--runtime_dir=" + c.runtimeDir,
 		"--launcher_dir=" + mesosHome + "/libexec/mesos",
-		"--isolation=filesystem/linux,network/cni", "--launcher=linux",
+		"--isolation=" + c.isolation, "--launcher=linux",
 		"--cgroups_root=" + c.cgroupsRoot, "--systemd_enable_support=false",
 		// Containers on CNI networks have their own loopback: executors
 		// reach the agent only through its domain socket.
@@ -248,7 +263,7 @@ func (c *cluster) agentArgs() []string {
 		"--network_cni_plugins_dir=" + testenv.CNIPluginDir(c.t),
 		"--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31999]",
 		"--executor_environment_variables=" + string(env),
-	}
+	}, c.extraAgentArgs...)
 }
 
 // startAgent starts (or restarts, on the same work and runtime dirs) the
