@@ -2,6 +2,7 @@ package taskrun
 
 import (
 	"path/filepath"
+	"strings"
 
 	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/health"
@@ -86,6 +87,14 @@ func (t *task) containerize(p *plan, opt *sandbox.Options) {
 			im.Volumes = append(im.Volumes, v.GetContainerPath())
 		}
 		opt.Image = im
+		// Inside the image the sandbox is at the mount point, where Mesos
+		// points MESOS_SANDBOX for a container with a rootfs
+		// (--sandbox_directory); the host path does not exist there.
+		for i, kv := range opt.Env {
+			if strings.HasPrefix(kv, "MESOS_SANDBOX=") {
+				opt.Env[i] = "MESOS_SANDBOX=" + mp
+			}
+		}
 	}
 }
 

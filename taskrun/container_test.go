@@ -39,7 +39,7 @@ func TestContainerize(t *testing.T) {
 				},
 			}
 			p := &plan{assigned: &aurora.AssignedTask{Task: aurora.TaskConfig{Container: tc.container}}}
-			opt := sandbox.Options{User: "www"}
+			opt := sandbox.Options{User: "www", Env: []string{"PATH=/bin", "MESOS_SANDBOX=/var/lib/mesos/run"}}
 			tk.containerize(p, &opt)
 			if opt.User != tc.wantUser {
 				t.Errorf("user %q, want %q", opt.User, tc.wantUser)
@@ -52,6 +52,9 @@ func TestContainerize(t *testing.T) {
 					im.Containerizer != "/usr/libexec/mesos/mesos-containerizer" || !im.NoCreateUser ||
 					!slices.Equal(im.Volumes, []string{"taskfs", "/etc/secrets"}) {
 					t.Errorf("image %+v", im)
+				}
+				if !slices.Equal(opt.Env, []string{"PATH=/bin", "MESOS_SANDBOX=" + sandbox.DefaultMountPoint}) {
+					t.Errorf("environment %q: want MESOS_SANDBOX where the image sees the sandbox", opt.Env)
 				}
 				var hopt health.Options
 				imageHealth(opt, "www", &hopt)

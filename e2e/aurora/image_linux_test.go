@@ -126,7 +126,7 @@ func TestFilesystemImage(t *testing.T) {
 		})
 	}
 	t.Run("runs inside the image as the role", func(t *testing.T) {
-		const cmdline = `cat /etc/os-release; id -un; echo "pwd=$(pwd) home=$HOME"; grep '^nobody:' /etc/passwd; ` +
+		const cmdline = `cat /etc/os-release; id -un; echo "pwd=$(pwd) home=$HOME sandbox=$MESOS_SANDBOX"; grep '^nobody:' /etc/passwd; ` +
 			`test -e /opt/mesos || echo "host /opt/mesos not visible"; echo from-image > written.txt; exec sleep 60`
 		tk := n.launchImage(t, job(cmdline), testImageContainer(), "--mesos-containerizer-path="+mesosContainerizer)
 		tk.await(t, mesos.TASK_RUNNING)
@@ -134,7 +134,7 @@ func TestFilesystemImage(t *testing.T) {
 		for _, want := range []string{
 			imageMarker + "\n",
 			"\nnobody\n",
-			"pwd=/mnt/mesos/sandbox home=/mnt/mesos/sandbox\n",
+			"pwd=/mnt/mesos/sandbox home=/mnt/mesos/sandbox sandbox=/mnt/mesos/sandbox\n",
 			"\nnobody:",
 			"host /opt/mesos not visible\n",
 		} {
