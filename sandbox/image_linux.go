@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -82,7 +84,9 @@ func (im *Image) check() error {
 	// Thermos probes the launcher the same way (process_util.py,
 	// is_launch_info_supported); Mesos < 1.2 took separate flags instead,
 	// and dewar, a v1 API executor, does not speak to such agents.
-	out, _ := exec.Command(im.Containerizer, "launch").CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, im.Containerizer, "launch").CombinedOutput()
 	if !strings.Contains(string(out), "launch_info") {
 		return fmt.Errorf(cannot+"%s does not take --launch_info (Mesos >= 1.2 does); use the agent's own mesos-containerizer", im.Containerizer)
 	}
