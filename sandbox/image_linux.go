@@ -343,3 +343,31 @@ func scanEntries(path string, match func([]string) bool) ([]string, bool) {
 	}
 	return nil, false
 }
+
+// LinkHostSandbox gives a Docker container the host's layout, as Thermos'
+// DockerDirectorySandbox._create_symlinks (aurora/executor/common/
+// sandbox.py): inside the container the sandbox is at sandbox
+// ($MESOS_SANDBOX, /mnt/mesos/sandbox) and the agent's path of it,
+// hostDir ($MESOS_DIRECTORY), does not exist; it is made a symlink to
+// sandbox, so that paths the agent hands out work in the container, and
+// sandbox is made 0755 (MESOS-8332: Mesos >= 1.6 makes it 0750, which
+// takes `aurora task ssh` away from the role). Nothing is done when
+// hostDir already exists, the container shares the host's paths.
+func LinkHostSandbox(hostDir, sandbox string) error {
+	if hostDir == "" || filepath.Clean(hostDir) == filepath.Clean(sandbox) {
+		return nil
+	}
+	if _, err := os.Lstat(hostDir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(hostDir), 0o755); err != nil {
+		return fmt.Errorf("failed to create the sandbox root: %w", err)
+	}
+	if err := os.Symlink(sandbox, hostDir); err != nil {
+		return fmt.Errorf("failed to create the sandbox root: %w", err)
+	}
+	if err := os.Chmod(sandbox, 0o755); err != nil {
+		return fmt.Errorf("failed to create the sandbox root: %w", err)
+	}
+	return nil
+}

@@ -207,3 +207,30 @@ func TestCopyIntoImageReplacesSymlinks(t *testing.T) {
 		t.Errorf("a missing host file: %v, want nothing copied", err)
 	}
 }
+
+// TestLinkHostSandbox: in a Docker container the agent's path of the
+// sandbox becomes a symlink to where the container sees it, which is made
+// 0755, as Thermos' DockerDirectorySandbox; with the host's paths (the
+// same directory, or one that exists) nothing changes.
+func TestLinkHostSandbox(t *testing.T) {
+	dir := t.TempDir()
+	sandbox := filepath.Join(dir, "mnt", "mesos", "sandbox")
+	if err := os.MkdirAll(sandbox, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	host := filepath.Join(dir, "var", "lib", "mesos", "runs", "c1")
+	if err := LinkHostSandbox(host, sandbox); err != nil {
+		t.Fatal(err)
+	}
+	if target, err := os.Readlink(host); err != nil || target != sandbox {
+		t.Errorf("%s links to %q (%v), want %s", host, target, err, sandbox)
+	}
+	if fi, err := os.Stat(sandbox); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("sandbox mode %v (%v), want 0755", fi.Mode().Perm(), err)
+	}
+	for _, tc := range [][2]string{{sandbox, sandbox}, {host, sandbox}, {"", sandbox}} {
+		if err := LinkHostSandbox(tc[0], tc[1]); err != nil {
+			t.Errorf("LinkHostSandbox(%q, %q): %v, want nothing to do", tc[0], tc[1], err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package taskrun
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -57,12 +58,11 @@ func kindOf(c *aurora.Container) containerKind {
 	}
 }
 
-// containerize adjusts the sandbox options to the task's container. It
-// decides only; sandbox.Start refuses an image task the machine cannot
-// run (no mesos-containerizer, not root, no provisioned image) with a
-// message saying what to install or set, so nothing runs on the host
-// instead.
-func (t *task) containerize(p *plan, opt *sandbox.Options) {
+// containerize adjusts the sandbox options to the task's container.
+// sandbox.Start refuses an image task the machine cannot run (no
+// mesos-containerizer, not root, no provisioned image) with a message
+// saying what to install or set, so nothing runs on the host instead.
+func (t *task) containerize(p *plan, opt *sandbox.Options) error {
 	var c *aurora.Container
 	if p.assigned != nil {
 		c = p.assigned.Task.Container
@@ -70,6 +70,9 @@ func (t *task) containerize(p *plan, opt *sandbox.Options) {
 	switch kindOf(c) {
 	case inDocker:
 		opt.User = ""
+		if err := sandbox.LinkHostSandbox(t.env.Config.Directory, t.env.Config.Sandbox); err != nil {
+			return fmt.Errorf("failed to initialize sandbox: %w", err)
+		}
 	case inImage:
 		mp := t.opt.Container.SandboxMountPoint
 		if mp == "" {
@@ -96,6 +99,7 @@ func (t *task) containerize(p *plan, opt *sandbox.Options) {
 			}
 		}
 	}
+	return nil
 }
 
 // imageHealth runs a shell health check inside the task's image as user,

@@ -40,7 +40,9 @@ func TestContainerize(t *testing.T) {
 			}
 			p := &plan{assigned: &aurora.AssignedTask{Task: aurora.TaskConfig{Container: tc.container}}}
 			opt := sandbox.Options{User: "www", Env: []string{"PATH=/bin", "MESOS_SANDBOX=/var/lib/mesos/run"}}
-			tk.containerize(p, &opt)
+			if err := tk.containerize(p, &opt); err != nil {
+				t.Fatal(err)
+			}
 			if opt.User != tc.wantUser {
 				t.Errorf("user %q, want %q", opt.User, tc.wantUser)
 			}

@@ -108,7 +108,10 @@ func (t *task) run(ctx context.Context) {
 
 	applyLoggers(p, t.opt.Log)
 	sopt := t.sandboxOptions(p, facts)
-	t.containerize(p, &sopt)
+	if err := t.containerize(p, &sopt); err != nil {
+		fail(err.Error(), mesos.REASON_CONTAINER_LAUNCH_FAILED)
+		return
+	}
 	hc, err := t.prepareHealth(p, facts, sopt)
 	if err != nil {
 		fail(err.Error(), failureReason(err))
