@@ -9,7 +9,7 @@ PKG := github.com/dewarhq/dewar
 TOOLS := $(CURDIR)/.tools
 CNI_PLUGINS_VERSION := v1.9.0
 STATICCHECK_VERSION := v0.7.0
-DEBIAN_PACKAGES := zookeeper iproute2 iptables procps psmisc curl ca-certificates chromium
+DEBIAN_PACKAGES := zookeeper iproute2 iptables procps psmisc curl ca-certificates chromium busybox-static passwd
 CNI_PLUGINS := main/bridge main/ptp main/macvlan main/loopback ipam/host-local ipam/static
 BINARIES := dewar-executor dewar-agent dewar-scheduler dewar-serverset dewar-observer
 # Programs the tests and the demo run (internal/testprog/NAME, built as

@@ -19,6 +19,9 @@ type Options struct {
 	Dir         string                       // working directory of shell checks
 	Env         []string                     // environment of shell checks; nil inherits
 	SysProcAttr *syscall.SysProcAttr         // e.g. the task user's Credential for shell checks
+	// Wrap, when set, turns the rendered shell command into the argv that
+	// runs it (ShellChecker.Wrapped), e.g. inside the task's filesystem image.
+	Wrap func(command string) []string
 }
 
 // FromJob builds the checker Thermos would build for hc
@@ -43,13 +46,17 @@ func FromJob(hc aurora.HealthCheckConfig, opts Options) (Checker, MonitorConfig,
 				return nil, mc, fmt.Errorf("health_check_config.health_checker.shell.shell_command: %w", err)
 			}
 		}
-		return &ShellChecker{
+		sc := &ShellChecker{
 			Command:     cmd,
 			Timeout:     hc.Timeout(),
 			Dir:         opts.Dir,
 			Env:         opts.Env,
 			SysProcAttr: opts.SysProcAttr,
-		}, mc, nil
+		}
+		if opts.Wrap != nil {
+			sc.Wrapped = opts.Wrap(cmd)
+		}
+		return sc, mc, nil
 	}
 	port, ok := opts.Ports[HealthPort]
 	if !ok {

@@ -26,6 +26,12 @@ type ShellChecker struct {
 	SysProcAttr *syscall.SysProcAttr
 	// SysProcAttr lets the caller set the task user's Credential, as
 	// Thermos demotes shell checks to the job's role.
+
+	// Wrapped, when set, is the argv run instead of `bash -c Command`
+	// (Thermos' ShellHealthCheck wrapped_cmd: the command inside the
+	// task's filesystem image through mesos-containerizer); Command still
+	// names the check in messages.
+	Wrapped []string
 }
 
 var _ Checker = (*ShellChecker)(nil)
@@ -37,11 +43,15 @@ func (c *ShellChecker) Check(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	bash, err := shell.Bash()
-	if err != nil {
-		return err
+	argv := c.Wrapped
+	if len(argv) == 0 {
+		bash, err := shell.Bash()
+		if err != nil {
+			return err
+		}
+		argv = []string{bash, "-c", c.Command}
 	}
-	cmd := exec.CommandContext(ctx, bash, "-c", c.Command)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
 	var out tailBuffer
@@ -60,7 +70,7 @@ func (c *ShellChecker) Check(ctx context.Context) error {
 	}
 	// A grandchild holding the output pipe must not keep Wait waiting.
 	cmd.WaitDelay = time.Second
-	err = cmd.Run()
+	err := cmd.Run()
 	// Whatever the check started in the background goes with it.
 	killProcessGroup(cmd)
 	if ctx.Err() != nil {

@@ -6,7 +6,10 @@
 //
 // # Process trees
 //
-// Every process run is `bash -c <cmdline>` in a session of its own (Setsid),
+// Every process run is `bash -c <cmdline>` in a session of its own (Setsid)
+// — for a task with a filesystem image (Options.Image), `mesos-containerizer
+// launch`, which changes root and user and then execs that bash in place, so
+// pids and sessions are the same —
 // so the session id equals the pid of the run's bash and every descendant that
 // does not call setsid(2) itself stays in it. A Runner remembers the sessions
 // it created (a process-wide registry, because several Runners may share one

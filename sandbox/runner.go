@@ -98,6 +98,15 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	home := opt.WorkDir
+	if opt.Image != nil {
+		if err := opt.Image.check(); err != nil {
+			return nil, err
+		}
+		// Thermos: HOME and cwd are the sandbox as the image sees it
+		// (thermos/core/process.py, Process.execute, taskfs_isolated).
+		home = opt.Image.MountPoint
+	}
 	marker := newMarker()
 	r := &Runner{
 		marker: marker,
@@ -105,7 +114,7 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 		task:   t,
 		opt:    opt,
 		bash:   bash,
-		env:    processEnv(opt.Env, id, opt.WorkDir, marker),
+		env:    processEnv(opt.Env, id, home, marker),
 		id:     id,
 		exits:  make(chan exit, len(t.Processes)), // at most one run per process in flight
 		killc:  make(chan time.Duration),
@@ -118,6 +127,12 @@ func Start(ctx context.Context, t Task, opt Options) (*Runner, error) {
 	}
 	if err := r.makeDir(r.logDir()); err != nil {
 		return nil, err
+	}
+	if im := opt.Image; im != nil {
+		if err := im.prepare(opt.Sandbox, opt.WorkDir, id, r.log); err != nil {
+			im.release(r.log)
+			return nil, err
+		}
 	}
 	byName := make(map[string]*proc, len(t.Processes))
 	for _, p := range t.Processes {
@@ -532,6 +547,9 @@ func (r *Runner) finish() {
 	msg := r.message()
 	r.log.Info("task ended", zap.String("state", string(r.state)), zap.String("message", msg), zap.Int("dropped_events", r.dropped))
 	forgetRunner(r)
+	if r.opt.Image != nil {
+		r.opt.Image.release(r.log)
+	}
 	r.pipes.waitOrClose(&r.copiers, copierGrace)
 	r.mu.Lock()
 	r.result = Result{State: r.state, Message: msg}

@@ -67,7 +67,18 @@ func (r *Runner) spawn(p *proc, run int) (*child, error) {
 		// signals to it never reach the executor.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	if r.id != nil {
+	if im := r.opt.Image; im != nil {
+		// mesos-containerizer starts as root to change root and switches
+		// to the user itself; Thermos setuids only its coordinator
+		// (process.py, Process.execute: taskfs_isolated). It execs bash in
+		// place, so the run's pid and session are bash's as usual.
+		user := ""
+		if r.id != nil {
+			user = r.id.name
+		}
+		argv := im.Command(p.spec.Cmdline, user, im.MountPoint)
+		cmd.Path, cmd.Args = argv[0], argv
+	} else if r.id != nil {
 		cmd.SysProcAttr.Credential = r.id.cred
 	}
 	c := &child{p: p, run: run}
@@ -102,6 +113,10 @@ func (r *Runner) runEnv() []string {
 	profile := filepath.Join(r.opt.WorkDir, thermosProfile)
 	if _, err := os.Stat(profile); err != nil {
 		return r.env
+	}
+	if r.opt.Image != nil {
+		// The same file, where bash inside the image sees it.
+		profile = filepath.Join(r.opt.Image.MountPoint, thermosProfile)
 	}
 	return append(r.env[:len(r.env):len(r.env)], "BASH_ENV="+profile)
 }

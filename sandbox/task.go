@@ -93,7 +93,13 @@ type Options struct {
 	Env []string
 	// User runs the processes as this user when the executor is root ("" =
 	// the executor's user). An unknown user fails Start.
-	User   string
+	User string
+	// Image, when set, runs every process inside the task's Mesos
+	// filesystem image through mesos-containerizer (see Image): the
+	// processes start as root and the launcher switches to User, their
+	// working directory and HOME are Image.MountPoint. Start refuses what
+	// cannot do this on this machine instead of running on the host.
+	Image  *Image
 	Log    LogConfig
 	Logger *zap.Logger
 }

@@ -51,6 +51,7 @@ func (t *task) prepareHealth(p *taskSpec, facts Facts, opt sandbox.Options) (*he
 	if cred != nil {
 		hopt.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
+	imageHealth(opt, user, &hopt)
 	c, mc, err := health.FromJob(p.job.HealthCheckConfig, hopt)
 	if err != nil || c == nil {
 		return nil, err

@@ -113,6 +113,10 @@ func (t *task) run(ctx context.Context) {
 
 	applyLoggers(p, t.opt.Log)
 	sopt := t.sandboxOptions(p, facts)
+	if err := t.containerize(p, &sopt); err != nil {
+		fail(err.Error(), failureReason(err))
+		return
+	}
 	hc, err := t.prepareHealth(p, facts, sopt)
 	if err != nil {
 		fail(err.Error(), failureReason(err))

@@ -69,7 +69,9 @@ type Options struct {
 	// and the sandbox's disk use are sampled into the task's checkpoint
 	// (--checkpoint-sample-interval); 0: usage.DefaultInterval, < 0: never.
 	CheckpointSampleInterval time.Duration
-	Logger                   *zap.Logger
+	// Container is how tasks with a container image run.
+	Container ContainerOptions
+	Logger    *zap.Logger
 }
 
 // Launcher starts tasks; it is the executor's executor.Launcher.

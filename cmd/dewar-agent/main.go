@@ -76,7 +76,7 @@ type agentFlags struct {
 	heartbeat, grace, recovery, reregistration     time.Duration
 	recoveryDelay                                  time.Duration
 	domainSocket, authenticate                     bool
-	executorEnv                                    string
+	executorEnv, imageDir                          string
 	defaultContainer                               string
 }
 
@@ -94,6 +94,7 @@ func (f *agentFlags) register(fs *flag.FlagSet, defaultWorkDir, defaultListen st
 	fs.DurationVar(&f.reregistration, "executor-reregistration-timeout", fakeagent.DefaultExecutorReregistrationTimeout,
 		"after a restart, how long recovered executors have to re-subscribe before they are destroyed (at most 15s); also MESOS_SUBSCRIPTION_BACKOFF_MAX")
 	fs.DurationVar(&f.reregistration, "subscription-backoff-max", fakeagent.DefaultExecutorReregistrationTimeout, "old name of --executor-reregistration-timeout")
+	fs.StringVar(&f.imageDir, "image-dir", "", "root filesystems of container images: an executor's image volume naming image N (Aurora's taskfs) gets a copy of the directory <image-dir>/N, as Mesos' volume/image isolator provisions one; empty: such executors fail to launch")
 	fs.DurationVar(&f.recoveryDelay, "recovery-delay", 0, "after a restart, how long every executor call gets 503 'Agent has not finished recovery' (the containerizer's recovery)")
 	fs.BoolVar(&f.domainSocket, "http-executor-domain-sockets", true, "serve the executor API on a unix socket in --work-dir and give every executor MESOS_DOMAIN_SOCKET (Mesos' flag; its default there is false)")
 	fs.StringVar(&f.executorEnv, "executor-environment-variables", "", `JSON object of variables every executor gets, e.g. '{"PATH": "/bin:/usr/bin"}' (Mesos' flag): nothing else of dewar-agent's own environment is passed on`)
@@ -120,7 +121,7 @@ func (f *agentFlags) newAgent(log *zap.Logger, out *os.File) (*fakeagent.Agent, 
 		WorkDir: f.workDir, Listen: f.listen, Hostname: f.hostname, Resources: f.resources,
 		ExecutorPath: f.executor, HeartbeatInterval: f.heartbeat, ShutdownGracePeriod: f.grace,
 		RecoveryTimeout: f.recovery, ExecutorReregistrationTimeout: f.reregistration, RecoveryDelay: f.recoveryDelay,
-		NoDomainSocket: !f.domainSocket, AuthenticateExecutors: f.authenticate, Out: out, Log: log,
+		NoDomainSocket: !f.domainSocket, AuthenticateExecutors: f.authenticate, ImageDir: f.imageDir, Out: out, Log: log,
 	}
 	if f.executorEnv != "" {
 		// src/slave/flags.cpp: a JSON object whose values are strings.

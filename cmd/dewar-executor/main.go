@@ -48,6 +48,9 @@ func run() error {
 		executeAs      = fs.String("execute-as-user", "", "run the processes as this user, and give it the sandbox, instead of the task's role (Thermos' --execute-as-user)")
 		noSetuidHealth = fs.Bool("nosetuid-health-checks", false, "run shell health checks as the executor's user, not the task's (Thermos' --nosetuid-health-checks)")
 		preserveEnv    = fs.Bool("preserve_env", false, "give the processes the executor's environment instead of only HOME, USER, LOGNAME and PATH (Thermos' --preserve_env)")
+		containerizer  = fs.String("mesos-containerizer-path", "/usr/libexec/mesos/mesos-containerizer", "mesos-containerizer that runs the processes of a task with a Mesos filesystem image (Thermos' flag; the agent's --launcher_dir holds it)")
+		mountPoint     = fs.String("sandbox-mount-point", sandbox.DefaultMountPoint, "where the sandbox is mounted inside a task's filesystem image (Thermos' flag; match the agent's --sandbox_directory)")
+		noCreateUser   = fs.Bool("no-create-user", false, "do not create the task's user and group in its filesystem image (Thermos' flag)")
 		stopTimeout    = fs.Int("stop_timeout_in_secs", int(taskrun.DefaultStopTimeout/time.Second), "a kill from the scheduler SIGKILLs whatever is left this many seconds after it began (Thermos' --stop_timeout_in_secs)")
 		diskInterval   = fs.Duration("disk-check-interval", disklimit.DefaultInterval, "measure the sandbox's disk use this often and fail a task above its disk reservation, as Thermos' resource manager (\"Disk limit exceeded.\"); 0 turns the check off")
 		discovery      = fs.Duration("discovery-timeout", 10*time.Second, "how long to wait for every CNI network to have a usable address (IPv6 DAD included)")
@@ -110,7 +113,12 @@ func run() error {
 		SignalTimeout:        signalTimeout,
 		DiscoveryTimeout:     *discovery,
 		DiskCheckInterval:    *diskInterval,
-		Logger:               log,
+		Container: taskrun.ContainerOptions{
+			MesosContainerizerPath: *containerizer,
+			SandboxMountPoint:      *mountPoint,
+			NoCreateUser:           *noCreateUser,
+		},
+		Logger: log,
 	}
 	if opt.DefaultNetworks, err = parseNetworkList(*defaultNets); err != nil {
 		return fmt.Errorf("--default-networks: %w", err)

@@ -21,13 +21,6 @@ var thermosOnly = []struct {
 	usage string
 	why   string
 }{
-	// thermos_executor_main.py
-	{"mesos-containerizer-path", false, "Thermos: mesos-containerizer used for tasks with a filesystem image",
-		"dewar does not run tasks with a Mesos filesystem image"},
-	{"no-create-user", true, "Thermos: do not create the task's user in its filesystem image",
-		"dewar does not run tasks with a Mesos filesystem image"},
-	{"sandbox-mount-point", false, "Thermos: where the sandbox is mounted in a task's filesystem image",
-		"dewar does not run tasks with a Mesos filesystem image"},
 	// twitter/common/log/options.py
 	{"log_to_stdout", false, "twitter.common.log: obsolete level of logging to stdout", "dewar logs to stderr with zap; use --log-level"},
 	{"log_to_stderr", false, "twitter.common.log: level of logging to stderr", "dewar logs to stderr with zap; use --log-level"},

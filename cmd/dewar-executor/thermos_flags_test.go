@@ -17,8 +17,8 @@ func TestThermosOnlyFlags(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	inert := thermosOnlyFlags(fs)
-	args := []string{"--mesos-containerizer-path=/usr/libexec/mesos/mesos-containerizer", "--sandbox-mount-point", "/mnt/mesos/sandbox",
-		"--no-create-user", "--log_to_stderr", "google:INFO", "--app_daemonize"}
+	args := []string{"--log_dir=.", "--scribe_port", "1463",
+		"--log_simple", "--log_to_stderr", "google:INFO", "--app_daemonize"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestThermosOnlyFlags(t *testing.T) {
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	inert.logSet(fs, zap.New(core))
-	for _, name := range []string{"--mesos-containerizer-path", "--sandbox-mount-point", "--no-create-user", "--log_to_stderr", "--app_daemonize"} {
+	for _, name := range []string{"--log_dir", "--scribe_port", "--log_simple", "--log_to_stderr", "--app_daemonize"} {
 		if n := logs.FilterField(zap.String("flag", name)).Len(); n != 1 {
 			t.Errorf("%s logged %d times, want once", name, n)
 		}

@@ -80,6 +80,11 @@ type Config struct {
 	// in it, every task of a stock Aurora (which sends no ContainerInfo for
 	// a job without an image) joins those CNI networks.
 	DefaultContainerInfo *mesos.ContainerInfo
+	// ImageDir holds the root filesystems of the images that executors'
+	// image volumes name (Mesos' volume/image isolator with a local image
+	// store): image N is the directory ImageDir/N. "" provisions none, and
+	// an executor asking for an image volume fails to launch.
+	ImageDir string
 	// Out receives one line per status update (FormatUpdate); nil: discard.
 	Out io.Writer
 	// Log is required in spirit; nil means zap.NewNop.

@@ -241,13 +241,22 @@ func (a *Agent) startRun(ctx context.Context, ex *executorState) error {
 			netInfos = append(netInfos, b)
 		}
 	}
-	pid, start, err := startProcess(argv, env, run.Sandbox)
+	images, err := a.provisionImages(info, run.ContainerID, run.Sandbox)
+	if err == nil {
+		argv = wrapImages(images, argv)
+		var pid int
+		var start uint64
+		pid, start, err = startProcess(argv, env, run.Sandbox, len(images) > 0)
+		run.PID, run.StartTime = pid, start
+	}
 	if err != nil {
+		err = errors.Join(err, a.removeImages(run.ContainerID))
 		if len(nets) > 0 {
 			err = errors.Join(err, a.cfg.Isolator.Cleanup(context.Background(), run.ContainerID))
 		}
 		return err
 	}
+	pid, start := run.PID, run.StartTime
 	a.mu.Lock()
 	ex.run.PID, ex.run.StartTime, ex.run.Networks, ex.run.NetNSPath = pid, start, netInfos, netns
 	ex.networks = agentNets

@@ -182,6 +182,9 @@ func (a *Agent) destroyContainer(ex *executorState, run runInfo) {
 	// all share its network namespace.
 	killNetNS(run.NetNSPath)
 	killByEnv("MESOS_DIRECTORY=" + run.Sandbox)
+	if err := a.removeImages(run.ContainerID); err != nil {
+		ex.log.Error("removing the container's images failed", zap.Error(err))
+	}
 	if (len(run.Networks) > 0 || run.NetNSPath != "") && a.cfg.Isolator != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := a.cfg.Isolator.Cleanup(ctx, run.ContainerID); err != nil {

@@ -26,8 +26,11 @@ func reapedChan(pid int) <-chan struct{} {
 
 // startProcess starts argv in its own session (so that a signal to the
 // agent's process group, e.g. Ctrl-C, does not reach the executor) with
-// stdout and stderr in the sandbox.
-func startProcess(argv, env []string, dir string) (pid int, start uint64, err error) {
+// stdout and stderr in the sandbox; with newMountNS, in a mount namespace
+// of its own whose mounts are all private (Go's CLONE_NEWNS unshare makes
+// "/" MS_REC|MS_PRIVATE; Mesos' filesystem/linux isolator makes it
+// rslave), as Mesos runs a container that has volumes.
+func startProcess(argv, env []string, dir string, newMountNS bool) (pid int, start uint64, err error) {
 	stdout, err := os.OpenFile(filepath.Join(dir, "stdout"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, 0, fmt.Errorf("executor stdout: %w", err)
@@ -43,6 +46,9 @@ func startProcess(argv, env []string, dir string) (pid int, start uint64, err er
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if newMountNS {
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	if err := cmd.Start(); err != nil {
 		return 0, 0, fmt.Errorf("start executor %q: %w", argv[0], err)
 	}

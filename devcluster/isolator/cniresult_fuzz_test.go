@@ -17,8 +17,10 @@ type resultExec struct{ out []byte }
 func (r resultExec) ExecPlugin(context.Context, string, []byte, []string) ([]byte, error) {
 	return r.out, nil
 }
-func (resultExec) FindInPath(plugin string, _ []string) (string, error) { return "/fake/" + plugin, nil }
-func (resultExec) Decode([]byte) (version.PluginInfo, error)           { return version.All, nil }
+func (resultExec) FindInPath(plugin string, _ []string) (string, error) {
+	return "/fake/" + plugin, nil
+}
+func (resultExec) Decode([]byte) (version.PluginInfo, error) { return version.All, nil }
 
 var _ invoke.Exec = resultExec{}
 

@@ -57,6 +57,12 @@ type node struct {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startNodeWith starts a node whose agent configuration edit changes.
+func startNodeWith(t *testing.T, edit func(*fakeagent.Config)) *node {
+	t.Helper()
 	n := &node{
 		executor: testenv.Binary(t, "dewar-executor"),
 		fw:       mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: "aurora"}, Name: "Aurora", User: "root"},
@@ -71,13 +77,17 @@ func startNode(t *testing.T) *node {
 			t.Fatal(err)
 		}
 	}
-	a, err := fakeagent.New(fakeagent.Config{
+	cfg := fakeagent.Config{
 		WorkDir:             work,
 		Listen:              "127.0.0.1:0",
 		Hostname:            "localhost",
 		ShutdownGracePeriod: 5 * time.Second,
 		Log:                 zaptest.NewLogger(t),
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	a, err := fakeagent.New(cfg)
 	if err != nil {
 		t.Fatalf("start agent: %v", err)
 	}
@@ -160,10 +170,18 @@ func (n *node) launchData(t *testing.T, name, id string, data []byte, env map[st
 // launchCommand launches TaskInfo.data under an executor run by cmd.
 func (n *node) launchCommand(t *testing.T, name, id string, data []byte, cmd *mesos.CommandInfo) *task {
 	t.Helper()
+	return n.launchContainer(t, name, id, data, cmd, nil)
+}
+
+// launchContainer launches TaskInfo.data under an executor run by cmd in
+// container (nil: none).
+func (n *node) launchContainer(t *testing.T, name, id string, data []byte, cmd *mesos.CommandInfo, container *mesos.ContainerInfo) *task {
+	t.Helper()
 	exInfo := &mesos.ExecutorInfo{
 		ExecutorID: mesos.ExecutorID{Value: "thermos-" + id},
 		Name:       ptr(aurora.ExecutorName),
 		Command:    cmd,
+		Container:  container,
 	}
 	info := mesos.TaskInfo{Name: name, TaskID: mesos.TaskID{Value: id}, Data: data,
 		Resources: []mesos.Resource{{Name: "cpus", Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: 0.1}}}}

@@ -48,8 +48,8 @@ func TestThermosCommandLine(t *testing.T) {
 	}{
 		{"aurora packaging",
 			"--announcer-ensemble localhost:2181 --announcer-zookeeper-auth-config " + auth +
-				" --mesos-containerizer-path=/usr/libexec/mesos/mesos-containerizer",
-			[]string{"--mesos-containerizer-path"}},
+				" --mesos-containerizer-path=/usr/libexec/mesos/mesos-containerizer --log_to_stderr=google:INFO",
+			[]string{"--log_to_stderr"}},
 		{"every thermos flag",
 			"--announcer-ensemble=localhost:2181 --announcer-serverset-path /aurora --announcer-allow-custom-serverset-path" +
 				" --announcer-hostname=localhost --announcer-zookeeper-auth-config " + auth +
@@ -59,7 +59,7 @@ func TestThermosCommandLine(t *testing.T) {
 				" --runner-rotate-log-backups 5 --preserve_env --stop_timeout_in_secs=120" +
 				" --log_to_stderr=google:INFO --log_to_disk NONE --log_dir=. --log_simple --app_debug" +
 				" --scribe_port 1463 --app_ignore_rc_file",
-			[]string{"--mesos-containerizer-path", "--no-create-user", "--sandbox-mount-point", "--log_to_stderr",
+			[]string{"--log_to_stderr",
 				"--log_to_disk", "--log_dir", "--log_simple", "--app_debug", "--scribe_port", "--app_ignore_rc_file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

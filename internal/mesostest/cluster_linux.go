@@ -127,11 +127,21 @@ type Cluster struct {
 	cgroupsRoot string // the agent's --cgroups_root, the test's own
 	runtimeDir  string
 	http        *http.Client
+	isolation   string   // the agent's --isolation (WithIsolation)
 	extraAgent  []string // more mesos-agent flags (Option)
 }
 
 // Option changes the cluster before its agent starts.
 type Option func(*Cluster)
+
+// MesosHome is the Mesos installation the cluster runs.
+func (c *Cluster) MesosHome() string { return c.mesosHome }
+
+// WithIsolation sets the agent's --isolation (default
+// "filesystem/linux,network/cni").
+func WithIsolation(isolation string) Option {
+	return func(c *Cluster) { c.isolation = isolation }
+}
 
 // WithAgentFlags adds flags to every run of mesos-agent; a function,
 // because some name the node's networks.
@@ -161,6 +171,7 @@ func New(t *testing.T, opts ...Option) *Cluster {
 	c.sfx = testenv.RandomHex(3)
 	c.cgroupsRoot = "dewar-mesos-" + c.sfx
 	c.Nets = [2]string{"dewar-a-" + c.sfx, "dewar-g-" + c.sfx}
+	c.isolation = "filesystem/linux,network/cni"
 
 	// Registered first, so it runs last: after the namespace's deletion.
 	t.Cleanup(c.checkNothingLeft)
@@ -229,7 +240,7 @@ func (c *Cluster) agentArgs() []string {
 		"--master=" + MasterAddr, "--ip=127.0.0.1", "--port=5051", "--hostname=dewar-mesos-node",
 		"--work_dir=" + c.AgentWork, "--runtime_dir=" + c.runtimeDir,
 		"--launcher_dir=" + c.mesosHome + "/libexec/mesos",
-		"--isolation=filesystem/linux,network/cni", "--launcher=linux",
+		"--isolation=" + c.isolation, "--launcher=linux",
 		"--cgroups_root=" + c.cgroupsRoot, "--systemd_enable_support=false",
 		// Containers on CNI networks have their own loopback: executors
 		// reach the agent only through its domain socket.
