@@ -17,14 +17,21 @@ func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
 	switch ev.GetType() {
 	case executor.Event_SUBSCRIBED:
 		s := ev.GetSubscribed()
-		e.mu.Lock()
-		e.env = &LaunchEnv{
+		if s == nil {
+			// The agent always sets it (Slave::subscribe); without it there
+			// is no framework or executor to run tasks for. Ending the
+			// stream subscribes again (FuzzEventStream).
+			return fmt.Errorf("SUBSCRIBED event without its message")
+		}
+		env := &LaunchEnv{
 			Config:      e.cfg,
 			Executor:    s.GetExecutorInfo(),
 			Framework:   s.GetFrameworkInfo(),
 			Agent:       s.GetAgentInfo(),
 			ContainerID: s.ContainerID,
 		}
+		e.mu.Lock()
+		e.env = env
 		e.mu.Unlock()
 		agent, info := s.GetAgentInfo(), s.GetExecutorInfo()
 		e.log.Info("subscribed", zap.String("agent_id", agent.GetID().GetValue()),
