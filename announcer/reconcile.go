@@ -46,6 +46,8 @@ type state struct {
 const (
 	retryMin = 50 * time.Millisecond
 	retryMax = 2 * time.Second
+	// retryJitter: see retryBackoff.
+	retryJitter = 0.5
 	// multiBatch bounds one multi request (members are a few hundred
 	// bytes; ZooKeeper's jute.maxbuffer is 1 MiB).
 	multiBatch = 100
@@ -64,33 +66,13 @@ func (a *Announcer) run() {
 			a.retire(rs.probe)
 		}
 	}()
-	backoff := retryMin
-	var retry, wake <-chan time.Time
-	for {
-		select {
-		case <-a.stop:
-			return
-		case <-a.kick:
-		case <-retry:
-		case <-wake:
-		}
-		retry, wake = nil, nil
-		if d := a.keepSession(st, &rs); d > 0 {
-			wake = time.After(d)
-		}
+	loop(a.stop, a.kick, retryBackoff(), func() (time.Duration, error) {
+		wake := a.keepSession(st, &rs)
 		desired, gen := a.snapshot()
 		err := a.reconcile(st, desired)
 		a.setResult(gen, err)
-		if err == nil {
-			backoff = retryMin
-			continue
-		}
-		if !errors.Is(err, errNoSession) {
-			a.log.Warn("serverset update failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-		}
-		retry = time.After(backoff)
-		backoff = min(2*backoff, retryMax)
-	}
+		return wake, err
+	}, a.log)
 }
 
 // reconcile makes ZooKeeper hold exactly the desired members of this

@@ -171,6 +171,32 @@ func probeAfter(sessionTimeout time.Duration) time.Duration { return sessionTime
 // a tick (2 s by default) and may have negotiated a longer timeout.
 const rescueGrace = 2 * time.Second
 
+// untilProbe is how long keepSession waits before it opens the probe,
+// servers having refused the handshake since since: until probeAfter has
+// passed since the first refusal (0: open it now).
+func untilProbe(since time.Time, sessionTimeout time.Duration) time.Duration {
+	return max(time.Until(since.Add(probeAfter(sessionTimeout))), 0)
+}
+
+// lookAgain is how often keepSession looks for the old session's members
+// while it waits for that session: the server deletes them the moment it
+// expires the session, and the probe may replace it then.
+const lookAgain = time.Second
+
+// untilSwitch is keepSession's wait for the old session once the probe has
+// had a session since rs.probeAt; alive says that members of the old
+// session still exist. look is when to look again, 0 when the probe
+// replaces the old connection now: at once when nothing of the old session
+// is left, else once the old session must have expired (the session
+// timeout plus rescueGrace after probeAt). left is what remains of that.
+func (rs *rescue) untilSwitch(alive bool, sessionTimeout time.Duration) (look, left time.Duration) {
+	if !alive {
+		return 0, 0
+	}
+	left = max(time.Until(rs.probeAt.Add(sessionTimeout+rescueGrace)), 0)
+	return min(left, lookAgain), left
+}
+
 // keepSession runs before every reconcile. It returns how long until it
 // wants to run again (0: when something changes).
 func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
@@ -189,7 +215,7 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		if since.IsZero() {
 			return 0 // the next refusal wakes us (onEvent)
 		}
-		if wait := time.Until(since.Add(probeAfter(a.cfg.SessionTimeout))); wait > 0 {
+		if wait := untilProbe(since, a.cfg.SessionTimeout); wait > 0 {
 			return wait
 		}
 		probe, err := a.dial()
@@ -223,17 +249,13 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		a.log.Warn("cannot look for members of the old session; retrying", zap.Error(err))
 		return retryMax
 	}
-	if len(alive) > 0 {
-		if wait := time.Until(rs.probeAt.Add(a.cfg.SessionTimeout + rescueGrace)); wait > 0 {
-			if !rs.waiting {
-				rs.waiting = true
-				a.log.Info("zookeeper serves a fresh connection but not the old session, whose members still exist; waiting for it to reconnect or expire",
-					zap.Int("members", len(alive)), zap.Duration("at_most", wait))
-			}
-			// Look again soon: the server deletes the members the
-			// moment it expires the session.
-			return min(wait, time.Second)
+	if look, left := rs.untilSwitch(len(alive) > 0, a.cfg.SessionTimeout); look > 0 {
+		if !rs.waiting {
+			rs.waiting = true
+			a.log.Info("zookeeper serves a fresh connection but not the old session, whose members still exist; waiting for it to reconnect or expire",
+				zap.Int("members", len(alive)), zap.Duration("at_most", left))
 		}
+		return look
 	}
 	if cur.State() == zk.StateHasSession {
 		return 0 // back just now: keep it (next call closes the probe)

@@ -9,6 +9,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/backoff"
 )
 
 // monitor turns netlink address and link notifications into hints: a
@@ -145,7 +147,7 @@ func (m *monitor) run(ctx context.Context, sub *subscription) {
 		if !died {
 			return
 		}
-		sub = m.resubscribe(ctx)
+		sub = m.resubscribe(ctx, m.subscribe)
 		if sub == nil {
 			return
 		}
@@ -174,24 +176,21 @@ func (m *monitor) pump(ctx context.Context, sub *subscription) (died bool) {
 	}
 }
 
-// resubscribe retries with exponential backoff until it succeeds or ctx
-// ends (nil).
-func (m *monitor) resubscribe(ctx context.Context) *subscription {
-	wait := resubscribeMin
+// resubscribe retries subscribe with backoff (resubscribeMin, doubling up
+// to resubscribeMax; no jitter: only this task's executor subscribes to
+// its namespace) until it succeeds or ctx ends (nil). Each call starts
+// over at resubscribeMin.
+func (m *monitor) resubscribe(ctx context.Context, subscribe func() (*subscription, error)) *subscription {
+	b := backoff.Backoff{Min: resubscribeMin, Max: resubscribeMax}
 	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !b.Wait(ctx) {
 			return nil
-		case <-t.C:
 		}
-		sub, err := m.subscribe()
+		sub, err := subscribe()
 		if err == nil {
 			m.log.Info("netlink subscription restored")
 			return sub
 		}
-		wait = min(2*wait, resubscribeMax)
-		m.log.Warn("netlink resubscription failed; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+		m.log.Warn("netlink resubscription failed; retrying", zap.Error(err))
 	}
 }

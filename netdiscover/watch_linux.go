@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/backoff"
 )
 
 // Watcher follows the addresses of a task's networks while it runs, so an
@@ -101,7 +103,7 @@ func (w *Watcher) follow(ctx context.Context, hints chan struct{}, read func() (
 		retry = false
 		// Let the burst finish. Whatever arrives meanwhile is answered by
 		// the read below, which starts after it; drop its hint.
-		if !sleep(ctx, debounce) {
+		if !backoff.Sleep(ctx, debounce) {
 			return
 		}
 		select {
@@ -111,7 +113,7 @@ func (w *Watcher) follow(ctx context.Context, hints chan struct{}, read func() (
 		states, err := read()
 		if err != nil {
 			log.Warn("reading addresses failed; retrying", zap.Error(err), zap.Duration("retry_in", readRetry))
-			if !sleep(ctx, readRetry) {
+			if !backoff.Sleep(ctx, readRetry) {
 				return
 			}
 			retry = true
@@ -144,17 +146,6 @@ func (w *Watcher) publish(v []NetworkAddrs) {
 		case <-w.updates:
 		default:
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

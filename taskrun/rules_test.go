@@ -119,6 +119,39 @@ func TestLifecycleRules(t *testing.T) {
 			},
 		},
 		{
+			// AuroraExecutor._shutdown: the announcer stops before the
+			// terminal update (supervise.go, awaitWithdrawal).
+			name:  "a task ending on its own: withdrawn before TASK_FINISHED",
+			drive: []func(*world, executor.Task){healthy, finish},
+			want:  []string{"TASK_RUNNING", "leave", "TASK_FINISHED", "session closed"},
+			final: mesos.TASK_FINISHED,
+		},
+		{
+			name:  "a task failing on its own: withdrawn before TASK_FAILED",
+			drive: []func(*world, executor.Task){healthy, func(w *world, _ executor.Task) { w.started().finish(sandbox.StateFailed) }},
+			want:  []string{"TASK_RUNNING", "leave", "TASK_FAILED", "session closed"},
+			final: mesos.TASK_FAILED,
+		},
+		{
+			name: "a task ending on its own with ZooKeeper gone: TASK_FINISHED after at most withdrawWait",
+			drive: []func(*world, executor.Task){healthy, func(w *world, _ executor.Task) {
+				w.hangLeave = true
+				start := time.Now()
+				w.started().finish(sandbox.StateSuccess)
+				synctest.Wait()
+				if _, ok := w.status(mesos.TASK_FINISHED); ok {
+					w.t.Errorf("TASK_FINISHED before the withdrawal ended or timed out: %q", w.log())
+				}
+				time.Sleep(withdrawWait)
+				synctest.Wait()
+				if _, ok := w.status(mesos.TASK_FINISHED); !ok {
+					w.t.Errorf("no TASK_FINISHED %v after the task ended; want it within withdrawWait (%v): %q", time.Since(start), withdrawWait, w.log())
+				}
+			}},
+			want:  []string{"TASK_RUNNING", "TASK_FINISHED", "session closed"},
+			final: mesos.TASK_FINISHED,
+		},
+		{
 			name:  "KILL: withdraw, lifecycle endpoints, SIGTERM, SIGKILL after Thermos' minute",
 			drive: []func(*world, executor.Task){healthy, kill(nil)},
 			want: []string{"TASK_RUNNING", "leave", "POST /quitquitquit", "POST /abortabortabort", "SIGTERM",

@@ -33,6 +33,7 @@ type supervisor struct {
 	failCode   mesos.TaskStatus_Reason // Mesos' reason for that failure
 	killReason string                  // set when the kill came through Kill
 	killDone   chan struct{}           // closed when the kill sequence is over
+	left       <-chan error            // the withdrawal of a task ending on its own
 	joined     <-chan error            // the announcement in flight
 	runningMsg string
 }
@@ -96,7 +97,9 @@ func (t *task) supervise(ctx context.Context, p *taskSpec, facts *Facts, runner 
 			// precedes the terminal state as the process's life did.
 			s.drain(events)
 			if s.killing {
-				<-s.killDone
+				<-s.killDone // the kill withdrew first
+			} else {
+				s.awaitWithdrawal()
 			}
 			t.report(t.terminalStatus(runner.Result(), s.killReason, s.failReason, s.failCode, facts))
 			return
@@ -135,9 +138,44 @@ func (s *supervisor) onProcessEvent(ev sandbox.Event) {
 	}
 	// The task is ending on its own: stop sending clients to it before its
 	// remaining processes are signalled.
-	if ev.Kind == sandbox.EventState && ev.TaskState != sandbox.StateActive && !s.withdrawn && !s.killing {
-		s.withdrawn = true
-		s.annc.leave(2 * time.Second)
+	if ev.Kind == sandbox.EventState && ev.TaskState != sandbox.StateActive {
+		s.withdraw()
+	}
+}
+
+// withdraw starts the withdrawal of a task ending on its own (a kill
+// withdraws in its own sequence).
+func (s *supervisor) withdraw() {
+	if s.withdrawn || s.killing {
+		return
+	}
+	s.withdrawn = true
+	s.left = s.annc.leave(withdrawWait)
+}
+
+// awaitWithdrawal holds the terminal update of a task that ended on its
+// own until its members are gone from the serversets, at most
+// withdrawWait (an unreachable ensemble must not hold the update up; the
+// members then go with the session). Thermos orders it so:
+// AuroraExecutor._shutdown stops the status checkers, the announcer among
+// them, before it sends the terminal update (aurora_executor.py) — but
+// AnnouncerChecker.stop only defers Announcer.stop to a thread of its own
+// (executor/common/announcer.py), so there the update races the delete.
+// Waiting means a scheduler that hears TASK_FINISHED and starts a
+// replacement never finds the old instance still announced.
+func (s *supervisor) awaitWithdrawal() {
+	s.withdraw() // the runner may end without a state event
+	if s.left == nil {
+		return
+	}
+	t := time.NewTimer(withdrawWait)
+	defer t.Stop()
+	select {
+	case <-s.left:
+	case <-t.C:
+		s.t.log.Warn("the withdrawal from the serversets did not finish in time; reporting the end of the task anyway",
+			zap.Duration("waited", withdrawWait))
+	case <-s.t.shutdownc:
 	}
 }
 

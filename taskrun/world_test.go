@@ -35,6 +35,7 @@ type world struct {
 	addrs        []netdiscover.NetworkAddrs // what discovery finds
 	hangDiscover bool                       // discovery finds nothing and times out
 	hangDial     bool                       // ZooKeeper never answers; the connect times out
+	hangLeave    bool                       // ZooKeeper stops answering before the withdrawal
 	processes    []string                   // the processes start reports started (default: the task's first)
 	// useSandbox starts the real processes (sandbox.Start) instead of fakes.
 	useSandbox bool
@@ -236,7 +237,14 @@ func (m fakeMembership) update(ctx context.Context, f *Facts) error {
 	return m.op(ctx, "update "+describe(f.Networks))
 }
 
-func (m fakeMembership) leave(ctx context.Context) error { return m.op(ctx, "leave") }
+func (m fakeMembership) leave(ctx context.Context) error {
+	if m.w.hangLeave {
+		<-ctx.Done()
+		m.w.record("leave timed out")
+		return ctx.Err()
+	}
+	return m.op(ctx, "leave")
+}
 
 // start starts fake processes: each reports its start at once; they run
 // until killed or finished by the test.
