@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 // Watcher follows the addresses of a task's networks while it runs, so an
@@ -124,21 +126,8 @@ func (w *Watcher) run(ctx context.Context, h *netlink.Handle, mon *monitor, want
 	}
 }
 
-// publish replaces an unread state with v; only run sends, so the loop
-// ends after at most two rounds.
-func (w *Watcher) publish(v []NetworkAddrs) {
-	for {
-		select {
-		case w.updates <- v:
-			return
-		default:
-		}
-		select {
-		case <-w.updates:
-		default:
-		}
-	}
-}
+// publish replaces an unread state with v (only run sends).
+func (w *Watcher) publish(v []NetworkAddrs) { chans.SendDropOldest(w.updates, v) }
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

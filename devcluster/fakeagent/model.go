@@ -60,7 +60,7 @@ func (e *executorState) id() string { return e.info.ExecutorID.Value }
 // Mesos (src/slave/slave.hpp, Executor::send: "Unable to send event to
 // executor"): nothing is kept for a later SUBSCRIBE.
 func (e *executorState) send(ev *executor.Event) {
-	if e.conn != nil && e.conn.send(ev) {
+	if e.conn != nil && e.conn.Send(ev) {
 		return
 	}
 	e.log.Warn("event lost: the executor is not connected", zap.Stringer("event", ev.Type))
