@@ -31,9 +31,9 @@ func TestKillLeavesNoProcess(t *testing.T) {
 	// Only the sleeps' command lines hold the marker, not bash's; `; true`
 	// keeps bash from exec'ing the last sleep.
 	agentID := f.launchCommand(taskID, fmt.Sprintf("(setsid sleep %s &) ; sleep %s; true", shellWord(marker), shellWord(marker)))
-	f.update(mesos.TASK_STARTING)
-	f.update(mesos.TASK_RUNNING)
-	ex := a.Executor(t, f.id, taskID)
+	f.Update(mesos.TASK_STARTING)
+	f.Update(mesos.TASK_RUNNING)
+	ex := a.Executor(t, f.ID, taskID)
 	killExecutorAtCleanup(t, ex.PID)
 
 	// Both sleeps run before the kill, one of them outside the task's
@@ -54,8 +54,8 @@ func TestKillLeavesNoProcess(t *testing.T) {
 		t.Fatalf("want the double-forked sleep orphaned and adopted by the executor (pid %d); %d sleeps are its children", ex.PID, orphans)
 	}
 
-	f.call(calls.Kill(taskID, agentID))
-	st := f.update(mesos.TASK_KILLED)
+	f.Call(calls.Kill(taskID, agentID))
+	st := f.Update(mesos.TASK_KILLED)
 	if st.GetSource() != mesos.SOURCE_EXECUTOR {
 		t.Errorf("TASK_KILLED from %s (%s), want from the executor", st.GetSource(), st.GetMessage())
 	}

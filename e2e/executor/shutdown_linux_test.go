@@ -112,16 +112,16 @@ func TestExecutorSIGTERMIsGracefulShutdown(t *testing.T) {
 	f := subscribeFramework(t, a.URL)
 	taskID := newID("sigterm")
 	f.launchCommand(taskID, fmt.Sprintf(": %s; trap 'sleep 1; echo done > %s; exit 0' TERM; touch %s; while true; do sleep 0.2; done", marker, trapped, ready))
-	f.update(mesos.TASK_STARTING)
-	f.update(mesos.TASK_RUNNING)
-	ex := a.Executor(t, f.id, taskID)
+	f.Update(mesos.TASK_STARTING)
+	f.Update(mesos.TASK_RUNNING)
+	ex := a.Executor(t, f.ID, taskID)
 	killExecutorAtCleanup(t, ex.PID)
 	awaitFile(t, ready)
 
 	if err := syscall.Kill(ex.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	st := f.update(mesos.TASK_KILLED)
+	st := f.Update(mesos.TASK_KILLED)
 	if st.GetSource() != mesos.SOURCE_EXECUTOR {
 		t.Errorf("TASK_KILLED from %s (%s), want from the executor", st.GetSource(), st.GetMessage())
 	}
@@ -134,7 +134,7 @@ func TestExecutorSIGTERMIsGracefulShutdown(t *testing.T) {
 		t.Errorf("after TASK_KILLED, task processes still run: %v", left)
 	}
 	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !e2etest.Alive(ex.PID) })
-	last := lastUpdateFromExecutor(t, work, f.id, taskID, taskID)
+	last := lastUpdateFromExecutor(t, work, f.ID, taskID, taskID)
 	if last.GetState() != mesos.TASK_KILLED {
 		t.Errorf("checkpointed final update %s (%q), want TASK_KILLED", last.GetState(), last.GetMessage())
 	}
@@ -156,9 +156,9 @@ func TestExecutorSecondSIGTERMStopsAtOnce(t *testing.T) {
 	taskID := newID("sigterm2")
 	ready := filepath.Join(t.TempDir(), "ready")
 	f.launchCommand(taskID, stubbornScript(marker, ready))
-	f.update(mesos.TASK_STARTING)
-	f.update(mesos.TASK_RUNNING)
-	ex := a.Executor(t, f.id, taskID)
+	f.Update(mesos.TASK_STARTING)
+	f.Update(mesos.TASK_RUNNING)
+	ex := a.Executor(t, f.ID, taskID)
 	killExecutorAtCleanup(t, ex.PID)
 	awaitFile(t, ready)
 
@@ -176,7 +176,7 @@ func TestExecutorSecondSIGTERMStopsAtOnce(t *testing.T) {
 	testenv.WaitUntil(t, grace/2, "the executor to exit after the second SIGTERM", func() bool { return !e2etest.Alive(ex.PID) })
 	t.Logf("the executor exited %s after the second SIGTERM", time.Since(sent).Round(time.Millisecond))
 	testenv.WaitUntil(t, 20*time.Second, "the task's processes to be gone", func() bool { return len(processesWith(marker)) == 0 })
-	st := f.update(mesos.TASK_KILLED)
+	st := f.Update(mesos.TASK_KILLED)
 	t.Logf("final update from %s: %s", st.GetSource(), st.GetMessage())
 }
 
@@ -202,8 +202,8 @@ func TestKillDuringZooKeeperConnect(t *testing.T) {
 	taskID := newID("zkconnect")
 	task := announcingTask(t, bin.executor, taskID, ": "+marker+"; sleep 1000", "--announcer-ensemble", mute.Addr().String())
 	agentID := f.launchTask(task)
-	f.update(mesos.TASK_STARTING)
-	ex := a.Executor(t, f.id, task.Executor.ExecutorID.Value)
+	f.Update(mesos.TASK_STARTING)
+	ex := a.Executor(t, f.ID, task.Executor.ExecutorID.Value)
 	killExecutorAtCleanup(t, ex.PID)
 	// The announcer's log names the ensemble once it is connecting.
 	execLog := filepath.Join(ex.Sandbox, "stderr")
@@ -212,8 +212,8 @@ func TestKillDuringZooKeeperConnect(t *testing.T) {
 	})
 
 	sent := time.Now()
-	f.call(calls.Kill(taskID, agentID))
-	st := f.update(mesos.TASK_KILLED)
+	f.Call(calls.Kill(taskID, agentID))
+	st := f.Update(mesos.TASK_KILLED)
 	took := time.Since(sent)
 	t.Logf("TASK_KILLED %s after the KILL", took.Round(time.Millisecond))
 	if st.GetSource() != mesos.SOURCE_EXECUTOR || !strings.Contains(st.GetMessage(), "before any process started") {
@@ -259,14 +259,14 @@ func TestKillWithZooKeeperGone(t *testing.T) {
 	cmdline := fmt.Sprintf(": %s; trap 'date +%%s.%%N > %s; sleep 1; echo done > %s; exit 0' TERM; touch %s; while true; do sleep 0.2; done",
 		marker, termAt, trapped, ready)
 	agentID := f.launchTask(announcingTask(t, bin.executor, taskID, cmdline, "--announcer-ensemble", srv.Addr()))
-	f.update(mesos.TASK_STARTING)
-	f.update(mesos.TASK_RUNNING) // announced: RUNNING comes after the join
+	f.Update(mesos.TASK_STARTING)
+	f.Update(mesos.TASK_RUNNING) // announced: RUNNING comes after the join
 	awaitFile(t, ready)
 
 	srv.Stop()
 	sent := time.Now()
-	f.call(calls.Kill(taskID, agentID))
-	st := f.update(mesos.TASK_KILLED)
+	f.Call(calls.Kill(taskID, agentID))
+	st := f.Update(mesos.TASK_KILLED)
 	if st.GetSource() != mesos.SOURCE_EXECUTOR {
 		t.Errorf("TASK_KILLED from %s (%s), want from the executor", st.GetSource(), st.GetMessage())
 	}
