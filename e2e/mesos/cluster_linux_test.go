@@ -114,7 +114,7 @@ type cluster struct {
 	web         string // the demo's web server binary
 	zk          *zktest.Server
 	zkPort      string
-	sfx         string    // random suffix of the node's names
+	cniDir      string    // the node's CNI configs (e2etest.Node.ConfigDir)
 	nets        [2]string // CNI network names
 	mesosHome   string    // the Mesos installation (testenv.MesosHome)
 	cgroupsRoot string    // the agent's --cgroups_root, the test's own
@@ -132,11 +132,14 @@ func newCluster(t *testing.T) *cluster {
 	home := testenv.MesosHome(t)
 	testenv.NeedRoot(t)
 	testenv.CNIPluginDir(t) // skips (fails under make test) without the plugins
-	c := &cluster{t: t, mesosHome: home, dir: t.TempDir(), bin: map[string]string{}}
+	// The node: its namespace (removed last, and checked), its scratch
+	// dir and the CNI configs the agent's network/cni isolator reads.
+	node := e2etest.NewNode(t)
+	c := &cluster{t: t, mesosHome: home, ns: node.Name, dir: node.Dir, cniDir: node.ConfigDir, bin: map[string]string{}}
 	for _, b := range []string{"dewar-executor", "dewar-scheduler"} {
 		c.bin[b] = testenv.Binary(t, b)
 	}
-	for _, d := range []string{"logs", "cni", "ipam", "master"} {
+	for _, d := range []string{"logs", "master"} {
 		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -144,20 +147,19 @@ func newCluster(t *testing.T) *cluster {
 	c.web = testenv.Program(t, "webserver")
 	c.agentWork = filepath.Join(c.dir, "agent")
 	c.runtimeDir = filepath.Join(c.dir, "run")
-	c.sfx = testenv.RandomHex(3)
-	c.cgroupsRoot = "dewar-mesos-" + c.sfx
-	c.nets = [2]string{"dewar-a-" + c.sfx, "dewar-g-" + c.sfx}
+	c.cgroupsRoot = "dewar-mesos-" + testenv.RandomHex(3)
+	a := node.BridgeNetwork(t, subnetA)
+	g := node.BridgeNetwork(t, subnetB, subnetB6)
+	c.nets = [2]string{a.Name, g.Name}
 
-	// Registered first, so it runs last: after the namespace's deletion.
+	// Registered before the cleanup below, so it runs after it.
 	t.Cleanup(c.checkNothingLeft)
-	c.ns, _ = netnstest.New(t) // deleted after the cleanup below
 	c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.ns), DisableKeepAlives: true}}
 	c.zk = zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("nsenter", "--net=/run/netns/"+c.ns, "--"), zktest.Dial(netnstest.DialIn(c.ns)))
 	_, c.zkPort, _ = net.SplitHostPort(c.zk.Addr())
 	// Registered after ZooKeeper's: runs before ZooKeeper stops.
 	t.Cleanup(c.cleanup)
 
-	c.writeNetworks(t)
 	c.master = c.start(t, "mesos-master", "master.log", c.mesosHome+"/sbin/mesos-master",
 		"--ip=127.0.0.1", "--port=5050", "--hostname=127.0.0.1",
 		"--work_dir="+filepath.Join(c.dir, "master"), "--registry=in_memory")
@@ -170,31 +172,6 @@ func newCluster(t *testing.T) *cluster {
 	})
 	c.startAgent(t)
 	return c
-}
-
-// writeNetworks writes the two CNI bridge networks in the format the Mesos
-// network/cni isolator reads: cniVersion 0.2.0 (with a newer result format
-// the agent learns no container IP).
-func (c *cluster) writeNetworks(t *testing.T) {
-	t.Helper()
-	ipam := filepath.Join(c.dir, "ipam")
-	confs := map[string]string{
-		"a.conf": fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-ba-%s",
-  "isGateway": true, "ipMasq": false,
-  "ipam": {"type": "host-local", "subnet": %q, "dataDir": %q, "routes": [{"dst": %q}]}}`,
-			c.nets[0], c.sfx, subnetA, ipam, subnetA),
-		"g.conf": fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-bg-%s",
-  "isGateway": true, "ipMasq": false,
-  "ipam": {"type": "host-local", "dataDir": %q,
-    "ranges": [[{"subnet": %q}], [{"subnet": %q}]],
-    "routes": [{"dst": %q}, {"dst": %q}]}}`,
-			c.nets[1], c.sfx, ipam, subnetB, subnetB6, subnetB, subnetB6),
-	}
-	for name, conf := range confs {
-		if err := os.WriteFile(filepath.Join(c.dir, "cni", name), []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // agentArgs are the flags an operator needs to run dewar under a real
@@ -221,7 +198,7 @@ func (c *cluster) agentArgs() []string {
 		// An executor the agent refuses never subscribes; the task then
 		// fails after this (default 1mins), well within waitRunning.
 		"--executor_registration_timeout=30secs",
-		"--network_cni_config_dir=" + filepath.Join(c.dir, "cni"),
+		"--network_cni_config_dir=" + c.cniDir,
 		"--network_cni_plugins_dir=" + testenv.CNIPluginDir(c.t),
 		"--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31999]",
 		"--executor_environment_variables=" + string(env),
@@ -537,11 +514,6 @@ func (c *cluster) logFiles() []string {
 // mount under its directory or a cgroup of its agent is left.
 func (c *cluster) checkNothingLeft() {
 	t := c.t
-	if c.ns != "" {
-		if _, err := os.Stat(filepath.Join("/run/netns", c.ns)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("network namespace %s is still listed after the test (stat: %v)", c.ns, err)
-		}
-	}
 	if left := mountsUnder(c.dir); len(left) > 0 {
 		t.Errorf("still mounted after the test: %v", left)
 	}
