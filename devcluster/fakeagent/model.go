@@ -9,6 +9,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/taskstate"
 )
 
 type framework struct {
@@ -84,14 +86,7 @@ func (t *taskState) state() mesos.TaskState {
 
 func (t *taskState) terminal() bool { return isTerminal(t.state()) }
 
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST,
-		mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
+func isTerminal(s mesos.TaskState) bool { return taskstate.Terminal(s.String()) }
 
 // recover rebuilds frameworks, executors and tasks from the checkpoints and
 // starts watching every executor that is still alive.

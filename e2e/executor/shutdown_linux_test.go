@@ -20,6 +20,7 @@ import (
 
 	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/chans"
 	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
@@ -378,14 +379,14 @@ type runProc struct {
 
 	mu    sync.Mutex
 	out   strings.Builder // stdout: the work dir, then one line per update
-	lines chan struct{}   // 1-slot: a line was printed
+	lines chans.Wake      // a line was printed
 }
 
 // startRun starts `dewar-agent run args...`; cleanup kills it if it is
 // still running (its executor is the test's to kill).
 func startRun(t testing.TB, bin string, args ...string) *runProc {
 	t.Helper()
-	r := &runProc{cmd: exec.Command(bin, append([]string{"run"}, args...)...), exited: make(chan struct{}), lines: make(chan struct{}, 1)}
+	r := &runProc{cmd: exec.Command(bin, append([]string{"run"}, args...)...), exited: make(chan struct{}), lines: chans.NewWake()}
 	stdout, err := r.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -402,10 +403,7 @@ func startRun(t testing.TB, bin string, args ...string) *runProc {
 			r.mu.Lock()
 			r.out.WriteString(sc.Text() + "\n")
 			r.mu.Unlock()
-			select {
-			case r.lines <- struct{}{}:
-			default:
-			}
+			r.lines.Signal()
 		}
 	}()
 	go func() {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/internal/chans"
+	"github.com/dewarhq/dewar/internal/taskstate"
 )
 
 // Config tunes the master; the zero value gives Mesos-like defaults.
@@ -371,14 +372,7 @@ func (m *Master) dropSubscriptionLocked(fw *framework) {
 	m.kickAllocator()
 }
 
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST,
-		mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
+func isTerminal(s mesos.TaskState) bool { return taskstate.Terminal(s.String()) }
 
 func unallocated(rs []mesos.Resource) mesos.Resources {
 	out := mesos.Resources(rs).Clone()
