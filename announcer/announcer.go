@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 // ErrClosed is returned by calls on a closed Announcer.
@@ -29,7 +31,7 @@ type Announcer struct {
 	// (keepSession), when the ensemble refuses its session for good.
 	cur atomic.Pointer[zkConn]
 
-	kick      chan struct{} // 1 slot: desired state or session changed
+	kick      chans.Wake // desired state or session changed
 	stop      chan struct{}
 	connected chan struct{} // closed on the first session
 	connOnce  sync.Once
@@ -66,7 +68,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Announcer, error) {
 		cfg:       cfg,
 		log:       log.With(zap.String("ensemble", ensemble)),
 		acl:       cfg.Auth.zkACL(),
-		kick:      make(chan struct{}, 1),
+		kick:      chans.NewWake(),
 		stop:      make(chan struct{}),
 		connected: make(chan struct{}),
 		tasks:     map[taskKey]Spec{},
@@ -138,12 +140,7 @@ func (a *Announcer) onEvent(zc *zkConn, ev zk.Event) {
 	a.poke()
 }
 
-func (a *Announcer) poke() {
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
-}
+func (a *Announcer) poke() { a.kick.Signal() }
 
 // SessionID is the current ZooKeeper session (0 while there is none); the
 // EphemeralOwner of every member.

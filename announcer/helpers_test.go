@@ -3,9 +3,11 @@ package announcer_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +92,53 @@ func memberNodes(t testing.TB, conn *zk.Conn, p string) []string {
 		}
 	}
 	return out
+}
+
+// memberOwners returns, per job path, the member nodes and their owners, as one
+// line for failure messages.
+func memberOwners(t *testing.T, obs *zk.Conn) (map[string][]int64, string) {
+	t.Helper()
+	out := map[string][]int64{}
+	var state []string
+	for _, p := range jobPaths {
+		for _, n := range memberNodes(t, obs, p) {
+			_, stat, err := obs.Get(n)
+			if err == zk.ErrNoNode {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("get %s: %v", n, err)
+			}
+			out[p] = append(out[p], stat.EphemeralOwner)
+			state = append(state, fmt.Sprintf("%s owner %#x", n, stat.EphemeralOwner))
+		}
+	}
+	return out, strings.Join(state, "; ")
+}
+
+// allMemberNodes lists the member znodes of every job path, in order.
+func allMemberNodes(t testing.TB, conn *zk.Conn) []string {
+	t.Helper()
+	var out []string
+	for _, p := range jobPaths {
+		out = append(out, memberNodes(t, conn, p)...)
+	}
+	return out
+}
+
+// keepsOldSession checks, for d, that every job path holds exactly one
+// member and that session old owns it: past the point where a fresh
+// connection would have replaced the old session, nothing did.
+func keepsOldSession(t *testing.T, obs *zk.Conn, old int64, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		owners, state := memberOwners(t, obs)
+		for _, p := range jobPaths {
+			if len(owners[p]) != 1 || owners[p][0] != old {
+				t.Fatalf("%s: want exactly one member of session %#x, have %s", p, old, state)
+			}
+		}
+	}
 }
 
 // twoNetworks is a task on two CNI networks, with IPv4 and IPv6 on the

@@ -83,21 +83,8 @@ func TestQuorumLossKeepsSession(t *testing.T) {
 	})
 	// Past the point where the fresh connection would have replaced the
 	// old one: the members stay those of the old session.
-	deadline := time.Now().Add(sessionTimeout + 3*time.Second)
-	for time.Now().Before(deadline) {
-		owners, state := memberOwners(t, obs)
-		for _, p := range jobPaths {
-			if len(owners[p]) != 1 || owners[p][0] != old {
-				t.Fatalf("%s: want exactly one member of session %#x, have %s", p, old, state)
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	var after []string
-	for _, p := range jobPaths {
-		after = append(after, memberNodes(t, obs, p)...)
-	}
-	if !slices.Equal(before, after) {
+	keepsOldSession(t, obs, old, sessionTimeout+3*time.Second)
+	if after := allMemberNodes(t, obs); !slices.Equal(before, after) {
 		t.Errorf("members changed across the quorum loss: %v, then %v", before, after)
 	}
 	if n := logs.FilterMessageSnippet("refuses the old session").Len(); n > 0 {

@@ -8,34 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
-
-// members returns, per job path, the member nodes and their owners, as one
-// line for failure messages.
-func memberOwners(t *testing.T, obs *zk.Conn) (map[string][]int64, string) {
-	t.Helper()
-	out := map[string][]int64{}
-	var state []string
-	for _, p := range jobPaths {
-		for _, n := range memberNodes(t, obs, p) {
-			_, stat, err := obs.Get(n)
-			if err == zk.ErrNoNode {
-				continue
-			}
-			if err != nil {
-				t.Fatalf("get %s: %v", n, err)
-			}
-			out[p] = append(out[p], stat.EphemeralOwner)
-			state = append(state, fmt.Sprintf("%s owner %#x", n, stat.EphemeralOwner))
-		}
-	}
-	return out, strings.Join(state, "; ")
-}
 
 // A server restarted with an empty database (disaster recovery) refuses the
 // announcer's connection forever: go-zookeeper resends the zxid it has seen,
@@ -98,10 +74,7 @@ func TestOutageKeepsSessionThatResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := a.SessionID()
-	var before []string
-	for _, p := range jobPaths {
-		before = append(before, memberNodes(t, obs, p)...)
-	}
+	before := allMemberNodes(t, obs)
 	srv.Stop()
 	time.Sleep(timeout + time.Second) // the fault: longer than the session timeout
 	srv.Restart()
@@ -112,21 +85,8 @@ func TestOutageKeepsSessionThatResumes(t *testing.T) {
 	})
 	// Past the point where a fresh connection would have replaced the old
 	// one: the members stay those of the old session.
-	deadline := time.Now().Add(timeout + 3*time.Second)
-	for time.Now().Before(deadline) {
-		owners, state := memberOwners(t, obs)
-		for _, p := range jobPaths {
-			if len(owners[p]) != 1 || owners[p][0] != old {
-				t.Fatalf("%s: want exactly one member of session %#x, have %s", p, old, state)
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	var after []string
-	for _, p := range jobPaths {
-		after = append(after, memberNodes(t, obs, p)...)
-	}
-	if !slices.Equal(before, after) {
+	keepsOldSession(t, obs, old, timeout+3*time.Second)
+	if after := allMemberNodes(t, obs); !slices.Equal(before, after) {
 		t.Errorf("members changed across the outage: %v, then %v", before, after)
 	}
 	if id := a.SessionID(); id != old {

@@ -19,6 +19,8 @@ package checkpoint
 
 import (
 	"time"
+
+	"github.com/dewarhq/dewar/internal/taskstate"
 )
 
 // Version is the format this package writes. Readers accept every version
@@ -212,14 +214,7 @@ func (t *Task) State() string {
 func (t *Task) Terminal() bool { return TerminalState(t.State()) }
 
 // TerminalState reports whether a Mesos task state is terminal.
-func TerminalState(s string) bool {
-	switch s {
-	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST",
-		"TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR":
-		return true
-	}
-	return false
-}
+func TerminalState(s string) bool { return taskstate.Terminal(s) }
 
 // Launched is the time of the first state, zero without one.
 func (t *Task) Launched() time.Time {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 // coalesce is the least time between two writes: a burst of changes (a
@@ -24,7 +26,7 @@ type Writer struct {
 	path string
 	log  *zap.Logger
 
-	wake chan struct{} // 1-slot: the document changed
+	wake chans.Wake // the document changed
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -63,7 +65,7 @@ func NewWriter(runDir string, t Task, log *zap.Logger) (*Writer, error) {
 		cancel: cancel,
 		path:   filepath.Join(dir, File),
 		log:    log,
-		wake:   make(chan struct{}, 1),
+		wake:   chans.NewWake(),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		t:      t,
@@ -91,10 +93,7 @@ func (w *Writer) Update(fn func(*Task)) {
 	w.t.Updated = time.Now()
 	w.dirty = true
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.wake.Signal()
 }
 
 // UpdateIf is Update for a change that may turn out to be none: fn
@@ -114,10 +113,7 @@ func (w *Writer) UpdateIf(fn func(*Task) bool) {
 	if !changed {
 		return
 	}
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.wake.Signal()
 }
 
 // View calls fn with the document (the writer's lock held: copy what you

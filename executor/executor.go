@@ -13,6 +13,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 // Executor is one dewar executor process's conversation with its agent.
@@ -22,7 +24,7 @@ type Executor struct {
 	sender   calls.Sender
 	launcher Launcher
 
-	wake     chan struct{} // 1-slot: updates may be waiting to be sent
+	wake     chans.Wake    // updates may be waiting to be sent
 	exit     chan struct{} // closed when the executor has nothing left to do
 	exitOnce sync.Once
 
@@ -58,7 +60,7 @@ func New(cfg Config, launcher Launcher, log *zap.Logger) *Executor {
 		log:      log.With(zap.String("framework_id", cfg.FrameworkID), zap.String("executor_id", cfg.ExecutorID)),
 		sender:   newSender(cfg),
 		launcher: launcher,
-		wake:     make(chan struct{}, 1),
+		wake:     chans.NewWake(),
 		exit:     make(chan struct{}),
 		tasks:    map[string]*taskEntry{},
 		changed:  make(chan struct{}),
@@ -180,17 +182,8 @@ func (e *Executor) backoff(ctx context.Context) {
 // stream makes one SUBSCRIBE call and handles its events until the stream
 // ends. It reports whether the agent answered at all.
 func (e *Executor) stream(ctx context.Context) (reached bool, err error) {
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := chans.WithCancelOnClose(ctx, e.exit)
 	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	go func() {
-		select {
-		case <-e.exit:
-			cancel()
-		case <-sctx.Done():
-		}
-	}()
 
 	call := e.subscribeCall()
 	resp, err := e.sender.Send(sctx, calls.NonStreaming(call))
@@ -247,12 +240,7 @@ func (e *Executor) setSubscribed(v bool) {
 	}
 }
 
-func (e *Executor) poke() {
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
+func (e *Executor) poke() { e.wake.Signal() }
 
 func (e *Executor) exited() bool {
 	select {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/dewarhq/dewar/internal/taskstate"
 )
 
 // Launcher starts the tasks the agent sends. The protocol loop does not know
@@ -65,11 +67,4 @@ type LaunchEnv struct {
 }
 
 // terminal reports whether a task in state s will never change again.
-func terminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
-		mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
+func terminal(s mesos.TaskState) bool { return taskstate.Terminal(s.String()) }

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
+	"github.com/dewarhq/dewar/internal/chans"
 	"github.com/dewarhq/dewar/internal/netnstest"
 )
 
@@ -19,7 +20,7 @@ import (
 // so the test hands run a subscription whose channels it closes itself.
 func TestMonitorResubscribes(t *testing.T) {
 	name, ns := netnstest.New(t)
-	m := &monitor{ns: &ns, log: zaptest.NewLogger(t), hints: make(chan struct{}, 1)}
+	m := &monitor{ns: &ns, log: zaptest.NewLogger(t), hints: chans.NewWake()}
 	ctx, cancel := context.WithCancel(t.Context())
 	m.cancel = cancel
 	dying := &subscription{addrs: make(chan netlink.AddrUpdate), links: make(chan netlink.LinkUpdate), done: make(chan struct{})}

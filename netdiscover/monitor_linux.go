@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/internal/backoff"
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 // monitor turns netlink address and link notifications into hints: a
@@ -26,7 +27,7 @@ type monitor struct {
 	ownNS   netns.NsHandle // ns when the monitor opened it, else None
 	closeNS sync.Once
 	log     *zap.Logger
-	hints   chan struct{} // cap 1
+	hints   chans.Wake
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -41,7 +42,7 @@ const (
 // cannot miss a change made after that read.
 func startMonitor(ctx context.Context, ns *netns.NsHandle, log *zap.Logger) (*monitor, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	m := &monitor{ns: ns, ownNS: netns.None(), log: log, hints: make(chan struct{}, 1), cancel: cancel}
+	m := &monitor{ns: ns, ownNS: netns.None(), log: log, hints: chans.NewWake(), cancel: cancel}
 	if ns == nil {
 		// "The caller's namespace" is that of the calling thread now;
 		// resubscribing later, from another thread, must find it again.
@@ -79,12 +80,7 @@ func (m *monitor) closeOwnNS() {
 	})
 }
 
-func (m *monitor) poke() {
-	select {
-	case m.hints <- struct{}{}:
-	default: // a hint is already pending; the read it causes covers this one
-	}
-}
+func (m *monitor) poke() { m.hints.Signal() }
 
 // subscription is one pair of netlink subscriptions. netlink's reader
 // goroutines close addrs and links when their socket fails or done closes.

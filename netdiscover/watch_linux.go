@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/internal/backoff"
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 // Watcher follows the addresses of a task's networks while it runs, so an
@@ -133,21 +134,8 @@ func (w *Watcher) follow(ctx context.Context, hints chan struct{}, read func() (
 	}
 }
 
-// publish replaces an unread state with v; only run sends, so the loop
-// ends after at most two rounds.
-func (w *Watcher) publish(v []NetworkAddrs) {
-	for {
-		select {
-		case w.updates <- v:
-			return
-		default:
-		}
-		select {
-		case <-w.updates:
-		default:
-		}
-	}
-}
+// publish replaces an unread state with v (only run sends).
+func (w *Watcher) publish(v []NetworkAddrs) { chans.SendDropOldest(w.updates, v) }
 
 func clone(nets []NetworkAddrs) []NetworkAddrs {
 	out := slices.Clone(nets)

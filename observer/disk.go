@@ -1,11 +1,11 @@
 package observer
 
 import (
-	"io/fs"
-	"path/filepath"
+	"context"
 	"sync"
-	"syscall"
 	"time"
+
+	sampler "github.com/dewarhq/dewar/usage" // the executor's resource sampler; observer has its own usage()
 )
 
 // Disk use of a task's run directory, as `du` counts it (allocated
@@ -65,29 +65,12 @@ func (c *diskCache) forget(keep map[string]bool) {
 	}
 }
 
+// measureDisk counts dir as du does (usage.DiskUse, the executor's own
+// sampler, package usage), at most diskMaxEntries entries.
 func measureDisk(dir string) diskUse {
-	d := diskUse{Complete: true, at: time.Now()}
-	n := 0
-	filepath.WalkDir(dir, func(_ string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // vanished or unreadable: count what can be read
-		}
-		if n++; n > diskMaxEntries {
-			d.Complete = false
-			return filepath.SkipAll
-		}
-		info, err := de.Info()
-		if err != nil {
-			return nil
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			d.Bytes += st.Blocks * 512
-		} else {
-			d.Bytes += info.Size()
-		}
-		return nil
-	})
-	return d
+	at := time.Now()
+	u := sampler.DiskUse(context.Background(), dir, diskMaxEntries)
+	return diskUse{Bytes: u.Bytes, Complete: !u.Truncated, at: at}
 }
 
 func fmtBytes(n int64) string {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
@@ -33,21 +34,11 @@ mv "$MESOS_SANDBOX/probe.tmp" "$MESOS_SANDBOX/probe.txt"
 // network fails the task with the isolator's message. With the real
 // dewar-executor, the addresses it discovers equal the ones CNI returned.
 func TestRunCNI(t *testing.T) {
-	testenv.NeedRoot(t)
 	plugins := testenv.CNIPluginDir(t)
-	if _, err := exec.LookPath("nsenter"); err != nil {
-		testenv.Missing(t, "nsenter (util-linux) not on PATH")
-	}
-	ns, _ := netnstest.New(t)
+	node := e2etest.NewNode(t)
+	ns, dir, confDir := node.Name, node.Dir, node.ConfigDir
+	network := node.BridgeNetwork(t, "198.18.77.0/24").Name
 	bin := testenv.Binary(t, "dewar-agent")
-	dir := t.TempDir()
-	suffix := testenv.RandomHex(3)
-	network := "dewar-n-" + suffix
-	conf := fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-b-%s",
-  "isGateway": true, "ipMasq": false,
-  "ipam": {"type": "host-local", "subnet": "198.18.77.0/24", "dataDir": %q}}`, network, suffix, filepath.Join(dir, "ipam"))
-	confDir := filepath.Join(dir, "cni")
-	writeFile(t, filepath.Join(confDir, "net.conf"), conf, 0o644)
 	probe := filepath.Join(dir, "probe.sh")
 	writeFile(t, probe, probeExecutor, 0o755)
 
@@ -128,7 +119,7 @@ func TestRunCNI(t *testing.T) {
 				}
 			}
 		}},
-		{"unknown network", container("dewar-nope-" + suffix), nil, probe, 1, func(t *testing.T, work, out string) {
+		{"unknown network", container("dewar-nope-" + testenv.RandomHex(3)), nil, probe, 1, func(t *testing.T, work, out string) {
 			if !regexp.MustCompile(`(?m)^TASK_FAILED task=probe-\S+ source=SOURCE_AGENT reason=REASON_CONTAINER_LAUNCH_FAILED message=".*unknown CNI network \\"dewar-nope-`).MatchString(out) {
 				t.Fatalf("no TASK_FAILED naming the unknown network:\n%s", out)
 			}

@@ -15,7 +15,8 @@ import (
 
 // TestRunHello is the README's first command: `dewar-agent run` launches
 // the real dewar-executor with testdata/tasks/hello.json, prints
-// TASK_STARTING, TASK_RUNNING and TASK_FINISHED in that order, exits 0, and
+// TASK_STARTING, TASK_RUNNING and TASK_FINISHED in that order (each from
+// the executor: SOURCE_EXECUTOR), exits 0, and
 // `hello` is in the task process's stdout in the sandbox. By default the
 // executor talks to the agent over the domain socket, where only
 // /slave(1)/api/v1/executor is admitted, with a token; it must work as well
@@ -46,7 +47,10 @@ func TestRunHello(t *testing.T) {
 				t.Fatalf("dewar-agent run: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 			}
 			var states []string
-			for _, m := range regexp.MustCompile(`(?m)^(TASK_[A-Z_]+) task=hello `).FindAllStringSubmatch(string(out), -1) {
+			for _, m := range regexp.MustCompile(`(?m)^(TASK_[A-Z_]+) task=hello source=(\S+)`).FindAllStringSubmatch(string(out), -1) {
+				if m[2] != "SOURCE_EXECUTOR" {
+					t.Errorf("%s came from %s, want SOURCE_EXECUTOR", m[1], m[2])
+				}
 				states = append(states, m[1])
 			}
 			want := []string{"TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"}

@@ -1,12 +1,8 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,90 +14,9 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
-
-// agentProc is a running `dewar-agent` serving.
-type agentProc struct {
-	cmd      *exec.Cmd
-	url      string
-	mu       sync.Mutex
-	out      strings.Builder
-	exited   chan error
-	stopOnce sync.Once
-}
-
-func startAgentProc(t *testing.T, bin string, args ...string) *agentProc {
-	t.Helper()
-	p := &agentProc{cmd: exec.Command(bin, args...), exited: make(chan error, 1)}
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.stop(t) })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		t.Fatal("dewar-agent printed nothing")
-	}
-	m := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`).FindStringSubmatch(lines.Text())
-	if m == nil {
-		t.Fatalf("first line %q does not name the address", lines.Text())
-	}
-	p.url = "http://" + m[1]
-	go func() {
-		for lines.Scan() {
-			p.mu.Lock()
-			p.out.WriteString(lines.Text() + "\n")
-			p.mu.Unlock()
-		}
-	}()
-	return p
-}
-
-// stop sends SIGTERM and waits for the agent to exit (idempotent).
-func (p *agentProc) stop(t *testing.T) {
-	t.Helper()
-	p.stopOnce.Do(func() { p.terminate(t) })
-}
-
-func (p *agentProc) terminate(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Errorf("dewar-agent after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		t.Error("dewar-agent did not stop on SIGTERM")
-	}
-}
-
-func (p *agentProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func (p *agentProc) state(t *testing.T) fakeagent.State {
-	t.Helper()
-	res, err := http.Get(p.url + "/state")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var st fakeagent.State
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 // TestAgentRestartWithRealExecutor: the agent is stopped while the real
 // dewar-executor runs a task; the task finishes while the agent is away;
@@ -128,7 +43,7 @@ func testAgentRestart(t *testing.T, restartFlags []string) {
 	dir := t.TempDir()
 	work := filepath.Join(dir, "work")
 	args := []string{"--listen", "127.0.0.1:0", "--work-dir", work, "--executor", executor, "--subscription-backoff-max", "500ms"}
-	a := startAgentProc(t, bin, args...)
+	a := e2etest.StartLocalAgent(t, bin, args...)
 
 	marker := filepath.Join(dir, "agent-was-down")
 	task := mesos.TaskInfo{Name: "survivor", TaskID: mesos.TaskID{Value: "survivor"},
@@ -138,7 +53,7 @@ func testAgentRestart(t *testing.T, restartFlags []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	go func() {
-		_, _ = fakeagent.LaunchRemote(ctx, a.url, task, func(st mesos.TaskStatus) {
+		_, _ = fakeagent.LaunchRemote(ctx, a.URL, task, func(st mesos.TaskStatus) {
 			if st.GetState() == mesos.TASK_RUNNING {
 				once.Do(func() { close(running) })
 			}
@@ -147,11 +62,11 @@ func testAgentRestart(t *testing.T, restartFlags []string) {
 	select {
 	case <-running:
 	case <-ctx.Done():
-		t.Fatalf("task never RUNNING; agent output:\n%s", a.output())
+		t.Fatalf("task never RUNNING; agent output:\n%s", a.Output())
 	}
-	ex := a.state(t).Frameworks[0].Executors[0]
+	ex := a.State(t).Frameworks[0].Executors[0]
 	t.Cleanup(func() { _ = syscall.Kill(ex.PID, syscall.SIGKILL) })
-	a.stop(t)
+	a.Stop(t)
 
 	// The task finishes while the agent is down; its executor keeps the
 	// TASK_FINISHED update until an agent acknowledges it.
@@ -163,13 +78,13 @@ func testAgentRestart(t *testing.T, restartFlags []string) {
 		t.Fatalf("the executor did not wait for the agent: %v", err)
 	}
 
-	b := startAgentProc(t, bin, append(args, restartFlags...)...)
-	if b.url != a.url {
-		t.Fatalf("restarted agent on %s, the executor knows %s", b.url, a.url)
+	b := e2etest.StartLocalAgent(t, bin, append(args, restartFlags...)...)
+	if b.URL != a.URL {
+		t.Fatalf("restarted agent on %s, the executor knows %s", b.URL, a.URL)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		e := b.state(t).Frameworks[0].Executors[0]
+		e := b.State(t).Frameworks[0].Executors[0]
 		if e.State == "terminated" {
 			if e.Tasks[0].State != "TASK_FINISHED" {
 				t.Fatalf("task ended %s, want TASK_FINISHED: %s", e.Tasks[0].State, e.Tasks[0].Status)
@@ -177,12 +92,12 @@ func testAgentRestart(t *testing.T, restartFlags []string) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("executor not done after the restart: %+v\nagent output:\n%s", e, b.output())
+			t.Fatalf("executor not done after the restart: %+v\nagent output:\n%s", e, b.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := len(regexp.MustCompile(`(?m)^TASK_FINISHED task=survivor source=SOURCE_EXECUTOR`).FindAllString(b.output(), -1)); n != 1 {
-		t.Errorf("the restarted agent printed TASK_FINISHED %d times, want once:\n%s", n, b.output())
+	if n := len(regexp.MustCompile(`(?m)^TASK_FINISHED task=survivor source=SOURCE_EXECUTOR`).FindAllString(b.Output(), -1)); n != 1 {
+		t.Errorf("the restarted agent printed TASK_FINISHED %d times, want once:\n%s", n, b.Output())
 	}
 	if len(restartFlags) > 0 {
 		log, _ := os.ReadFile(filepath.Join(ex.Sandbox, "stderr"))

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -22,11 +23,11 @@ func TestServeAndLaunch(t *testing.T) {
 	dir := t.TempDir()
 	probe := filepath.Join(dir, "probe.sh")
 	writeFile(t, probe, "#!/bin/sh\nexit 0\n", 0o755)
-	a := startAgentProc(t, bin, "--listen", "127.0.0.1:0", "--work-dir", filepath.Join(dir, "work"), "--executor", probe)
+	a := e2etest.StartLocalAgent(t, bin, "--listen", "127.0.0.1:0", "--work-dir", filepath.Join(dir, "work"), "--executor", probe)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "launch", "--agent", a.url, filepath.Join(testenv.RepoRoot(t), "testdata", "tasks", "hello.json")).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, "launch", "--agent", a.URL, filepath.Join(testenv.RepoRoot(t), "testdata", "tasks", "hello.json")).CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("launch: %v (want exit status 1)\n%s", err, out)
@@ -35,12 +36,12 @@ func TestServeAndLaunch(t *testing.T) {
 		t.Fatalf("launch output lacks the terminal update:\n%s", out)
 	}
 
-	st := a.state(t)
+	st := a.State(t)
 	if len(st.Frameworks) != 1 || len(st.Frameworks[0].Executors) != 1 || st.Frameworks[0].Executors[0].Tasks[0].State != "TASK_FAILED" {
 		t.Fatalf("/state %+v", st)
 	}
 	if !strings.Contains(string(st.Frameworks[0].Executors[0].Tasks[0].Status), "REASON_EXECUTOR_TERMINATED") {
 		t.Errorf("/state task status %s", st.Frameworks[0].Executors[0].Tasks[0].Status)
 	}
-	a.stop(t)
+	a.Stop(t)
 }

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 const waitFor = 20 * time.Second
@@ -67,19 +68,16 @@ var fatalExpected sync.Map // *fakeagent.Agent → struct{}
 type updates struct {
 	mu  sync.Mutex
 	got []mesos.TaskStatus
-	ch  chan struct{}
+	ch  chans.Wake
 }
 
 func record(a *fakeagent.Agent) *updates {
-	u := &updates{ch: make(chan struct{}, 1)}
+	u := &updates{ch: chans.NewWake()}
 	a.OnUpdate(func(_ string, st mesos.TaskStatus) {
 		u.mu.Lock()
 		u.got = append(u.got, st)
 		u.mu.Unlock()
-		select {
-		case u.ch <- struct{}{}:
-		default:
-		}
+		u.ch.Signal()
 	})
 	return u
 }

@@ -9,6 +9,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/taskstate"
 )
 
 type framework struct {
@@ -60,7 +62,7 @@ func (e *executorState) id() string { return e.info.ExecutorID.Value }
 // Mesos (src/slave/slave.hpp, Executor::send: "Unable to send event to
 // executor"): nothing is kept for a later SUBSCRIBE.
 func (e *executorState) send(ev *executor.Event) {
-	if e.conn != nil && e.conn.send(ev) {
+	if e.conn != nil && e.conn.Send(ev) {
 		return
 	}
 	e.log.Warn("event lost: the executor is not connected", zap.Stringer("event", ev.Type))
@@ -84,14 +86,7 @@ func (t *taskState) state() mesos.TaskState {
 
 func (t *taskState) terminal() bool { return isTerminal(t.state()) }
 
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST,
-		mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
+func isTerminal(s mesos.TaskState) bool { return taskstate.Terminal(s.String()) }
 
 // recover rebuilds frameworks, executors and tasks from the checkpoints and
 // starts watching every executor that is still alive.

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 // notifier delivers checkpointed updates to the OnUpdate callbacks on one
@@ -19,7 +21,7 @@ type notifier struct {
 	queue  []queued
 	fns    map[int]func(frameworkID string, st mesos.TaskStatus)
 	nextID int
-	kick   chan struct{} // 1-slot
+	kick   chans.Wake
 	done   chan struct{}
 }
 
@@ -29,17 +31,14 @@ type queued struct {
 }
 
 func newNotifier() *notifier {
-	return &notifier{fns: map[int]func(string, mesos.TaskStatus){}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	return &notifier{fns: map[int]func(string, mesos.TaskStatus){}, kick: chans.NewWake(), done: make(chan struct{})}
 }
 
 func (n *notifier) push(fw string, st mesos.TaskStatus) {
 	n.mu.Lock()
 	n.queue = append(n.queue, queued{fw, st})
 	n.mu.Unlock()
-	select {
-	case n.kick <- struct{}{}:
-	default:
-	}
+	n.kick.Signal()
 }
 
 func (n *notifier) add(fn func(string, mesos.TaskStatus)) (remove func()) {

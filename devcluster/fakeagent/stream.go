@@ -5,48 +5,26 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 const streamQueueSize = 1024
 
-// subscriber is one SUBSCRIBE connection: events queue on a buffered channel
-// that the HTTP handler drains, so the agent never blocks on a slow executor.
-type subscriber struct {
-	events chan *executor.Event
-	done   chan struct{}
-	once   sync.Once
-}
+// subscriber is one SUBSCRIBE connection: events queue in its outbox,
+// which the HTTP handler drains, so the agent never blocks on a slow
+// executor. An executor hopelessly behind loses the connection; it
+// re-subscribes and loses nothing, since updates are re-sent by the
+// executor and tasks by the agent.
+type subscriber = chans.Outbox[*executor.Event]
 
-func newSubscriber() *subscriber {
-	return &subscriber{events: make(chan *executor.Event, streamQueueSize), done: make(chan struct{})}
-}
-
-// send queues ev; false when the connection is closed or hopelessly behind
-// (then it is closed: the executor re-subscribes and loses nothing, since
-// updates are re-sent by the executor and tasks by the agent).
-func (s *subscriber) send(ev *executor.Event) bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-	}
-	select {
-	case s.events <- ev:
-		return true
-	default:
-		s.close()
-		return false
-	}
-}
-
-func (s *subscriber) close() { s.once.Do(func() { close(s.done) }) }
+func newSubscriber() *subscriber { return chans.NewOutbox[*executor.Event](streamQueueSize) }
 
 // negotiate picks the stream's encoding as Mesos does: JSON when the client
 // accepts it (also when it sends no Accept at all), else protobuf. A client
@@ -165,7 +143,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 	}
 	if ex.conn != nil {
 		ex.log.Info("executor re-subscribed; closing its previous connection")
-		ex.conn.close()
+		ex.conn.Close()
 	}
 	conn := newSubscriber()
 	ex.conn = conn
@@ -191,7 +169,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 	if staging {
 		ex.log.Error("received TASK_STAGING from the executor, which is not allowed; shutting it down")
 		ex.conn = nil
-		conn.close()
+		conn.Close()
 		a.mu.Unlock()
 		// The SHUTDOWN goes out on this stream before the shutdown starts:
 		// the container's end closes the executor's connections.
@@ -229,7 +207,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 		http.Error(w, failed.Error(), http.StatusInternalServerError)
 		return
 	}
-	conn.send(&executor.Event{Type: executor.Event_SUBSCRIBED, Subscribed: &executor.Event_Subscribed{
+	conn.Send(&executor.Event{Type: executor.Event_SUBSCRIBED, Subscribed: &executor.Event_Subscribed{
 		ExecutorInfo:  ex.info,
 		FrameworkInfo: ex.fw.info,
 		AgentInfo:     a.info,
@@ -243,7 +221,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 		a.launchLocked(ex, t)
 	}
 	for _, ack := range acks {
-		conn.send(ack)
+		conn.Send(ack)
 	}
 	a.mu.Unlock()
 
@@ -291,7 +269,7 @@ func (a *Agent) stream(w http.ResponseWriter, f http.Flusher, r *http.Request, e
 	}
 	for {
 		select {
-		case ev := <-conn.events:
+		case ev := <-conn.C:
 			if !write(ev) {
 				return
 			}
@@ -299,11 +277,11 @@ func (a *Agent) stream(w http.ResponseWriter, f http.Flusher, r *http.Request, e
 			if !write(&executor.Event{Type: executor.Event_HEARTBEAT}) {
 				return
 			}
-		case <-conn.done:
+		case <-conn.Done():
 			// Flush what was queued before the close (e.g. SHUTDOWN).
 			for {
 				select {
-				case ev := <-conn.events:
+				case ev := <-conn.C:
 					if !write(ev) {
 						return
 					}
@@ -321,7 +299,7 @@ func (a *Agent) stream(w http.ResponseWriter, f http.Flusher, r *http.Request, e
 // survive a lost connection, so Mesos shuts it down; with checkpointing it
 // waits for the executor to come back.
 func (a *Agent) disconnected(ex *executorState, conn *subscriber) {
-	conn.close()
+	conn.Close()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if ex.conn != conn {

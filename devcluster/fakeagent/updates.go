@@ -142,7 +142,7 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 		ex.log.Error("checkpointing executor termination failed", zap.Error(err))
 	}
 	if ex.conn != nil {
-		ex.conn.close()
+		ex.conn.Close()
 		ex.conn = nil
 	}
 	for _, id := range ex.order {

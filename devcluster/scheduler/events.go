@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/aurora"
+	"github.com/dewarhq/dewar/internal/taskstate"
 )
 
 // handle acts on one event; an error ends the subscription.
@@ -193,14 +194,11 @@ func (f *Framework) checkDone() bool {
 	return true
 }
 
+// terminalState is taskstate.Terminal for a stored state name, and also
+// TASK_UNKNOWN: a task the master no longer knows will send the stub
+// nothing more.
 func terminalState(s string) bool {
-	switch s {
-	case mesos.TASK_FINISHED.String(), mesos.TASK_FAILED.String(), mesos.TASK_KILLED.String(),
-		mesos.TASK_LOST.String(), mesos.TASK_ERROR.String(), mesos.TASK_DROPPED.String(),
-		mesos.TASK_GONE.String(), mesos.TASK_GONE_BY_OPERATOR.String(), mesos.TASK_UNKNOWN.String():
-		return true
-	}
-	return false
+	return s == mesos.TASK_UNKNOWN.String() || taskstate.Terminal(s)
 }
 
 // recordUpdate stores a status update: state, message, reason, the agent

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/aurora"
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 // Config configures a running stub.
@@ -169,15 +170,8 @@ func (f *Framework) Run(ctx context.Context) error {
 	}
 	f.log.Info("control endpoint", zap.String("addr", ln.Addr().String()))
 
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := chans.WithCancelOnClose(ctx, f.done)
 	defer cancel()
-	go func() {
-		select {
-		case <-f.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
 		started := time.Now()

@@ -3,7 +3,8 @@ package scheduler
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -19,13 +20,8 @@ func WriteStatus(w io.Writer, store *Store) error {
 		return err
 	}
 	latest := Latest(recs)
-	instances := make([]int, 0, len(latest))
-	for i := range latest {
-		instances = append(instances, i)
-	}
-	sort.Ints(instances)
 	var b strings.Builder
-	for _, i := range instances {
+	for _, i := range slices.Sorted(maps.Keys(latest)) {
 		r := latest[i]
 		fmt.Fprintf(&b, "instance %d  %s  %s", i, r.TaskID, r.State)
 		if r.Message != "" {
@@ -34,7 +30,7 @@ func WriteStatus(w io.Writer, store *Store) error {
 		b.WriteByte('\n')
 		if len(r.Ports) > 0 {
 			var ps []string
-			for _, name := range sortedNames(r.Ports) {
+			for _, name := range slices.Sorted(maps.Keys(r.Ports)) {
 				ps = append(ps, fmt.Sprintf("%s=%d", name, r.Ports[name]))
 			}
 			fmt.Fprintf(&b, "  ports        %s\n", strings.Join(ps, " "))
@@ -65,15 +61,6 @@ func orNone(addrs string, view []Network) string {
 	return addrs
 }
 
-func sortedNames(m map[string]int32) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 // WriteEndpoints prints one line per address of each running instance's
 // port: "<instance> <network> <address> <port>", the agent's view, for
 // scripts (the demo curls each line).
@@ -83,13 +70,8 @@ func WriteEndpoints(w io.Writer, store *Store, port string) error {
 		return err
 	}
 	latest := Latest(recs)
-	instances := make([]int, 0, len(latest))
-	for i := range latest {
-		instances = append(instances, i)
-	}
-	sort.Ints(instances)
 	var b strings.Builder
-	for _, i := range instances {
+	for _, i := range slices.Sorted(maps.Keys(latest)) {
 		r := latest[i]
 		p, ok := r.Ports[port]
 		if !ok || r.State != "TASK_RUNNING" {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dewarhq/dewar/aurora"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/netnstest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
@@ -30,45 +31,30 @@ import (
 // {{mesos.ip}}, serves what {{mesos.ips[blue]}} and {{mesos.ips[green]}}
 // rendered to: the addresses the agent reports. Ctrl-C kills it.
 func TestCNIService(t *testing.T) {
-	testenv.NeedRoot(t)
 	plugins := testenv.CNIPluginDir(t)
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		testenv.Missing(t, "nsenter (util-linux) not on PATH")
-	}
 	t.Parallel()
-	ns, _ := netnstest.New(t)
+	// The node: its namespace and two bridge networks (random names, so
+	// that parallel tests never meet), which replace the fixture's blue
+	// and green.
+	node := e2etest.NewNode(t)
+	ns, dir, confDir := node.Name, node.Dir, node.ConfigDir
+	blue := node.BridgeNetwork(t, "198.18.91.0/24")
+	green := node.BridgeNetwork(t, "198.18.92.0/24")
 	agentBin := testenv.Binary(t, "dewar-agent")
 	executorBin := testenv.Binary(t, "dewar-executor")
 	web := recordingServer(t)
 
-	dir := t.TempDir()
-	suffix := testenv.RandomHex(3)
-	confDir := filepath.Join(dir, "cni")
-	if err := os.MkdirAll(confDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Names of the networks are the fixture's; bridges carry the suffix so
-	// that parallel tests never meet.
-	for i, name := range []string{"blue", "green"} {
-		conf := fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-%c-%s",
-  "isGateway": true, "ipMasq": false,
-  "ipam": {"type": "host-local", "subnet": "198.18.%d.0/24", "dataDir": %q}}`,
-			name, name[0], suffix, 91+i, filepath.Join(dir, "ipam"))
-		if err := os.WriteFile(filepath.Join(confDir, name+".conf"), []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
+	rename := strings.NewReplacer(`"name": "blue"`, `"name": "`+blue.Name+`"`, `"name": "green"`, `"name": "`+green.Name+`"`,
+		"[blue]", "["+blue.Name+"]", "[green]", "["+green.Name+"]")
 	// Processes get Thermos' environment, not the executor's: the helper's
 	// path goes into the job itself.
-	jobJSON := renderEnv(fixture(t, "cni_service.json", nil), map[string]string{"DEWAR_TEST_WEBSERVER": web})
+	jobJSON := renderEnv([]byte(rename.Replace(string(fixture(t, "cni_service.json", nil)))), map[string]string{"DEWAR_TEST_WEBSERVER": web})
 	job, err := aurora.ParseJob(jobJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const httpPort = 31080 // inside the container's own namespace: always free
-	taskID := "root-devel-cni_web-0-" + suffix
+	taskID := "root-devel-cni_web-0-" + testenv.RandomHex(3)
 	data, err := aurora.BuildAssignedTask(job, jobJSON, taskID, 0, map[string]int32{"http": httpPort})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +99,7 @@ func TestCNIService(t *testing.T) {
 	work := filepath.Join(dir, "work")
 	// Not CommandContext: its SIGKILL on return would leave the agent no
 	// time to remove the container's namespace; the cleanup stops it.
-	cmd := exec.Command(nsenter, "--net=/run/netns/"+ns, agentBin, "run", "--work-dir", work,
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+ns, agentBin, "run", "--work-dir", work,
 		"--network-cni-config-dir", confDir, "--network-cni-plugins-dir", plugins, taskFile)
 	stderr := &testenv.Buffer{}
 	cmd.Stderr = stderr
@@ -173,9 +159,9 @@ func TestCNIService(t *testing.T) {
 	if !strings.HasPrefix(running, "TASK_RUNNING ") {
 		t.Fatalf("second update %q, want TASK_RUNNING (the shell health check saw {{mesos.ip}})\n%s", running, output())
 	}
-	blue := regexp.MustCompile(`blue=(198\.18\.91\.\d+)`).FindStringSubmatch(running)
-	green := regexp.MustCompile(`green=(198\.18\.92\.\d+)`).FindStringSubmatch(running)
-	if blue == nil || green == nil {
+	blueIP := regexp.MustCompile(regexp.QuoteMeta(blue.Name) + `=(198\.18\.91\.\d+)`).FindStringSubmatch(running)
+	greenIP := regexp.MustCompile(regexp.QuoteMeta(green.Name) + `=(198\.18\.92\.\d+)`).FindStringSubmatch(running)
+	if blueIP == nil || greenIP == nil {
 		t.Fatalf("RUNNING update %q does not carry both networks' addresses", running)
 	}
 
@@ -197,7 +183,7 @@ func TestCNIService(t *testing.T) {
 	var body string
 	deadline := time.Now().Add(waitFor)
 	for {
-		resp, err := client.Get("http://" + net.JoinHostPort(blue[1], fmt.Sprint(httpPort)) + "/")
+		resp, err := client.Get("http://" + net.JoinHostPort(blueIP[1], fmt.Sprint(httpPort)) + "/")
 		if err == nil {
 			b, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -207,11 +193,11 @@ func TestCNIService(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("service on %s:%d: %v\n%s", blue[1], httpPort, err, output())
+			t.Fatalf("service on %s:%d: %v\n%s", blueIP[1], httpPort, err, output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if want := fmt.Sprintf("blue=%s green=%s\n", blue[1], green[1]); body != want {
+	if want := fmt.Sprintf("blue=%s green=%s\n", blueIP[1], greenIP[1]); body != want {
 		t.Errorf("service says %q, want %q", body, want)
 	}
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/chans"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -52,7 +53,7 @@ type node struct {
 
 	mu      sync.Mutex
 	updates map[string][]update // by task id
-	changed chan struct{}       // 1-slot: something arrived
+	changed chans.Wake          // something arrived
 }
 
 func startNode(t *testing.T) *node {
@@ -67,7 +68,7 @@ func startNodeWith(t *testing.T, edit func(*fakeagent.Config)) *node {
 		executor: testenv.Binary(t, "dewar-executor"),
 		fw:       mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: "aurora"}, Name: "Aurora", User: "root"},
 		updates:  map[string][]update{},
-		changed:  make(chan struct{}, 1),
+		changed:  chans.NewWake(),
 	}
 	// A Mesos agent's work dir is traversable by every task user (the
 	// sandbox itself belongs to the user); t.TempDir is not.
@@ -95,10 +96,7 @@ func startNodeWith(t *testing.T, edit func(*fakeagent.Config)) *node {
 		n.mu.Lock()
 		n.updates[st.TaskID.Value] = append(n.updates[st.TaskID.Value], update{st, time.Now()})
 		n.mu.Unlock()
-		select {
-		case n.changed <- struct{}{}:
-		default:
-		}
+		n.changed.Signal()
 	})
 	a.Start()
 	n.agent = a

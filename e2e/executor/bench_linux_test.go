@@ -12,6 +12,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -36,7 +37,7 @@ const launches = 100
 func BenchmarkExecutor(b *testing.B) {
 	bin := build(b)
 	work := filepath.Join(b.TempDir(), "work")
-	a := startAgent(b, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
+	a := e2etest.StartLocalAgent(b, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
 		"--log-level", "warn")
 	static := buildStatic(b)
 	for i := 0; i < b.N; i++ {
@@ -74,7 +75,7 @@ func buildStatic(b *testing.B) string {
 // executorMemory runs one task (a sleep) under executorBin (the agent's
 // --executor if empty) and reads the executor's memory a second after
 // TASK_RUNNING, once start-up garbage has been collected.
-func executorMemory(b *testing.B, a *agentProc, executorBin string) (rss, hwm float64) {
+func executorMemory(b *testing.B, a *e2etest.LocalAgent, executorBin string) (rss, hwm float64) {
 	b.Helper()
 	marker := uniqueSleep()
 	killMarkedAtCleanup(b, marker)
@@ -89,10 +90,10 @@ func executorMemory(b *testing.B, a *agentProc, executorBin string) (rss, hwm fl
 			Command:    &mesos.CommandInfo{Value: &executorBin, Shell: &noShell, Arguments: []string{executorBin}},
 		}
 	}
-	l := launch(b, a.url, task)
+	l := launch(b, a.URL, task)
 	l.await(b, mesos.TASK_STARTING)
 	l.await(b, mesos.TASK_RUNNING)
-	ex := a.executor(b, fakeagent.CLIFrameworkID, exID)
+	ex := a.Executor(b, fakeagent.CLIFrameworkID, exID)
 	killExecutorAtCleanup(b, ex.PID)
 	time.Sleep(time.Second) // let the task settle: this measures steady state
 	rss, hwm, err := memory(ex.PID)
@@ -106,14 +107,14 @@ func executorMemory(b *testing.B, a *agentProc, executorBin string) (rss, hwm fl
 		killPID(pid)
 	}
 	l.await(b, mesos.TASK_FAILED)
-	testenv.WaitUntil(b, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(b, 20*time.Second, "the executor to exit", func() bool { return !e2etest.Alive(ex.PID) })
 	return rss, hwm
 }
 
 // launchLatencies launches short tasks one after another and measures
 // launch request → TASK_RUNNING, and TASK_STARTING → TASK_RUNNING by the
 // executor's own timestamps.
-func launchLatencies(b *testing.B, a *agentProc) (launchRunning, startingRunning []time.Duration) {
+func launchLatencies(b *testing.B, a *e2etest.LocalAgent) (launchRunning, startingRunning []time.Duration) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -122,7 +123,7 @@ func launchLatencies(b *testing.B, a *agentProc) (launchRunning, startingRunning
 		var running time.Time
 		var starting, runningTS float64
 		start := time.Now()
-		last, err := fakeagent.LaunchRemote(ctx, a.url, task, func(st mesos.TaskStatus) {
+		last, err := fakeagent.LaunchRemote(ctx, a.URL, task, func(st mesos.TaskStatus) {
 			switch st.GetState() {
 			case mesos.TASK_STARTING:
 				starting = st.GetTimestamp()

@@ -6,18 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,79 +32,6 @@ func build(t testing.TB) binaries {
 	return binaries{agent: testenv.Binary(t, "dewar-agent"), executor: testenv.Binary(t, "dewar-executor")}
 }
 
-// agentProc is a `dewar-agent` process serving on loopback.
-type agentProc struct {
-	cmd    *exec.Cmd
-	url    string
-	exited chan struct{}
-	err    error // Wait's result, once exited is closed
-
-	mu  sync.Mutex
-	out strings.Builder // every line after the first (the status updates)
-}
-
-// startAgent starts `dewar-agent args...` in serving mode and waits until it
-// has printed the address it listens on. The process is stopped (SIGTERM,
-// then SIGKILL) in t.Cleanup; its executors are not: callers register
-// those with killExecutorAtCleanup.
-func startAgent(t testing.TB, bin string, args ...string) *agentProc {
-	t.Helper()
-	p := &agentProc{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	p.cmd.Stderr = &syncWriter{w: &stderr, mu: &p.mu}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start dewar-agent: %v", err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		// A test that failed half-way may leave executors behind, and a
-		// checkpointing framework's executor outlives its agent by design.
-		pids := p.executorPIDs()
-		p.stop(t)
-		for _, pid := range pids {
-			if isExecutor(pid) {
-				killPID(pid)
-			}
-		}
-	})
-
-	first := make(chan string, 1)
-	go func() {
-		lines := bufio.NewScanner(stdout)
-		for n := 0; lines.Scan(); n++ {
-			if n == 0 {
-				first <- lines.Text()
-				continue
-			}
-			p.mu.Lock()
-			p.out.WriteString(lines.Text() + "\n")
-			p.mu.Unlock()
-		}
-		close(first)
-	}()
-	var line string
-	select {
-	case line = <-first:
-	case <-time.After(30 * time.Second):
-		t.Fatal("dewar-agent printed nothing within 30s")
-	}
-	m := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`).FindStringSubmatch(line)
-	if m == nil {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		t.Fatalf("dewar-agent's first line %q names no address; stderr:\n%s", line, stderr.String())
-	}
-	p.url = "http://" + m[1]
-	return p
-}
-
 type syncWriter struct {
 	mu *sync.Mutex
 	w  *strings.Builder
@@ -119,94 +41,6 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(b)
-}
-
-// stop sends SIGTERM, which stops the agent and leaves its executors
-// running, and waits for the process to exit. Idempotent.
-func (p *agentProc) stop(t testing.TB) {
-	t.Helper()
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			t.Errorf("dewar-agent exited with %v after SIGTERM", p.err)
-		}
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		t.Error("dewar-agent did not stop within 20s of SIGTERM; killed")
-	}
-}
-
-// executorPIDs lists the executors the agent runs; nil once it is gone.
-func (p *agentProc) executorPIDs() []int {
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	res, err := http.Get(p.url + "/state")
-	if err != nil {
-		return nil
-	}
-	defer res.Body.Close()
-	var st fakeagent.State
-	if json.NewDecoder(res.Body).Decode(&st) != nil {
-		return nil
-	}
-	var pids []int
-	for _, f := range st.Frameworks {
-		for _, e := range f.Executors {
-			if e.State != "terminated" && e.PID > 0 {
-				pids = append(pids, e.PID)
-			}
-		}
-	}
-	return pids
-}
-
-// output is what the agent printed after its first line: one line per
-// status update it checkpointed.
-func (p *agentProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func (p *agentProc) state(t testing.TB) fakeagent.State {
-	t.Helper()
-	res, err := http.Get(p.url + "/state")
-	if err != nil {
-		t.Fatalf("GET /state: %v", err)
-	}
-	defer res.Body.Close()
-	var st fakeagent.State
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
-		t.Fatalf("GET /state: %v", err)
-	}
-	return st
-}
-
-// executor returns the executor's entry in /state.
-func (p *agentProc) executor(t testing.TB, frameworkID, executorID string) fakeagent.ExecutorState {
-	t.Helper()
-	for _, f := range p.state(t).Frameworks {
-		if f.ID != frameworkID {
-			continue
-		}
-		for _, e := range f.Executors {
-			if e.ID == executorID {
-				return e
-			}
-		}
-	}
-	t.Fatalf("executor %s of framework %s is not in /state", executorID, frameworkID)
-	return fakeagent.ExecutorState{}
 }
 
 // launched is a task launched through the agent's launch endpoint (what

@@ -9,6 +9,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -20,19 +21,19 @@ import (
 func TestKillLeavesNoProcess(t *testing.T) {
 	bin := build(t)
 	work := filepath.Join(t.TempDir(), "work")
-	a := startAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
+	a := e2etest.StartLocalAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
 		"--executor-shutdown-grace-period", "3s")
 	marker := uniqueSleep()
 	killMarkedAtCleanup(t, marker)
 
-	f := subscribeFramework(t, a.url)
+	f := subscribeFramework(t, a.URL)
 	taskID := newID("double-fork")
 	// Only the sleeps' command lines hold the marker, not bash's; `; true`
 	// keeps bash from exec'ing the last sleep.
 	agentID := f.launchCommand(taskID, fmt.Sprintf("(setsid sleep %s &) ; sleep %s; true", shellWord(marker), shellWord(marker)))
-	f.update(mesos.TASK_STARTING)
-	f.update(mesos.TASK_RUNNING)
-	ex := a.executor(t, f.id, taskID)
+	f.Update(mesos.TASK_STARTING)
+	f.Update(mesos.TASK_RUNNING)
+	ex := a.Executor(t, f.ID, taskID)
 	killExecutorAtCleanup(t, ex.PID)
 
 	// Both sleeps run before the kill, one of them outside the task's
@@ -53,8 +54,8 @@ func TestKillLeavesNoProcess(t *testing.T) {
 		t.Fatalf("want the double-forked sleep orphaned and adopted by the executor (pid %d); %d sleeps are its children", ex.PID, orphans)
 	}
 
-	f.call(calls.Kill(taskID, agentID))
-	st := f.update(mesos.TASK_KILLED)
+	f.Call(calls.Kill(taskID, agentID))
+	st := f.Update(mesos.TASK_KILLED)
 	if st.GetSource() != mesos.SOURCE_EXECUTOR {
 		t.Errorf("TASK_KILLED from %s (%s), want from the executor", st.GetSource(), st.GetMessage())
 	}
@@ -64,5 +65,5 @@ func TestKillLeavesNoProcess(t *testing.T) {
 		t.Fatalf("after TASK_KILLED, task processes still run: %v", left)
 	}
 	// The executor then exits, once its updates are acknowledged.
-	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !e2etest.Alive(ex.PID) })
 }

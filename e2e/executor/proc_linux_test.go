@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/dewarhq/dewar/internal/e2etest"
 )
 
 // processesWith lists the pids of live processes whose command line
@@ -28,32 +30,11 @@ func processesWith(marker string) []int {
 		if err != nil || !bytes.Contains(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), []byte(marker)) {
 			continue
 		}
-		if alive(pid) {
+		if e2etest.Alive(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
-}
-
-// alive reports whether pid runs and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	s := b[i+2]
-	return s != 'Z' && s != 'X'
-}
-
-// isExecutor reports whether pid is a live dewar-executor, so that cleanup
-// never signals a process that merely reused the pid.
-func isExecutor(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	return err == nil && bytes.Contains(b, []byte("dewar-executor")) && alive(pid)
 }
 
 // killExecutorAtCleanup SIGKILLs the executor at the end of the test if it
@@ -61,7 +42,7 @@ func isExecutor(pid int) bool {
 func killExecutorAtCleanup(t testing.TB, pid int) {
 	t.Helper()
 	t.Cleanup(func() {
-		if pid > 0 && isExecutor(pid) {
+		if pid > 0 && e2etest.IsExecutor(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -21,29 +22,29 @@ func TestRecoveryTimeout(t *testing.T) {
 	const recovery = 2 * time.Second
 	bin := build(t)
 	work := filepath.Join(t.TempDir(), "work")
-	a := startAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
+	a := e2etest.StartLocalAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
 		"--recovery-timeout", recovery.String(), "--subscription-backoff-max", "200ms",
 		"--executor-shutdown-grace-period", "2s")
 	marker := uniqueSleep()
 	killMarkedAtCleanup(t, marker)
 
 	taskID := newID("orphaned")
-	l := launch(t, a.url, commandTask(taskID, "sleep "+shellWord(marker)+"; true"))
+	l := launch(t, a.URL, commandTask(taskID, "sleep "+shellWord(marker)+"; true"))
 	l.await(t, mesos.TASK_STARTING)
 	l.await(t, mesos.TASK_RUNNING)
-	ex := a.executor(t, fakeagent.CLIFrameworkID, taskID)
+	ex := a.Executor(t, fakeagent.CLIFrameworkID, taskID)
 	killExecutorAtCleanup(t, ex.PID)
-	if fw := a.state(t).Frameworks[0]; !fw.Checkpoint {
+	if fw := a.State(t).Frameworks[0]; !fw.Checkpoint {
 		t.Fatalf("framework %s does not checkpoint: the executor would not wait for the agent at all", fw.ID)
 	}
 	testenv.WaitUntil(t, 10*time.Second, "the task's sleep", func() bool { return len(processesWith(marker)) == 1 })
 
 	stopped := time.Now()
-	a.stop(t)
-	if !alive(ex.PID) || len(processesWith(marker)) != 1 {
+	a.Stop(t)
+	if !e2etest.Alive(ex.PID) || len(processesWith(marker)) != 1 {
 		t.Fatal("the executor or its task ended as soon as the agent stopped; with checkpointing both must wait for the agent")
 	}
-	testenv.WaitUntil(t, recovery+30*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, recovery+30*time.Second, "the executor to exit", func() bool { return !e2etest.Alive(ex.PID) })
 	if took := time.Since(stopped); took < recovery {
 		t.Errorf("the executor exited %s after the agent stopped, before MESOS_RECOVERY_TIMEOUT (%s)", took, recovery)
 	}

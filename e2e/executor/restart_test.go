@@ -13,6 +13,7 @@ import (
 
 	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -72,20 +73,20 @@ func TestAgentRestartNoUpdateLost(t *testing.T) {
 	healthy, done := filepath.Join(dir, "healthy"), filepath.Join(dir, "done")
 	args := []string{"--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
 		"--subscription-backoff-max", "200ms"}
-	a := startAgent(t, bin.agent, args...)
+	a := e2etest.StartLocalAgent(t, bin.agent, args...)
 
 	taskID := newID("restart")
 	task := auroraTask(t, bin.executor, taskID, healthy, done)
 	exID := task.Executor.ExecutorID.Value
-	l := launch(t, a.url, task)
+	l := launch(t, a.URL, task)
 	l.await(t, mesos.TASK_STARTING)
-	ex := a.executor(t, fakeagent.CLIFrameworkID, exID)
+	ex := a.Executor(t, fakeagent.CLIFrameworkID, exID)
 	killExecutorAtCleanup(t, ex.PID)
-	if !a.state(t).Frameworks[0].Checkpoint {
+	if !a.State(t).Frameworks[0].Checkpoint {
 		t.Fatal("the CLI framework does not checkpoint: its executors would not survive an agent restart")
 	}
-	a.stop(t)
-	if !alive(ex.PID) {
+	a.Stop(t)
+	if !e2etest.Alive(ex.PID) {
 		t.Fatal("the executor exited with the agent")
 	}
 
@@ -101,18 +102,18 @@ func TestAgentRestartNoUpdateLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.WaitUntil(t, 20*time.Second, "the executor to report TASK_FINISHED", func() bool { return logHas(execLog, `"state":"TASK_FINISHED"`) })
-	if !alive(ex.PID) {
+	if !e2etest.Alive(ex.PID) {
 		t.Fatal("the executor exited with updates unacknowledged")
 	}
 
-	b := startAgent(t, bin.agent, args...)
-	if b.url != a.url {
-		t.Fatalf("the restarted agent listens on %s; the executor knows only %s", b.url, a.url)
+	b := e2etest.StartLocalAgent(t, bin.agent, args...)
+	if b.URL != a.URL {
+		t.Fatalf("the restarted agent listens on %s; the executor knows only %s", b.URL, a.URL)
 	}
 	// The executor exits once both updates are acknowledged.
-	testenv.WaitUntil(t, 30*time.Second, "the executor to exit after the restart", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, 30*time.Second, "the executor to exit after the restart", func() bool { return !e2etest.Alive(ex.PID) })
 	testenv.WaitUntil(t, 10*time.Second, "the agent to see the executor end", func() bool {
-		return b.executor(t, fakeagent.CLIFrameworkID, exID).State == "terminated"
+		return b.Executor(t, fakeagent.CLIFrameworkID, exID).State == "terminated"
 	})
 
 	ups := readUpdates(t, work, fakeagent.CLIFrameworkID, exID, taskID)
@@ -130,15 +131,15 @@ func TestAgentRestartNoUpdateLost(t *testing.T) {
 		uuids[u] = true
 	}
 	if want := "TASK_STARTING TASK_RUNNING TASK_FINISHED"; strings.Join(got, " ") != want {
-		t.Fatalf("checkpointed updates: %v, want %s\nfirst agent printed:\n%s\nrestarted agent printed:\n%s", got, want, a.output(), b.output())
+		t.Fatalf("checkpointed updates: %v, want %s\nfirst agent printed:\n%s\nrestarted agent printed:\n%s", got, want, a.Output(), b.Output())
 	}
 	// Each agent printed what it checkpointed: STARTING before the
 	// restart, RUNNING and FINISHED after it.
 	for _, c := range []struct {
-		p    *agentProc
+		p    *e2etest.LocalAgent
 		want string
 	}{{a, "TASK_STARTING"}, {b, "TASK_RUNNING TASK_FINISHED"}} {
-		if got := printedStates(c.p.output(), taskID); got != c.want {
+		if got := printedStates(c.p.Output(), taskID); got != c.want {
 			t.Errorf("agent printed %q, want %q", got, c.want)
 		}
 	}

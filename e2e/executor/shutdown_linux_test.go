@@ -20,6 +20,8 @@ import (
 
 	"github.com/dewarhq/dewar/aurora"
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/chans"
+	"github.com/dewarhq/dewar/internal/e2etest"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
@@ -79,7 +81,7 @@ func TestInterruptedRunKillsStubbornTask(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("dewar-agent run did not exit within 30s of SIGINT; printed:\n%s", r.output())
 	}
-	if alive(exPID) {
+	if e2etest.Alive(exPID) {
 		t.Errorf("the executor %d outlived `dewar-agent run`", exPID)
 	}
 	if left := processesWith(marker); len(left) > 0 {
@@ -101,26 +103,26 @@ func TestInterruptedRunKillsStubbornTask(t *testing.T) {
 func TestExecutorSIGTERMIsGracefulShutdown(t *testing.T) {
 	bin := build(t)
 	work := filepath.Join(t.TempDir(), "work")
-	a := startAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
+	a := e2etest.StartLocalAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
 		"--executor-shutdown-grace-period", "5s")
 	marker := newID("graceful")
 	killMarkedAtCleanup(t, marker)
 	dir := t.TempDir()
 	ready, trapped := filepath.Join(dir, "ready"), filepath.Join(dir, "trap-done")
 
-	f := subscribeFramework(t, a.url)
+	f := subscribeFramework(t, a.URL)
 	taskID := newID("sigterm")
 	f.launchCommand(taskID, fmt.Sprintf(": %s; trap 'sleep 1; echo done > %s; exit 0' TERM; touch %s; while true; do sleep 0.2; done", marker, trapped, ready))
-	f.update(mesos.TASK_STARTING)
-	f.update(mesos.TASK_RUNNING)
-	ex := a.executor(t, f.id, taskID)
+	f.Update(mesos.TASK_STARTING)
+	f.Update(mesos.TASK_RUNNING)
+	ex := a.Executor(t, f.ID, taskID)
 	killExecutorAtCleanup(t, ex.PID)
 	awaitFile(t, ready)
 
 	if err := syscall.Kill(ex.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	st := f.update(mesos.TASK_KILLED)
+	st := f.Update(mesos.TASK_KILLED)
 	if st.GetSource() != mesos.SOURCE_EXECUTOR {
 		t.Errorf("TASK_KILLED from %s (%s), want from the executor", st.GetSource(), st.GetMessage())
 	}
@@ -132,8 +134,8 @@ func TestExecutorSIGTERMIsGracefulShutdown(t *testing.T) {
 	if left := processesWith(marker); len(left) > 0 {
 		t.Errorf("after TASK_KILLED, task processes still run: %v", left)
 	}
-	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
-	last := lastUpdateFromExecutor(t, work, f.id, taskID, taskID)
+	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !e2etest.Alive(ex.PID) })
+	last := lastUpdateFromExecutor(t, work, f.ID, taskID, taskID)
 	if last.GetState() != mesos.TASK_KILLED {
 		t.Errorf("checkpointed final update %s (%q), want TASK_KILLED", last.GetState(), last.GetMessage())
 	}
@@ -146,18 +148,18 @@ func TestExecutorSecondSIGTERMStopsAtOnce(t *testing.T) {
 	const grace = 20 * time.Second
 	bin := build(t)
 	work := filepath.Join(t.TempDir(), "work")
-	a := startAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
+	a := e2etest.StartLocalAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
 		"--executor-shutdown-grace-period", grace.String())
 	marker := newID("impatient")
 	killMarkedAtCleanup(t, marker)
 
-	f := subscribeFramework(t, a.url)
+	f := subscribeFramework(t, a.URL)
 	taskID := newID("sigterm2")
 	ready := filepath.Join(t.TempDir(), "ready")
 	f.launchCommand(taskID, stubbornScript(marker, ready))
-	f.update(mesos.TASK_STARTING)
-	f.update(mesos.TASK_RUNNING)
-	ex := a.executor(t, f.id, taskID)
+	f.Update(mesos.TASK_STARTING)
+	f.Update(mesos.TASK_RUNNING)
+	ex := a.Executor(t, f.ID, taskID)
 	killExecutorAtCleanup(t, ex.PID)
 	awaitFile(t, ready)
 
@@ -172,10 +174,10 @@ func TestExecutorSecondSIGTERMStopsAtOnce(t *testing.T) {
 	if err := syscall.Kill(ex.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitUntil(t, grace/2, "the executor to exit after the second SIGTERM", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, grace/2, "the executor to exit after the second SIGTERM", func() bool { return !e2etest.Alive(ex.PID) })
 	t.Logf("the executor exited %s after the second SIGTERM", time.Since(sent).Round(time.Millisecond))
 	testenv.WaitUntil(t, 20*time.Second, "the task's processes to be gone", func() bool { return len(processesWith(marker)) == 0 })
-	st := f.update(mesos.TASK_KILLED)
+	st := f.Update(mesos.TASK_KILLED)
 	t.Logf("final update from %s: %s", st.GetSource(), st.GetMessage())
 }
 
@@ -187,7 +189,7 @@ func TestExecutorSecondSIGTERMStopsAtOnce(t *testing.T) {
 func TestKillDuringZooKeeperConnect(t *testing.T) {
 	bin := build(t)
 	work := filepath.Join(t.TempDir(), "work")
-	a := startAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
+	a := e2etest.StartLocalAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
 		"--executor-shutdown-grace-period", "3s")
 	mute, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -197,12 +199,12 @@ func TestKillDuringZooKeeperConnect(t *testing.T) {
 	marker := newID("never")
 	killMarkedAtCleanup(t, marker)
 
-	f := subscribeFramework(t, a.url)
+	f := subscribeFramework(t, a.URL)
 	taskID := newID("zkconnect")
 	task := announcingTask(t, bin.executor, taskID, ": "+marker+"; sleep 1000", "--announcer-ensemble", mute.Addr().String())
 	agentID := f.launchTask(task)
-	f.update(mesos.TASK_STARTING)
-	ex := a.executor(t, f.id, task.Executor.ExecutorID.Value)
+	f.Update(mesos.TASK_STARTING)
+	ex := a.Executor(t, f.ID, task.Executor.ExecutorID.Value)
 	killExecutorAtCleanup(t, ex.PID)
 	// The announcer's log names the ensemble once it is connecting.
 	execLog := filepath.Join(ex.Sandbox, "stderr")
@@ -211,8 +213,8 @@ func TestKillDuringZooKeeperConnect(t *testing.T) {
 	})
 
 	sent := time.Now()
-	f.call(calls.Kill(taskID, agentID))
-	st := f.update(mesos.TASK_KILLED)
+	f.Call(calls.Kill(taskID, agentID))
+	st := f.Update(mesos.TASK_KILLED)
 	took := time.Since(sent)
 	t.Logf("TASK_KILLED %s after the KILL", took.Round(time.Millisecond))
 	if st.GetSource() != mesos.SOURCE_EXECUTOR || !strings.Contains(st.GetMessage(), "before any process started") {
@@ -233,7 +235,7 @@ func TestKillDuringZooKeeperConnect(t *testing.T) {
 	if left := processesWith(marker); len(left) > 0 {
 		t.Errorf("the task's process runs: %v", left)
 	}
-	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !alive(ex.PID) })
+	testenv.WaitUntil(t, 20*time.Second, "the executor to exit", func() bool { return !e2etest.Alive(ex.PID) })
 }
 
 // TestKillWithZooKeeperGone: the task is announced and RUNNING when its
@@ -246,26 +248,26 @@ func TestKillWithZooKeeperGone(t *testing.T) {
 	bin := build(t)
 	srv := zktest.Start(t)
 	work := filepath.Join(t.TempDir(), "work")
-	a := startAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
+	a := e2etest.StartLocalAgent(t, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor,
 		"--executor-shutdown-grace-period", grace.String())
 	marker := newID("zkgone")
 	killMarkedAtCleanup(t, marker)
 	dir := t.TempDir()
 	ready, termAt, trapped := filepath.Join(dir, "ready"), filepath.Join(dir, "term-at"), filepath.Join(dir, "trap-done")
 
-	f := subscribeFramework(t, a.url)
+	f := subscribeFramework(t, a.URL)
 	taskID := newID("zkgone")
 	cmdline := fmt.Sprintf(": %s; trap 'date +%%s.%%N > %s; sleep 1; echo done > %s; exit 0' TERM; touch %s; while true; do sleep 0.2; done",
 		marker, termAt, trapped, ready)
 	agentID := f.launchTask(announcingTask(t, bin.executor, taskID, cmdline, "--announcer-ensemble", srv.Addr()))
-	f.update(mesos.TASK_STARTING)
-	f.update(mesos.TASK_RUNNING) // announced: RUNNING comes after the join
+	f.Update(mesos.TASK_STARTING)
+	f.Update(mesos.TASK_RUNNING) // announced: RUNNING comes after the join
 	awaitFile(t, ready)
 
 	srv.Stop()
 	sent := time.Now()
-	f.call(calls.Kill(taskID, agentID))
-	st := f.update(mesos.TASK_KILLED)
+	f.Call(calls.Kill(taskID, agentID))
+	st := f.Update(mesos.TASK_KILLED)
 	if st.GetSource() != mesos.SOURCE_EXECUTOR {
 		t.Errorf("TASK_KILLED from %s (%s), want from the executor", st.GetSource(), st.GetMessage())
 	}
@@ -377,14 +379,14 @@ type runProc struct {
 
 	mu    sync.Mutex
 	out   strings.Builder // stdout: the work dir, then one line per update
-	lines chan struct{}   // 1-slot: a line was printed
+	lines chans.Wake      // a line was printed
 }
 
 // startRun starts `dewar-agent run args...`; cleanup kills it if it is
 // still running (its executor is the test's to kill).
 func startRun(t testing.TB, bin string, args ...string) *runProc {
 	t.Helper()
-	r := &runProc{cmd: exec.Command(bin, append([]string{"run"}, args...)...), exited: make(chan struct{}), lines: make(chan struct{}, 1)}
+	r := &runProc{cmd: exec.Command(bin, append([]string{"run"}, args...)...), exited: make(chan struct{}), lines: chans.NewWake()}
 	stdout, err := r.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -401,10 +403,7 @@ func startRun(t testing.TB, bin string, args ...string) *runProc {
 			r.mu.Lock()
 			r.out.WriteString(sc.Text() + "\n")
 			r.mu.Unlock()
-			select {
-			case r.lines <- struct{}{}:
-			default:
-			}
+			r.lines.Signal()
 		}
 	}()
 	go func() {

@@ -13,14 +13,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
+
+// listening is the line dewar-agent prints once it serves.
+var listening = regexp.MustCompile(`dewar-agent listening on (\S+)`)
 
 // Agent is a dewar-agent process serving inside a Node.
 type Agent struct {
@@ -33,6 +39,9 @@ type Agent struct {
 	// Socket is the agent's control socket, the test's way in (its
 	// executor socket admits only the executor API, as Mesos').
 	Socket string
+	// Addr is the agent's TCP address inside the node's namespace, where
+	// frameworks (the scheduler stub) reach its master API.
+	Addr string
 
 	cmd    *exec.Cmd
 	out    *Buffer
@@ -86,7 +95,10 @@ func (n *Node) StartAgent(t *testing.T, extra ...string) *Agent {
 		default:
 		}
 		if _, err := a.state(t.Context()); err == nil {
-			return a
+			if m := listening.FindStringSubmatch(a.out.String()); m != nil {
+				a.Addr = m[1]
+				return a
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("dewar-agent did not answer on %s within 30s:\n%s", a.Socket, a.out.String())
@@ -239,6 +251,7 @@ func (a *Agent) stop(t *testing.T) {
 	case <-a.done:
 		t.Errorf("dewar-agent exited during the test")
 	default:
+		a.awaitIdleExecutors(t, 20*time.Second)
 		a.killExecutors(t)
 		_ = a.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -278,6 +291,56 @@ func (a *Agent) stop(t *testing.T) {
 			t.Logf("executor log %s:\n%s", f, b)
 		}
 	}
+}
+
+// awaitIdleExecutors gives every executor whose tasks have all ended the
+// time to exit by itself, as it must once its terminal updates are
+// acknowledged (a scheduler's kill at the end of a test is still being
+// acknowledged); one that does not within d is an error.
+func (a *Agent) awaitIdleExecutors(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := a.state(ctx)
+		cancel()
+		if err != nil {
+			t.Errorf("dewar-agent /state during cleanup: %v", err)
+			return
+		}
+		idle := idleExecutors(st)
+		if len(idle) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("executors %v outlived their tasks by %v", idle, d)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// idleExecutors lists the running executors of st whose tasks have all
+// reached a terminal state.
+func idleExecutors(st fakeagent.State) []string {
+	var out []string
+	for _, fw := range st.Frameworks {
+		for _, ex := range fw.Executors {
+			if ex.State == "terminated" || ex.PID <= 0 || len(ex.Tasks) == 0 {
+				continue
+			}
+			done := true
+			for _, task := range ex.Tasks {
+				if !fakeagent.IsTerminal(mesos.TaskState(mesos.TaskState_value[task.State])) {
+					done = false
+				}
+			}
+			if done {
+				out = append(out, ex.ID)
+			}
+		}
+	}
+	return out
 }
 
 // killExecutors kills every executor /state lists as running and waits

@@ -23,4 +23,9 @@
 // error, because the product must not leave it — and last the node
 // namespace (with its bridges and veths) goes; the final check fails the
 // test if any namespace it created is still listed.
+//
+// Tests of host-networking tasks and of the agent's own life (restarts,
+// recovery) need no node: StartLocalAgent runs dewar-agent on loopback in
+// the test's own namespaces. AwaitMembers, AwaitHTTP and AddressesOf are
+// the checks every end-to-end test of an announced CNI task makes.
 package e2etest

@@ -122,8 +122,8 @@ type Cluster struct {
 
 	t           *testing.T
 	web         string // the demo's web server binary
-	sfx         string // random suffix of the node's names
 	mesosHome   string // the Mesos installation (testenv.MesosHome)
+	cniDir      string // the node's CNI configs (e2etest.Node.ConfigDir)
 	cgroupsRoot string // the agent's --cgroups_root, the test's own
 	runtimeDir  string
 	http        *http.Client
@@ -156,11 +156,14 @@ func New(t *testing.T, opts ...Option) *Cluster {
 	home := testenv.MesosHome(t)
 	testenv.NeedRoot(t)
 	testenv.CNIPluginDir(t) // skips (fails under make test) without the plugins
-	c := &Cluster{t: t, mesosHome: home, Dir: t.TempDir(), Bin: map[string]string{}}
+	// The node: its namespace (removed last, and checked), its scratch
+	// dir and the CNI configs the agent's network/cni isolator reads.
+	node := e2etest.NewNode(t)
+	c := &Cluster{t: t, mesosHome: home, NS: node.Name, Dir: node.Dir, cniDir: node.ConfigDir, Bin: map[string]string{}}
 	for _, b := range []string{"dewar-executor", "dewar-scheduler"} {
 		c.Bin[b] = testenv.Binary(t, b)
 	}
-	for _, d := range []string{"logs", "cni", "ipam", "master"} {
+	for _, d := range []string{"logs", "master"} {
 		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -168,21 +171,20 @@ func New(t *testing.T, opts ...Option) *Cluster {
 	c.web = testenv.Program(t, "webserver")
 	c.AgentWork = filepath.Join(c.Dir, "agent")
 	c.runtimeDir = filepath.Join(c.Dir, "run")
-	c.sfx = testenv.RandomHex(3)
-	c.cgroupsRoot = "dewar-mesos-" + c.sfx
-	c.Nets = [2]string{"dewar-a-" + c.sfx, "dewar-g-" + c.sfx}
+	c.cgroupsRoot = "dewar-mesos-" + testenv.RandomHex(3)
+	a := node.BridgeNetwork(t, SubnetA)
+	g := node.BridgeNetwork(t, SubnetB, SubnetB6)
+	c.Nets = [2]string{a.Name, g.Name}
 	c.isolation = "filesystem/linux,network/cni"
 
-	// Registered first, so it runs last: after the namespace's deletion.
+	// Registered before the cleanup below, so it runs after it.
 	t.Cleanup(c.checkNothingLeft)
-	c.NS, _ = netnstest.New(t) // deleted after the cleanup below
 	c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: netnstest.DialIn(c.NS), DisableKeepAlives: true}}
 	c.ZK = zktest.Start(t, zktest.Listen("0.0.0.0"), zktest.CommandPrefix("nsenter", "--net=/run/netns/"+c.NS, "--"), zktest.Dial(netnstest.DialIn(c.NS)))
 	_, c.ZKPort, _ = net.SplitHostPort(c.ZK.Addr())
 	// Registered after ZooKeeper's: runs before ZooKeeper stops.
 	t.Cleanup(c.cleanup)
 
-	c.writeNetworks(t)
 	for _, o := range opts {
 		o(c)
 	}
@@ -198,31 +200,6 @@ func New(t *testing.T, opts ...Option) *Cluster {
 	})
 	c.StartAgent(t)
 	return c
-}
-
-// writeNetworks writes the two CNI bridge networks in the format the Mesos
-// network/cni isolator reads: cniVersion 0.2.0 (with a newer result format
-// the agent learns no container IP).
-func (c *Cluster) writeNetworks(t *testing.T) {
-	t.Helper()
-	ipam := filepath.Join(c.Dir, "ipam")
-	confs := map[string]string{
-		"a.conf": fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-ba-%s",
-  "isGateway": true, "ipMasq": false,
-  "ipam": {"type": "host-local", "subnet": %q, "dataDir": %q, "routes": [{"dst": %q}]}}`,
-			c.Nets[0], c.sfx, SubnetA, ipam, SubnetA),
-		"g.conf": fmt.Sprintf(`{"cniVersion": "0.2.0", "name": %q, "type": "bridge", "bridge": "dewar-bg-%s",
-  "isGateway": true, "ipMasq": false,
-  "ipam": {"type": "host-local", "dataDir": %q,
-    "ranges": [[{"subnet": %q}], [{"subnet": %q}]],
-    "routes": [{"dst": %q}, {"dst": %q}]}}`,
-			c.Nets[1], c.sfx, ipam, SubnetB, SubnetB6, SubnetB, SubnetB6),
-	}
-	for name, conf := range confs {
-		if err := os.WriteFile(filepath.Join(c.Dir, "cni", name), []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // agentArgs are the flags an operator needs to run dewar under a real
@@ -249,7 +226,7 @@ func (c *Cluster) agentArgs() []string {
 		// An executor the agent refuses never subscribes; the task then
 		// fails after this (default 1mins), well within waitRunning.
 		"--executor_registration_timeout=30secs",
-		"--network_cni_config_dir=" + filepath.Join(c.Dir, "cni"),
+		"--network_cni_config_dir=" + c.cniDir,
 		"--network_cni_plugins_dir=" + testenv.CNIPluginDir(c.t),
 		"--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31999]",
 		"--executor_environment_variables=" + string(env),
@@ -578,11 +555,6 @@ func (c *Cluster) logFiles() []string {
 // mount under its directory or a cgroup of its agent is left.
 func (c *Cluster) checkNothingLeft() {
 	t := c.t
-	if c.NS != "" {
-		if _, err := os.Stat(filepath.Join("/run/netns", c.NS)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("network namespace %s is still listed after the test (stat: %v)", c.NS, err)
-		}
-	}
 	if left := mountsUnder(c.Dir); len(left) > 0 {
 		t.Errorf("still mounted after the test: %v", left)
 	}

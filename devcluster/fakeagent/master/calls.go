@@ -39,14 +39,14 @@ func (m *Master) subscribe(info mesos.FrameworkInfo) (*subscription, string, err
 	fw.suppressed = false
 	fw.sub = newSubscription()
 	hb := m.cfg.Heartbeat.Seconds()
-	fw.sub.send(&scheduler.Event{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{
+	fw.sub.Send(&scheduler.Event{Type: scheduler.Event_SUBSCRIBED, Subscribed: &scheduler.Event_Subscribed{
 		FrameworkID:              &mesos.FrameworkID{Value: id},
 		HeartbeatIntervalSeconds: &hb,
 	}})
 	now := time.Now()
 	for i := range fw.unacked {
 		fw.unacked[i].sent = now
-		fw.sub.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: fw.unacked[i].status}})
+		fw.sub.Send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: fw.unacked[i].status}})
 	}
 	m.kickAllocator()
 	return fw.sub, id, nil

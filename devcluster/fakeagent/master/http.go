@@ -6,13 +6,14 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/chans"
 )
 
 const (
@@ -22,35 +23,16 @@ const (
 	streamQueueSize = 1024
 )
 
-// subscription is one SUBSCRIBE connection: events queue on a buffered
-// channel that the HTTP handler drains.
+// subscription is one SUBSCRIBE connection: events queue in its outbox,
+// which the HTTP handler drains.
 type subscription struct {
 	streamID string
-	events   chan *scheduler.Event
-	done     chan struct{}
-	once     sync.Once
+	*chans.Outbox[*scheduler.Event]
 }
 
 func newSubscription() *subscription {
-	return &subscription{streamID: newID(), events: make(chan *scheduler.Event, streamQueueSize), done: make(chan struct{})}
+	return &subscription{streamID: newID(), Outbox: chans.NewOutbox[*scheduler.Event](streamQueueSize)}
 }
-
-// send queues ev without blocking; false means the queue is full.
-func (s *subscription) send(ev *scheduler.Event) bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-	}
-	select {
-	case s.events <- ev:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *subscription) close() { s.once.Do(func() { close(s.done) }) }
 
 // ServeHTTP serves POST /api/v1/scheduler.
 func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -151,11 +133,11 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 		select {
 		case <-r.Context().Done():
 			return
-		case <-sub.done:
+		case <-sub.Done():
 			// Replaced by a newer SUBSCRIBE, torn down, or Close: Mesos
 			// hangs up on the old stream.
 			return
-		case ev := <-sub.events:
+		case ev := <-sub.C:
 			// Events are RecordIO framed whatever the message type.
 			if err := codecEncode(codec, w, ev); err != nil {
 				log.Info("event stream write failed", zap.Error(err))

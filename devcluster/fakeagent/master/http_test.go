@@ -17,7 +17,7 @@ import (
 func TestCallsNeedTheStreamID(t *testing.T) {
 	h := newHarness(t, Config{})
 	c := h.subscribe(codecs.MediaTypeJSON, mesos.FrameworkInfo{User: "root", Name: "test"})
-	body := []byte(`{"type":"RECONCILE","framework_id":{"value":"` + c.id + `"},"reconcile":{}}`)
+	body := []byte(`{"type":"RECONCILE","framework_id":{"value":"` + c.ID + `"},"reconcile":{}}`)
 	tests := []struct {
 		name     string
 		streamID string

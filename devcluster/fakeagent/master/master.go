@@ -12,6 +12,9 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/chans"
+	"github.com/dewarhq/dewar/internal/taskstate"
 )
 
 // Config tunes the master; the zero value gives Mesos-like defaults.
@@ -63,7 +66,7 @@ type Master struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed sync.Once
-	kick   chan struct{} // 1-slot: "state changed, try to offer"
+	kick   chans.Wake // "state changed, try to offer"
 
 	mu sync.Mutex // mu guards the following fields
 	// frameworks by id; a framework outlives its subscription (failover).
@@ -128,7 +131,7 @@ func New(log *zap.Logger, agent Agent, cfg Config) *Master {
 		cfg:        cfg.withDefaults(),
 		ctx:        ctx,
 		cancel:     cancel,
-		kick:       make(chan struct{}, 1),
+		kick:       chans.NewWake(),
 		frameworks: map[string]*framework{},
 		tornDown:   map[string]bool{},
 		offers:     map[string]*offer{},
@@ -184,12 +187,7 @@ func (m *Master) run() {
 }
 
 // kickAllocator asks the run loop to look for offers without blocking.
-func (m *Master) kickAllocator() {
-	select {
-	case m.kick <- struct{}{}:
-	default:
-	}
-}
+func (m *Master) kickAllocator() { m.kick.Signal() }
 
 // goAgent runs an agent call in the background, bounded by AgentTimeout and
 // Close.
@@ -351,7 +349,7 @@ func (m *Master) sendLocked(fw *framework, ev *scheduler.Event) {
 	if fw.sub == nil {
 		return
 	}
-	if !fw.sub.send(ev) {
+	if !fw.sub.Send(ev) {
 		// A scheduler that does not read its stream loses it, as with Mesos;
 		// it re-subscribes and receives its unacknowledged updates again.
 		m.log.Warn("event stream full, disconnecting framework", zap.String("framework", fw.id))
@@ -363,7 +361,7 @@ func (m *Master) dropSubscriptionLocked(fw *framework) {
 	if fw.sub == nil {
 		return
 	}
-	fw.sub.close()
+	fw.sub.Close()
 	fw.sub = nil
 	// Offers to a disconnected framework are rescinded (here: forgotten).
 	for id, o := range m.offers {
@@ -374,14 +372,7 @@ func (m *Master) dropSubscriptionLocked(fw *framework) {
 	m.kickAllocator()
 }
 
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST,
-		mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
+func isTerminal(s mesos.TaskState) bool { return taskstate.Terminal(s.String()) }
 
 func unallocated(rs []mesos.Resource) mesos.Resources {
 	out := mesos.Resources(rs).Clone()

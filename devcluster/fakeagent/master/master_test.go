@@ -12,12 +12,12 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/dewarhq/dewar/internal/frameworktest"
 )
 
 // fakeAgent stands in for *fakeagent.Agent: it records calls and answers
@@ -110,99 +110,15 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	return &harness{t: t, agent: a, m: m, url: srv.URL + "/api/v1/scheduler"}
 }
 
-// client is a framework using mesos-go's real scheduler client.
-type client struct {
-	t      *testing.T
-	caller calls.Caller
-	events chan scheduler.Event
-	offers []scheduler.Event // offers that arrived while waiting for something else
-	id     string
-	cancel context.CancelFunc
-}
-
-func (h *harness) subscribe(mediaType encoding.MediaType, info mesos.FrameworkInfo) *client {
+// subscribe subscribes a framework with mesos-go's real scheduler client,
+// strictly: an event the test does not await fails it.
+func (h *harness) subscribe(mediaType encoding.MediaType, info mesos.FrameworkInfo) *frameworktest.Framework {
 	h.t.Helper()
-	cli := httpcli.New(httpcli.Endpoint(h.url), httpcli.Codec(codecs.ByMediaType[mediaType]))
-	caller := httpsched.NewCaller(cli)
-	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := caller.Call(ctx, calls.Subscribe(&info))
-	if err != nil {
-		cancel()
-		h.t.Fatalf("SUBSCRIBE: %v", err)
-	}
-	c := &client{t: h.t, caller: caller, events: make(chan scheduler.Event, 100), cancel: cancel}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer resp.Close()
-		for {
-			var ev scheduler.Event
-			if err := resp.Decode(&ev); err != nil {
-				close(c.events)
-				return
-			}
-			c.events <- ev
-		}
-	}()
-	h.t.Cleanup(func() { cancel(); <-done })
-	ev := c.next(scheduler.Event_SUBSCRIBED)
-	c.id = ev.Subscribed.FrameworkID.Value
-	if got := ev.Subscribed.GetHeartbeatIntervalSeconds(); got <= 0 {
+	c := frameworktest.Subscribe(h.t, h.url, info, frameworktest.Options{MediaType: mediaType, Strict: true, Timeout: 20 * time.Second})
+	if got := c.Subscribed.GetHeartbeatIntervalSeconds(); got <= 0 {
 		h.t.Errorf("SUBSCRIBED heartbeat interval = %v, want > 0", got)
 	}
 	return c
-}
-
-// next returns the next event of type want, skipping heartbeats.
-func (c *client) next(want scheduler.Event_Type) scheduler.Event {
-	c.t.Helper()
-	if want == scheduler.Event_OFFERS && len(c.offers) > 0 {
-		ev := c.offers[0]
-		c.offers = c.offers[1:]
-		return ev
-	}
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case ev, ok := <-c.events:
-			if !ok {
-				c.t.Fatalf("event stream ended while waiting for %v", want)
-			}
-			if ev.Type == want {
-				return ev
-			}
-			if ev.Type == scheduler.Event_HEARTBEAT {
-				continue
-			}
-			if ev.Type == scheduler.Event_OFFERS {
-				c.offers = append(c.offers, ev)
-				continue
-			}
-			c.t.Fatalf("got event %v (%v), want %v", ev.Type, ev.String(), want)
-		case <-timeout:
-			c.t.Fatalf("no %v event within 20s", want)
-		}
-	}
-}
-
-func (c *client) call(call *scheduler.Call) {
-	c.t.Helper()
-	resp, err := c.caller.Call(context.Background(), call.With(calls.Framework(c.id)))
-	if resp != nil {
-		resp.Close()
-	}
-	if err != nil {
-		c.t.Fatalf("%v: %v", call.Type, err)
-	}
-}
-
-func (c *client) update(want mesos.TaskState) mesos.TaskStatus {
-	c.t.Helper()
-	st := c.next(scheduler.Event_UPDATE).Update.Status
-	if st.GetState() != want {
-		c.t.Fatalf("update for %s: state %v (%s), want %v", st.TaskID.Value, st.GetState(), st.GetMessage(), want)
-	}
-	return st
 }
 
 func newTask(id string, offer mesos.Offer, cpus float64, ports ...uint64) mesos.TaskInfo {
@@ -234,7 +150,7 @@ func TestLifecycleOverBothCodecs(t *testing.T) {
 			h := newHarness(t, Config{})
 			c := h.subscribe(mt, mesos.FrameworkInfo{User: "root", Name: "test"})
 
-			offer := c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+			offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
 			if got := offerCPUs(offer); got != 4 {
 				t.Fatalf("first offer has %v cpus, want all 4", got)
 			}
@@ -245,39 +161,39 @@ func TestLifecycleOverBothCodecs(t *testing.T) {
 				t.Fatalf("offer agent %q host %q", offer.AgentID.Value, offer.Hostname)
 			}
 
-			c.call(launch(offer, newTask("t1", offer, 1, 31000, 31001)))
-			st := c.update(mesos.TASK_RUNNING)
+			c.Call(launch(offer, newTask("t1", offer, 1, 31000, 31001)))
+			st := c.Update(mesos.TASK_RUNNING)
 			if st.TaskID.Value != "t1" {
 				t.Fatalf("update for %q, want t1", st.TaskID.Value)
 			}
 			h.agent.mu.Lock()
-			if len(h.agent.fws) != 1 || h.agent.fws[0].GetID().GetValue() != c.id || h.agent.execs[0].ExecutorID.Value != "exec-t1" {
+			if len(h.agent.fws) != 1 || h.agent.fws[0].GetID().GetValue() != c.ID || h.agent.execs[0].ExecutorID.Value != "exec-t1" {
 				t.Errorf("agent launch got framework %+v executor %+v", h.agent.fws, h.agent.execs)
 			}
 			h.agent.mu.Unlock()
-			c.call(calls.Acknowledge("agent-1", "t1", st.UUID))
+			c.Call(calls.Acknowledge("agent-1", "t1", st.UUID))
 
 			// The rest of the node comes back as the next offer: 4 - 1 - 0.25.
-			offer = c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+			offer = c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
 			if got := offerCPUs(offer); got != 2.75 {
 				t.Fatalf("second offer has %v cpus, want 2.75", got)
 			}
 			if ports, _ := resources.Ports(offer.Resources...); ports.Size() != 98 {
 				t.Fatalf("second offer ports %v, want 98 ports", ports)
 			}
-			c.call(calls.Decline(offer.ID).With(calls.RefuseSeconds(10 * time.Millisecond)))
+			c.Call(calls.Decline(offer.ID).With(calls.RefuseSeconds(10 * time.Millisecond)))
 
-			c.call(calls.Kill("t1", "agent-1"))
-			st = c.update(mesos.TASK_KILLED)
-			c.call(calls.Acknowledge("agent-1", "t1", st.UUID))
+			c.Call(calls.Kill("t1", "agent-1"))
+			st = c.Update(mesos.TASK_KILLED)
+			c.Call(calls.Acknowledge("agent-1", "t1", st.UUID))
 
 			// Once the task has ended, everything is offered again.
 			for {
-				offer = c.next(scheduler.Event_OFFERS).Offers.Offers[0]
+				offer = c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
 				if offerCPUs(offer) == 4 {
 					break
 				}
-				c.call(calls.Decline(offer.ID).With(calls.RefuseSeconds(10 * time.Millisecond)))
+				c.Call(calls.Decline(offer.ID).With(calls.RefuseSeconds(10 * time.Millisecond)))
 			}
 		})
 	}
@@ -311,11 +227,11 @@ func TestAcceptValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, Config{})
 			c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
-			offer := c.next(scheduler.Event_OFFERS).Offers.Offers[0]
-			c.call(tt.build(offer))
+			offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+			c.Call(tt.build(offer))
 			var rejected bool
 			for !rejected {
-				st := c.next(scheduler.Event_UPDATE).Update.Status
+				st := c.Next(scheduler.Event_UPDATE).Update.Status
 				switch st.GetState() {
 				case mesos.TASK_RUNNING:
 					continue // the valid one of a pair
@@ -338,25 +254,25 @@ func TestAcceptValidation(t *testing.T) {
 func TestResubscribeRedeliversUnacknowledgedAndReconciles(t *testing.T) {
 	h := newHarness(t, Config{})
 	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
-	offer := c.next(scheduler.Event_OFFERS).Offers.Offers[0]
-	c.call(launch(offer, newTask("t1", offer, 1)))
-	first := c.update(mesos.TASK_RUNNING) // not acknowledged
-	c.cancel()
+	offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+	c.Call(launch(offer, newTask("t1", offer, 1)))
+	first := c.Update(mesos.TASK_RUNNING) // not acknowledged
+	c.Close()
 
-	c2 := h.subscribe(codecs.MediaTypeJSON, mesos.FrameworkInfo{User: "root", Name: "test", ID: &mesos.FrameworkID{Value: c.id}})
-	if c2.id != c.id {
-		t.Fatalf("resubscribed as %q, want framework id %q kept", c2.id, c.id)
+	c2 := h.subscribe(codecs.MediaTypeJSON, mesos.FrameworkInfo{User: "root", Name: "test", ID: &mesos.FrameworkID{Value: c.ID}})
+	if c2.ID != c.ID {
+		t.Fatalf("resubscribed as %q, want framework id %q kept", c2.ID, c.ID)
 	}
-	again := c2.update(mesos.TASK_RUNNING)
+	again := c2.Update(mesos.TASK_RUNNING)
 	if !bytes.Equal(again.UUID, first.UUID) {
 		t.Fatalf("redelivered uuid %x, want %x", again.UUID, first.UUID)
 	}
-	c2.call(calls.Acknowledge("agent-1", "t1", again.UUID))
+	c2.Call(calls.Acknowledge("agent-1", "t1", again.UUID))
 
-	c2.call(calls.Reconcile(calls.ReconcileTasks(map[string]string{"t1": "agent-1", "gone": ""})))
+	c2.Call(calls.Reconcile(calls.ReconcileTasks(map[string]string{"t1": "agent-1", "gone": ""})))
 	got := map[string]mesos.TaskStatus{}
 	for len(got) < 2 {
-		ev := c2.next2(scheduler.Event_UPDATE)
+		ev := next2(t, c2, scheduler.Event_UPDATE)
 		if ev == nil {
 			continue
 		}
@@ -372,12 +288,12 @@ func TestResubscribeRedeliversUnacknowledgedAndReconciles(t *testing.T) {
 
 // next2 returns the next event of type want, or nil for an offer (offers
 // may interleave with reconciliation answers).
-func (c *client) next2(want scheduler.Event_Type) *scheduler.Event {
-	c.t.Helper()
+func next2(t *testing.T, c *frameworktest.Framework, want scheduler.Event_Type) *scheduler.Event {
+	t.Helper()
 	select {
-	case ev, ok := <-c.events:
+	case ev, ok := <-c.Events():
 		if !ok {
-			c.t.Fatalf("event stream ended while waiting for %v", want)
+			t.Fatalf("event stream ended while waiting for %v", want)
 		}
 		if ev.Type == want {
 			return &ev
@@ -385,9 +301,9 @@ func (c *client) next2(want scheduler.Event_Type) *scheduler.Event {
 		if ev.Type == scheduler.Event_OFFERS || ev.Type == scheduler.Event_HEARTBEAT {
 			return nil
 		}
-		c.t.Fatalf("got event %v, want %v", ev.Type, want)
+		t.Fatalf("got event %v, want %v", ev.Type, want)
 	case <-time.After(20 * time.Second):
-		c.t.Fatalf("no %v event within 20s", want)
+		t.Fatalf("no %v event within 20s", want)
 	}
 	return nil
 }
@@ -395,10 +311,10 @@ func (c *client) next2(want scheduler.Event_Type) *scheduler.Event {
 func TestHeartbeatAndTeardown(t *testing.T) {
 	h := newHarness(t, Config{Heartbeat: 20 * time.Millisecond})
 	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
-	c.next(scheduler.Event_OFFERS)
-	c.next(scheduler.Event_HEARTBEAT)
+	c.Next(scheduler.Event_OFFERS)
+	c.Next(scheduler.Event_HEARTBEAT)
 
-	c.call(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
+	c.Call(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		h.agent.mu.Lock()
@@ -412,7 +328,7 @@ func TestHeartbeatAndTeardown(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for ev := range c.events { // the master hangs up
+	for ev := range c.Events() { // the master hangs up
 		if ev.Type != scheduler.Event_HEARTBEAT && ev.Type != scheduler.Event_OFFERS {
 			t.Fatalf("event %v after TEARDOWN", ev.Type)
 		}
@@ -422,12 +338,12 @@ func TestHeartbeatAndTeardown(t *testing.T) {
 func TestUnacknowledgedUpdatesAreRetried(t *testing.T) {
 	h := newHarness(t, Config{UpdateRetry: 100 * time.Millisecond})
 	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
-	offer := c.next(scheduler.Event_OFFERS).Offers.Offers[0]
-	c.call(launch(offer, newTask("t1", offer, 1)))
-	first := c.update(mesos.TASK_RUNNING)
-	again := c.update(mesos.TASK_RUNNING) // not acknowledged: sent again
+	offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+	c.Call(launch(offer, newTask("t1", offer, 1)))
+	first := c.Update(mesos.TASK_RUNNING)
+	again := c.Update(mesos.TASK_RUNNING) // not acknowledged: sent again
 	if !bytes.Equal(first.UUID, again.UUID) {
 		t.Fatalf("retried update has uuid %x, want %x", again.UUID, first.UUID)
 	}
-	c.call(calls.Acknowledge("agent-1", "t1", again.UUID))
+	c.Call(calls.Acknowledge("agent-1", "t1", again.UUID))
 }

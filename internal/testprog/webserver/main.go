@@ -75,30 +75,24 @@ func main() {
 		healthyOnce.Do(func() { rec.record("healthy") })
 		fmt.Fprintln(w, "ok")
 	})
-	health.HandleFunc("/quitquitquit", func(w http.ResponseWriter, r *http.Request) {
-		log.Printf("%s /quitquitquit", r.Method)
-		rec.record("quitquitquit")
-		quitting.Store(true)
-		time.Sleep(*lifecycleDelay)
-		if rec.f != nil {
-			fmt.Fprintln(w, "noted; waiting for a signal")
-			return
+	// lifecycle answers an endpoint of Aurora's HTTP lifecycle: noted
+	// only with -events, else the service ends with code after delay.
+	lifecycle := func(name, answer string, code int, delay time.Duration) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			log.Printf("%s /%s", r.Method, name)
+			rec.record(name)
+			quitting.Store(true)
+			time.Sleep(*lifecycleDelay)
+			if rec.f != nil {
+				fmt.Fprintln(w, "noted; waiting for a signal")
+				return
+			}
+			fmt.Fprintln(w, answer)
+			go func() { time.Sleep(delay); exit <- code }()
 		}
-		fmt.Fprintln(w, "quitting")
-		go func() { time.Sleep(*quitDelay); exit <- 0 }()
-	})
-	health.HandleFunc("/abortabortabort", func(w http.ResponseWriter, r *http.Request) {
-		log.Printf("%s /abortabortabort", r.Method)
-		rec.record("abortabortabort")
-		quitting.Store(true)
-		time.Sleep(*lifecycleDelay)
-		if rec.f != nil {
-			fmt.Fprintln(w, "noted; waiting for a signal")
-			return
-		}
-		fmt.Fprintln(w, "aborting")
-		exit <- 1
-	})
+	}
+	health.HandleFunc("/quitquitquit", lifecycle("quitquitquit", "quitting", 0, *quitDelay))
+	health.HandleFunc("/abortabortabort", lifecycle("abortabortabort", "aborting", 1, 0))
 	app := http.NewServeMux()
 	app.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, *message) })
 	if *healthPort == 0 || *healthPort == *httpPort {
