@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/dewarhq/dewar/internal/chans"
 	"github.com/dewarhq/dewar/internal/shell"
 )
 
@@ -504,23 +505,12 @@ func (r *Runner) setState(s State) {
 func (r *Runner) emitState() { r.emit(Event{Kind: EventState, TaskState: r.state}) }
 
 // emit sends without blocking, dropping the oldest event when full. Only the
-// loop goroutine sends, so making room always succeeds.
+// loop goroutine sends.
 func (r *Runner) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	for {
-		select {
-		case r.events <- e:
-			return
-		default:
-		}
-		select {
-		case <-r.events:
-			r.dropped++
-		default:
-		}
-	}
+	r.dropped += chans.SendDropOldest(r.events, e)
 }
 
 // message explains the terminal state.

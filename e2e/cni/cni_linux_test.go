@@ -130,7 +130,7 @@ func TestAddressChangeReported(t *testing.T) {
 				mine, _ := split(t, u, 1)
 				return slices.Contains(addrsOf(mine[0]), ip)
 			}
-			change := func(verb string, do func(*netlink.Handle, netlink.Link, *netlink.Addr) error, want bool) {
+			change := func(verb string, want bool) {
 				t.Helper()
 				addr := &netlink.Addr{IPNet: prefixNet(p)}
 				if p.Addr().Is6() {
@@ -139,20 +139,7 @@ func TestAddressChangeReported(t *testing.T) {
 					// the second measured here.
 					addr.Flags = unix.IFA_F_NODAD
 				}
-				var t0 time.Time
-				netnstest.Do(t, ns, func() error {
-					h, err := netlink.NewHandle()
-					if err != nil {
-						return err
-					}
-					defer h.Close()
-					eth0, err := h.LinkByName("eth0")
-					if err != nil {
-						return err
-					}
-					t0 = time.Now()
-					return do(h, eth0, addr)
-				})
+				t0 := netnstest.ChangeAddr(t, ns, "eth0", *addr, want)
 				u := run.WaitFor(t, 10*time.Second, fmt.Sprintf("TASK_RUNNING after %s %s", verb, ip), func(u e2etest.Update) bool {
 					return u.Status.GetState() == mesos.TASK_RUNNING && has(u) == want
 				})
@@ -173,8 +160,8 @@ func TestAddressChangeReported(t *testing.T) {
 					t.Errorf("update after %s %s from %s, want SOURCE_EXECUTOR", verb, ip, u.Status.GetSource())
 				}
 			}
-			change("adding", func(h *netlink.Handle, l netlink.Link, a *netlink.Addr) error { return h.AddrAdd(l, a) }, true)
-			change("removing", func(h *netlink.Handle, l netlink.Link, a *netlink.Addr) error { return h.AddrDel(l, a) }, false)
+			change("adding", true)
+			change("removing", false)
 		})
 	}
 

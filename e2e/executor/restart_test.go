@@ -2,7 +2,6 @@ package executore2e
 
 import (
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,29 +16,11 @@ import (
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
-// auroraTask is an Aurora task (an AssignedTask in TaskInfo.data, run by
-// dewar-executor as a custom executor) whose one process waits for the file
-// done and whose shell health check passes once the file healthy exists:
-// the test decides when the task becomes RUNNING and when it FINISHES.
-//
-// The loop also ends when the test's temp dir is gone, so that a failed
-// test leaves nothing running.
+// auroraTask is e2etest.GatedJob as an Aurora task (an AssignedTask in
+// TaskInfo.data, run by dewar-executor as a custom executor).
 func auroraTask(t testing.TB, executorBin, taskID, healthy, done string) mesos.TaskInfo {
 	t.Helper()
-	jobJSON := fmt.Sprintf(`{
-  "name": "restart", "role": "root", "environment": "test", "cluster": "e2e", "instances": 1,
-  "health_check_config": {
-    "health_checker": {"shell": {"shell_command": "test -e %s"}},
-    "initial_interval_secs": 60, "interval_secs": 0.1, "timeout_secs": 5,
-    "max_consecutive_failures": 0, "min_consecutive_successes": 1
-  },
-  "task": {
-    "name": "restart",
-    "processes": [{"name": "wait", "cmdline": "while [ ! -e %s ] && [ -d %s ]; do sleep 0.05; done; echo done", "max_failures": 1}],
-    "constraints": [], "resources": {"cpu": 0.1, "ram": 16777216, "disk": 16777216},
-    "max_failures": 1, "max_concurrency": 0, "finalization_wait": 0
-  }
-}`, healthy, done, filepath.Dir(done))
+	jobJSON := e2etest.GatedJob("restart", healthy, done)
 	job, err := aurora.ParseJob([]byte(jobJSON))
 	if err != nil {
 		t.Fatalf("test job: %v", err)

@@ -19,25 +19,6 @@ import (
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
-// gatedJob is an Aurora task whose one process waits for the file %[3]s
-// and whose shell health check passes once %[2]s exists: the test decides
-// when it becomes RUNNING and when it FINISHES. The loop also ends when
-// the test's temp dir is gone, so a failed test leaves nothing running.
-const gatedJob = `{
-  "name": "%[1]s", "role": "root", "environment": "test", "cluster": "rel", "instances": 1,
-  "health_check_config": {
-    "health_checker": {"shell": {"shell_command": "test -e %[2]s"}},
-    "initial_interval_secs": 60, "interval_secs": 0.1, "timeout_secs": 5,
-    "max_consecutive_failures": 0, "min_consecutive_successes": 1
-  },
-  "task": {
-    "name": "gated",
-    "processes": [{"name": "wait", "cmdline": "while [ ! -e %[3]s ] && [ -d %[4]s ]; do sleep 0.05; done; echo done", "max_failures": 1}],
-    "constraints": [], "resources": {"cpu": 0.1, "ram": 16777216, "disk": 16777216},
-    "max_failures": 1, "max_concurrency": 0, "finalization_wait": 0
-  }
-}`
-
 // agentRecoveryDelay is the fake agent's 503 phase after each restart
 // (the containerizer's recovery, Config.RecoveryDelay). The executors'
 // re-registration window after it is Mesos' default, 2 s
@@ -85,7 +66,7 @@ func agentRestarted(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 		dir := t.TempDir()
 		healthy, done := filepath.Join(dir, "healthy"), filepath.Join(dir, "done")
 		name := fmt.Sprintf("gated%d-%s", i, testenv.RandomHex(3))
-		id, exID := n.launch(t, fmt.Sprintf(gatedJob, name, healthy, done, dir), name)
+		id, exID := n.launch(t, e2etest.GatedJob(name, healthy, done), name)
 		tasks = append(tasks, id)
 		n.waitState(t, time.Minute, id, mesos.TASK_STARTING)
 		ex := n.executorState(t, exID)
@@ -95,7 +76,7 @@ func agentRestarted(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 		// The executor's log (its stderr, in the run dir) is the only
 		// witness of an update no agent received.
 		execLog := filepath.Join(ex.Sandbox, "stderr")
-		waitUntil(t, 30*time.Second, "the executor to report TASK_RUNNING with the agent down", func() bool {
+		testenv.WaitUntil(t, 30*time.Second, "the executor to report TASK_RUNNING with the agent down", func() bool {
 			return logHas(execLog, `"task_id":"`+id+`"`, `"state":"TASK_RUNNING"`)
 		})
 		restarted := time.Now()
@@ -129,7 +110,7 @@ func agentRestarted(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 	// re-registration window, after which the agent has destroyed an
 	// executor that did not come back.
 	var now fakeagent.ExecutorState
-	waitUntil(t, time.Minute, "the witness executor to re-subscribe or be destroyed", func() bool {
+	testenv.WaitUntil(t, time.Minute, "the witness executor to re-subscribe or be destroyed", func() bool {
 		now = n.executorState(t, wEx)
 		return now.State != "registering"
 	})
@@ -225,7 +206,7 @@ func recoveryRefusals(t *testing.T, work string) int {
 func waitMember(t *testing.T, r *zk.Conn, path string) string {
 	t.Helper()
 	var node string
-	waitUntil(t, time.Minute, "the member of "+path, func() bool {
+	testenv.WaitUntil(t, time.Minute, "the member of "+path, func() bool {
 		kids, _, err := r.Children(path)
 		if err == nil && len(kids) == 1 {
 			node = path + "/" + kids[0]

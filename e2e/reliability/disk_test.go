@@ -85,7 +85,7 @@ func diskFull(t *testing.T, _ *zktest.Ensemble, _ scale) result {
 		name := "disk-" + testenv.RandomHex(4)
 		id, exID := n.launch(t, fmt.Sprintf(processJob, name, c.cmdline), name)
 		done := n.executorDone(exID)
-		waitUntil(t, time.Minute, "the sandbox disk to be full", func() bool { return free(t, disk) == 0 })
+		testenv.WaitUntil(t, time.Minute, "the sandbox disk to be full", func() bool { return free(t, disk) == 0 })
 		t0 := time.Now()
 		if c.act != nil {
 			n.waitState(t, time.Minute, id, mesos.TASK_RUNNING)

@@ -186,7 +186,7 @@ func (n *fakeNode) shutdown(t *testing.T) {
 func (n *fakeNode) executorState(t *testing.T, id string) fakeagent.ExecutorState {
 	t.Helper()
 	var st fakeagent.ExecutorState
-	waitUntil(t, time.Minute, "executor "+id+" running", func() bool {
+	testenv.WaitUntil(t, time.Minute, "executor "+id+" running", func() bool {
 		for _, f := range n.agent.Snapshot().Frameworks {
 			for _, e := range f.Executors {
 				if e.ID == id && e.PID > 0 {
@@ -231,7 +231,7 @@ func (n *fakeNode) allUpdates() []update {
 func (n *fakeNode) waitState(t *testing.T, d time.Duration, taskID string, s mesos.TaskState) update {
 	t.Helper()
 	var got update
-	waitUntil(t, d, fmt.Sprintf("task %s %s", taskID, s), func() bool {
+	testenv.WaitUntil(t, d, fmt.Sprintf("task %s %s", taskID, s), func() bool {
 		for _, u := range n.updatesOf(taskID) {
 			if u.st.GetState() == s {
 				got = u
@@ -247,7 +247,7 @@ func (n *fakeNode) waitState(t *testing.T, d time.Duration, taskID string, s mes
 func (n *fakeNode) waitTerminal(t *testing.T, d time.Duration, taskID string) update {
 	t.Helper()
 	var got update
-	waitUntil(t, d, "a terminal update of task "+taskID, func() bool {
+	testenv.WaitUntil(t, d, "a terminal update of task "+taskID, func() bool {
 		for _, u := range n.updatesOf(taskID) {
 			if isTerminal(u.st.State) {
 				got = u

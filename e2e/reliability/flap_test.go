@@ -62,7 +62,7 @@ func addressFlap(t *testing.T, _ *zktest.Ensemble, sc scale) result {
 	paths := []string{base, base + "@" + netA.Name, base + "@" + netB.Name}
 	addr := containerAddr(t, ns, "eth0")
 	ip := addr.IP.String()
-	waitUntil(t, time.Minute, "the task's three members", func() bool {
+	testenv.WaitUntil(t, time.Minute, "the task's three members", func() bool {
 		s := readServersets(r, paths)
 		return s.hosts(base) == ip && s.hosts(paths[1]) == ip && s.count(paths[2]) == 1
 	})
@@ -91,37 +91,22 @@ func addressFlap(t *testing.T, _ *zktest.Ensemble, sc scale) result {
 	}
 	type step struct {
 		what           string
-		do             func(*netlink.Handle, netlink.Link, *netlink.Addr) error
-		present        bool
+		present        bool          // added (else removed)
 		status, zkTime time.Duration // worst round
 	}
 	steps := []*step{
-		{what: "removed", do: func(h *netlink.Handle, l netlink.Link, a *netlink.Addr) error { return h.AddrDel(l, a) }},
-		{what: "re-added", do: func(h *netlink.Handle, l netlink.Link, a *netlink.Addr) error { return h.AddrAdd(l, a) }, present: true},
+		{what: "removed"},
+		{what: "re-added", present: true},
 	}
 	for i := range sc.rounds * len(steps) {
 		s := steps[i%len(steps)]
-		var t0 time.Time
-		netnstest.Do(t, ns, func() error {
-			h, err := netlink.NewHandle()
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			l, err := h.LinkByName("eth0")
-			if err != nil {
-				return err
-			}
-			a := *addr
-			t0 = time.Now()
-			return s.do(h, l, &a)
-		})
+		t0 := netnstest.ChangeAddr(t, ns, "eth0", *addr, s.present)
 		u := run.WaitFor(t, 30*time.Second, fmt.Sprintf("TASK_RUNNING with %s %s", ip, s.what), func(u e2etest.Update) bool {
 			return u.Status.GetState() == mesos.TASK_RUNNING && executorHas(u) == s.present
 		})
 		status := u.At.Sub(t0)
 		s.status = max(s.status, status)
-		waitUntil(t, 30*time.Second, "the serversets to show "+ip+" "+s.what, func() bool {
+		testenv.WaitUntil(t, 30*time.Second, "the serversets to show "+ip+" "+s.what, func() bool {
 			st := readServersets(r, paths)
 			if s.present {
 				return st.hosts(base) == ip && st.hosts(paths[1]) == ip

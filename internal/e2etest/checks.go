@@ -1,8 +1,10 @@
 package e2etest
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -65,4 +67,26 @@ func AddressesOf(nets []scheduler.Network, name string) []string {
 		}
 	}
 	return nil
+}
+
+// GatedJob is the MesosJob JSON of an Aurora task named name whose one
+// process waits for the file done and whose shell health check passes
+// once the file healthy exists: the test decides when it becomes RUNNING
+// and when it FINISHES. The loop also ends when done's directory is gone
+// (a test's temp dir), so a failed test leaves nothing running.
+func GatedJob(name, healthy, done string) string {
+	return fmt.Sprintf(`{
+  "name": %[1]q, "role": "root", "environment": "test", "cluster": "e2e", "instances": 1,
+  "health_check_config": {
+    "health_checker": {"shell": {"shell_command": "test -e %[2]s"}},
+    "initial_interval_secs": 60, "interval_secs": 0.1, "timeout_secs": 5,
+    "max_consecutive_failures": 0, "min_consecutive_successes": 1
+  },
+  "task": {
+    "name": "gated",
+    "processes": [{"name": "wait", "cmdline": "while [ ! -e %[3]s ] && [ -d %[4]s ]; do sleep 0.05; done; echo done", "max_failures": 1}],
+    "constraints": [], "resources": {"cpu": 0.1, "ram": 16777216, "disk": 16777216},
+    "max_failures": 1, "max_concurrency": 0, "finalization_wait": 0
+  }
+}`, name, healthy, done, filepath.Dir(done))
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -165,4 +166,29 @@ func DialIn(name string) func(ctx context.Context, network, addr string) (net.Co
 		})
 		return conn, err
 	}
+}
+
+// ChangeAddr adds addr to (add) or removes it from the link named link
+// inside namespace name, and returns the time just before the kernel was
+// asked: what a test measures the reaction to the change from.
+func ChangeAddr(t testing.TB, name, link string, addr netlink.Addr, add bool) time.Time {
+	t.Helper()
+	var t0 time.Time
+	Do(t, name, func() error {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		l, err := h.LinkByName(link)
+		if err != nil {
+			return err
+		}
+		t0 = time.Now()
+		if add {
+			return h.AddrAdd(l, &addr)
+		}
+		return h.AddrDel(l, &addr)
+	})
+	return t0
 }
