@@ -1,8 +1,6 @@
 package taskrun
 
 import (
-	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -13,30 +11,15 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/aurora"
+	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/sandbox"
 )
 
-// fixtureJSON reads testdata/aurora/<name>, lets edit change the document
+// fixtureJSON is testenv.Fixture of testdata/aurora/<name>, lets edit change the document
 // and returns it as JSON.
 func fixtureJSON(t *testing.T, name string, edit func(doc map[string]any)) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "aurora", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit == nil {
-		return b
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	edit(doc)
-	out, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testenv.Fixture(t, filepath.Join("aurora", name), edit)
 }
 
 // auroraTaskInfo is the TaskInfo an Aurora scheduler sends for instance 1

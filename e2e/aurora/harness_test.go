@@ -2,7 +2,6 @@ package aurorae2e_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -363,26 +362,10 @@ func (tk *task) runs(t *testing.T, process string) int {
 	return len(entries)
 }
 
-// fixture reads testdata/aurora/<name>, lets edit change it, returns JSON.
+// fixture is testenv.Fixture of testdata/aurora/<name>, lets edit change it, returns JSON.
 func fixture(t *testing.T, name string, edit func(doc map[string]any)) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "testdata", "aurora", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit == nil {
-		return b
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	edit(doc)
-	out, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testenv.Fixture(t, filepath.Join("aurora", name), edit)
 }
 
 // freePorts picks n distinct free loopback ports, as an agent's port
