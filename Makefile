@@ -103,8 +103,18 @@ FUZZTIME_TEST ?= 20000x
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
+# Every benchmark once (-benchtime 1x: each repeats its own samples after a
+# warm-up and reports p50/p99 beside a floor measured in the same run), one
+# package at a time (-p 1) so that they do not measure each other; then the
+# table of figures (internal/benchtab) and the machine it ran on.
+BENCH_TABLE := $(CURDIR)/bin/bench.md
+BENCH_HEADER := | figure | samples | p50 | p99 | floor (same run) | floor p50 | floor p99 | ratio (p50) |\n|---|---|---|---|---|---|---|---|\n
 bench: deps build
-	DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...
+	@rm -f $(BENCH_TABLE)
+	@rc=0; DEWAR_BENCH_TABLE=$(BENCH_TABLE) DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin \
+	  $(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./... || rc=$$?; \
+	  echo; echo "machine: $$(nproc) cores, $$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), $$(awk '/MemTotal/ {printf "%.0f GiB", $$2/1048576}' /proc/meminfo), load average $$(cut -d' ' -f1-3 /proc/loadavg), $$(uname -r)"; \
+	  echo; printf '$(BENCH_HEADER)'; cat $(BENCH_TABLE) 2>/dev/null; exit $$rc
 
 demo: deps build
 	./scripts/demo.sh
