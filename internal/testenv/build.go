@@ -45,6 +45,9 @@ func buildBinary(t testing.TB, name string) string {
 	out := filepath.Join(buildDir, name)
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = RepoRoot(t)
+	if name == "dewar-executor" {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as `make build` builds it
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, b)
 	}
