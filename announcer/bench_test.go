@@ -125,10 +125,15 @@ func BenchmarkRecreate1000AfterExpiry(b *testing.B) {
 	b.ReportMetric(float64(session.Microseconds())/1000/float64(b.N), "ms/new-session")
 	b.ReportMetric(float64((total-session).Microseconds())/1000/float64(b.N), "ms/recreate-after-session")
 	b.ReportMetric(benchtab.Ms(rtt.P50()), "ms/create-rtt-p50")
-	benchtab.Add(b, benchtab.Row{Figure: "announcer: 1,000 members back after their session expired", N: b.N,
-		P50:   fmt.Sprintf("%.0f ms (new session %.0f ms)", float64(total.Microseconds())/1000/float64(b.N), float64(session.Microseconds())/1000/float64(b.N)),
-		Floor: "1,000 × one ZooKeeper create round trip", FloorP50: fmt.Sprintf("%.0f ms", benchtab.Ms(1000*rtt.P50())),
-		Ratio: fmt.Sprintf("%.2f×", float64(total)/float64(b.N)/float64(1000*rtt.P50()))})
+	// The floor of re-creating is 1,000 sequential creates; the announcer
+	// pipelines them, so the ratio may be below 1. The new session itself
+	// is ZooKeeper's and go-zookeeper's (the reconnect), not a create.
+	recreate := (total - session) / time.Duration(b.N)
+	benchtab.Add(b, benchtab.Row{Figure: "announcer: 1,000 members re-created after their session expired, from the new session", N: b.N,
+		P50:   fmt.Sprintf("%.0f ms", benchtab.Ms(recreate)),
+		P99:   fmt.Sprintf("new session after %.0f ms", benchtab.Ms(session/time.Duration(b.N))),
+		Floor: "1,000 sequential ZooKeeper create round trips", FloorP50: fmt.Sprintf("%.0f ms", benchtab.Ms(1000*rtt.P50())),
+		Ratio: fmt.Sprintf("%.2f×", float64(recreate)/float64(1000*rtt.P50()))})
 }
 
 // createRoundTrips times n sequential creates (each deleted again) by
