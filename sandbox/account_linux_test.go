@@ -20,27 +20,26 @@ import (
 func fakeNSS(t *testing.T, passwd, groups []string) {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name, body string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+	// script writes a command that checks its first argument, then prints
+	// the answer for the key in $3 (cut from each line at sep: the key
+	// before it, the answer the whole line or what follows).
+	script := func(name, arg, sep string, whole bool, lines []string, unknown string) {
+		var b strings.Builder
+		b.WriteString("#!/bin/sh\n[ \"$1\" = " + arg + " ] && [ \"$2\" = -- ] || exit 1\ncase \"$3\" in\n")
+		for _, l := range lines {
+			key, rest, _ := strings.Cut(l, sep)
+			if whole {
+				rest = l
+			}
+			b.WriteString(key + ") echo '" + rest + "'; exit 0;;\n")
+		}
+		b.WriteString("esac\n" + unknown)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var getent strings.Builder
-	getent.WriteString("[ \"$1\" = passwd ] && [ \"$2\" = -- ] || exit 1\ncase \"$3\" in\n")
-	for _, l := range passwd {
-		name, _, _ := strings.Cut(l, ":")
-		getent.WriteString(name + ") echo '" + l + "'; exit 0;;\n")
-	}
-	getent.WriteString("esac\nexit 2\n")
-	write("getent", getent.String())
-	var id strings.Builder
-	id.WriteString("[ \"$1\" = -G ] && [ \"$2\" = -- ] || exit 1\ncase \"$3\" in\n")
-	for _, l := range groups {
-		name, gids, _ := strings.Cut(l, " ")
-		id.WriteString(name + ") echo '" + gids + "'; exit 0;;\n")
-	}
-	id.WriteString("esac\necho \"id: '$3': no such user\" >&2\nexit 1\n")
-	write("id", id.String())
+	script("getent", "passwd", ":", true, passwd, "exit 2\n")
+	script("id", "-G", " ", false, groups, "echo \"id: '$3': no such user\" >&2\nexit 1\n")
 	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
 	was := groupsFromNSSCommand
 	groupsFromNSSCommand = true
