@@ -24,9 +24,14 @@ TEST_OUTPUT := $(CURDIR)/.test-output
 
 all: build
 
+# dewar-executor is static (CGO_ENABLED=0): no libc and its NSS modules
+# mapped into every executor (about 2.5 MiB of resident memory each); it
+# resolves roles through NSS with getent and id instead (sandbox/
+# account_linux.go). See "Limits and notes" in the README.
 build:
 	@mkdir -p bin
-	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
+	$(GO) build -o bin/ $(addprefix ./cmd/,$(filter-out dewar-executor,$(BINARIES)))
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/dewar-executor
 	@for p in $(TEST_PROGRAMS); do $(GO) build -o bin/dewar-test-$$p ./internal/testprog/$$p || exit 1; done
 
 deps: deps-debian deps-go deps-mesos
@@ -64,7 +69,7 @@ test: deps build
 	@mkdir -p $(TEST_OUTPUT)
 	@ip netns list | grep -oE '^dewar[^ ]*' | sort > $(TEST_OUTPUT)/netns-before || true
 	DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(TEST_OUTPUT) ./...
-	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_TEST)
+	FUZZTIME_FuzzServeCheckpoint=$(FUZZTIME_TEST_OBSERVER) $(MAKE) fuzz FUZZTIME=$(FUZZTIME_TEST)
 	@# Namespaces that were there before belong to someone else (another
 	@# checkout's tests on a shared machine); on a fresh CI machine there are none.
 	@leftover=$$(ip netns list | grep -oE '^dewar[^ ]*' | sort | comm -13 $(TEST_OUTPUT)/netns-before - || true); \
@@ -101,18 +106,31 @@ reliability: deps build
 
 # Every fuzz target for FUZZTIME each, then a table (target, executions,
 # new corpus entries, time, result); run longer with FUZZTIME=10m (any
-# -fuzztime value). `make test` gives each target FUZZTIME_TEST (about two
-# minutes for all eleven on 2 cores); `go test` alone runs the committed
+# -fuzztime value; FUZZTIME_<target>=... for one target). `make test` gives
+# each target FUZZTIME_TEST, the observer's (a directory scan and six page
+# renders per input, about 50 inputs a second on 2 cores) fewer; about
+# four minutes for all eleven. `go test` alone runs the committed
 # seeds (testdata/fuzz/<target>/). The defaults are counts of executions,
 # not durations: with a duration, `go test -fuzz` can end with a spurious
 # "context deadline exceeded" failure when the time runs out mid-step.
 FUZZTIME ?= 100000x
 FUZZTIME_TEST ?= 20000x
+FUZZTIME_TEST_OBSERVER ?= 5000x
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
+# Every benchmark once (-benchtime 1x: each repeats its own samples after a
+# warm-up and reports p50/p99 beside a floor measured in the same run), one
+# package at a time (-p 1) so that they do not measure each other; then the
+# table of figures (internal/benchtab) and the machine it ran on.
+BENCH_TABLE := $(CURDIR)/bin/bench.md
+BENCH_HEADER := | figure | samples | p50 | p99 | floor (same run) | floor p50 | floor p99 | ratio (p50) |\n|---|---|---|---|---|---|---|---|\n
 bench: deps build
-	DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...
+	@rm -f $(BENCH_TABLE)
+	@rc=0; DEWAR_BENCH_TABLE=$(BENCH_TABLE) DEWAR_REQUIRE_INTEGRATION=1 DEWAR_BIN_DIR=$(CURDIR)/bin \
+	  $(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./... || rc=$$?; \
+	  echo; echo "machine: $$(nproc) cores, $$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), $$(awk '/MemTotal/ {printf "%.0f GiB", $$2/1048576}' /proc/meminfo), load average $$(cut -d' ' -f1-3 /proc/loadavg), $$(uname -r)"; \
+	  echo; printf '$(BENCH_HEADER)'; cat $(BENCH_TABLE) 2>/dev/null; exit $$rc
 
 demo: deps build
 	./scripts/demo.sh

@@ -50,7 +50,7 @@ func (e *Executor) handle(ctx context.Context, ev *executor.Event) error {
 		// A KILL or ACKNOWLEDGED without its message is malformed (the
 		// agent always sets it: src/slave/slave.cpp, Slave::killTask and
 		// ::statusUpdateAcknowledgement); log it rather than dereference
-		// nil (FuzzEventStream).
+		// nil (a seed of FuzzEventStream).
 		k := ev.GetKill()
 		if k == nil {
 			e.log.Warn("ignoring KILL without a task id")

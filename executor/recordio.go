@@ -15,11 +15,12 @@ const maxEventSize = 4 << 20
 // guardEvents makes the SUBSCRIBE response's RecordIO framing safe to hand
 // to mesos-go. Its reader (recordio/reader.go, splitSize) converts the
 // decimal length of a record to int without a bound, so a length of 2^63
-// or more turns negative and it panics slicing the next record; the fuzz
-// target FuzzEventStream found that. Mesos itself writes each record as
-// "<decimal length>\n<bytes>" (3rdparty/stout/include/stout/recordio.hpp, encode); a length
-// that is not such a number, or larger than maxEventSize, ends the stream
-// with an error here, so the executor resubscribes instead of crashing.
+// or more turns negative and it panics slicing the next record (a seed of
+// FuzzEventStream). Mesos writes each record as "<decimal length>\n<bytes>"
+// (3rdparty/stout/include/stout/recordio.hpp, encode); a length larger
+// than maxEventSize ends the stream with an error here, so the executor
+// resubscribes instead of crashing (a header that is no number at all
+// mesos-go refuses itself).
 func guardEvents(rt http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(req)

@@ -1,6 +1,7 @@
 package netdiscover_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -8,16 +9,19 @@ import (
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 
+	"github.com/dewarhq/dewar/internal/benchtab"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/netdiscover"
 )
 
 // BenchmarkDiscover measures a whole Discover (open a netlink socket in the
 // namespace, dump links and addresses, map them to networks) in a namespace
-// with 1, 10 and 100 attached networks, and beside it, in the same run and
-// namespace, the floor it cannot beat: one raw netlink address dump on an
-// already open socket (netlink.Handle.AddrList).
+// with 1, 10 and 100 attached networks, many times after a warm-up, and
+// beside it, in the same run and namespace, the floor it cannot beat: one
+// raw netlink address dump on an already open socket
+// (netlink.Handle.AddrList).
 func BenchmarkDiscover(b *testing.B) {
+	const warm, samples = 10, 200
 	testenv.NeedRoot(b)
 	for _, count := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("interfaces=%d", count), func(b *testing.B) {
@@ -31,28 +35,27 @@ func BenchmarkDiscover(b *testing.B) {
 				n.addAddr(ifname, fmt.Sprintf("2001:db8:%x::2/64", i))
 			}
 			opt := netdiscover.Options{Namespace: &n.handle, Log: zap.NewNop()}
-
-			var discover, dump time.Duration
-			b.ResetTimer()
-			for range b.N {
-				start := time.Now()
-				got, err := netdiscover.Discover(b.Context(), nets, opt)
-				discover += time.Since(start)
-				if err != nil || len(got) != count {
-					b.Fatalf("Discover = %d networks, %v", len(got), err)
-				}
-
-				start = time.Now()
-				addrs, err := n.nl.AddrList(nil, netlink.FAMILY_ALL)
-				dump += time.Since(start)
-				if err != nil || len(addrs) == 0 {
-					b.Fatalf("AddrList = %d addresses, %v", len(addrs), err)
-				}
+			for b.Loop() {
+				discover, dump := benchtab.Pair(b, warm, samples, func() (time.Duration, error) {
+					start := time.Now()
+					got, err := netdiscover.Discover(b.Context(), nets, opt)
+					d := time.Since(start)
+					if err == nil && len(got) != count {
+						err = fmt.Errorf("Discover found %d networks, want %d", len(got), count)
+					}
+					return d, err
+				}, func() (time.Duration, error) {
+					start := time.Now()
+					addrs, err := n.nl.AddrList(nil, netlink.FAMILY_ALL)
+					d := time.Since(start)
+					if err == nil && len(addrs) == 0 {
+						err = errors.New("AddrList found no address")
+					}
+					return d, err
+				})
+				benchtab.Report(b, fmt.Sprintf("netdiscover: Discover, %d networks (%d addresses)", count, 2*count), "discover", discover,
+					"one netlink address dump (open socket)", dump)
 			}
-			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
-			b.ReportMetric(per(discover), "discover-us/op")
-			b.ReportMetric(per(dump), "addrdump-us/op")
-			b.ReportMetric(float64(discover)/float64(max(dump, 1)), "discover/addrdump")
 		})
 	}
 }

@@ -2,57 +2,46 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
-	"os/exec"
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/dewarhq/dewar/internal/benchtab"
 )
 
 // BenchmarkStartExit measures a whole task of one `true` process through
-// the runner (validation, log files, bash, the state machine, the sweep)
-// beside a bare fork+exec of /bin/true, both as medians of many samples so
-// that `-benchtime 1x` still reports something stable.
+// the runner (validation, log files, bash, the state machine, the sweep),
+// and the time until its process started, many times after a warm-up,
+// beside the floor measured in the same run: fork+exec+wait of /bin/true.
 func BenchmarkStartExit(b *testing.B) {
-	const samples = 25
+	const warm, samples = 5, 100
 	task := Task{Name: "bench", MaxFailures: 1, Processes: []Process{{Name: "true", Cmdline: "true", MaxFailures: 1}}}
 	opt := Options{Sandbox: b.TempDir(), Env: []string{"PATH=" + os.Getenv("PATH")}}
-	var task_, started, bare []time.Duration
 	for b.Loop() {
-		for range samples {
+		var started benchtab.Samples
+		whole, floor := benchtab.Pair(b, warm, samples, func() (time.Duration, error) {
 			t0 := time.Now()
 			r, err := Start(context.Background(), task, opt)
 			if err != nil {
-				b.Fatal(err)
+				return 0, err
 			}
+			var s time.Duration
 			for e := range r.Events() {
 				if e.Kind == EventStarted {
-					started = append(started, time.Since(t0))
+					s = time.Since(t0)
 				}
 			}
 			<-r.Done()
-			task_ = append(task_, time.Since(t0))
+			d := time.Since(t0)
 			if r.Result().State != StateSuccess {
-				b.Fatalf("result %+v", r.Result())
+				return 0, fmt.Errorf("result %+v", r.Result())
 			}
-
-			t1 := time.Now()
-			if err := exec.Command("/bin/true").Run(); err != nil {
-				b.Fatal(err)
-			}
-			bare = append(bare, time.Since(t1))
-		}
+			started = append(started, s)
+			return d, nil
+		}, benchtab.ForkExec)
+		started = started[warm:]
+		benchtab.Report(b, "sandbox: a task of one `true` process, start to end", "task", whole, "fork+exec+wait of /bin/true", floor)
+		benchtab.Report(b, "sandbox: a task of one `true` process, start until the process started", "started", started, "fork+exec+wait of /bin/true", floor)
 	}
-	b.ReportMetric(median(task_), "task-ns/op")
-	b.ReportMetric(median(started), "start-ns/op")
-	b.ReportMetric(median(bare), "bare-fork-exec-ns/op")
-}
-
-func median(d []time.Duration) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return float64(s[len(s)/2].Nanoseconds())
 }

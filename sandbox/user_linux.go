@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"strconv"
 	"syscall"
 )
 
@@ -22,41 +21,24 @@ func lookupUser(name string) (*identity, error) {
 	if name == "" {
 		return nil, nil
 	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		var unknown user.UnknownUserError
-		if errors.As(err, &unknown) {
-			return nil, fmt.Errorf("run processes as user %q: no such user on this host; create the user or change the task's user (Aurora role): %w", name, err)
-		}
-		return nil, fmt.Errorf("look up user %q: %w", name, err)
+	a, err := lookupAccount(name)
+	if errors.Is(err, errUnknownUser) {
+		return nil, fmt.Errorf("run processes as user %q: %w; create the user or change the task's user (Aurora role)", name, err)
 	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("user %q has a non-numeric uid %q: %w", name, u.Uid, err)
+		return nil, err
 	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("user %q has a non-numeric gid %q: %w", name, u.Gid, err)
-	}
-	id := &identity{name: u.Username}
-	if int(uid) == os.Geteuid() {
+	id := &identity{name: a.name}
+	if int(a.uid) == os.Geteuid() {
 		return id, nil
 	}
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("run processes as user %q: the executor runs as uid %d and only root can switch users; run the executor as root or as %q",
 			name, os.Geteuid(), name)
 	}
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	gids, err := u.GroupIds()
-	if err != nil {
-		return nil, fmt.Errorf("supplementary groups of user %q: %w", name, err)
-	}
-	for _, g := range gids {
-		n, err := strconv.ParseUint(g, 10, 32)
-		if err != nil {
-			continue
-		}
-		cred.Groups = append(cred.Groups, uint32(n))
+	cred := &syscall.Credential{Uid: uint32(a.uid), Gid: uint32(a.gid)}
+	for _, g := range a.groups {
+		cred.Groups = append(cred.Groups, uint32(g))
 	}
 	id.cred = cred
 	return id, nil

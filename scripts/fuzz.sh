@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Go fuzz target of the module for FUZZTIME each (a -fuzztime
 # value: a count of executions such as 20000x, or a duration such as 10m
-# for long runs; default 100000x, see the Makefile), then prints one table:
+# for long runs; default 100000x, see the Makefile; FUZZTIME_<target>
+# overrides it for one target), then prints one table:
 # target, executions, new corpus entries, time, result. `go test -fuzz`
 # takes one target of one package at a time. Every target runs even after
 # one fails; the script fails if any did (the failing input is in the
@@ -17,10 +18,12 @@ failed=0
 for dir in $(grep -lsE '^func Fuzz' --include='*_test.go' -r . | grep -v '^./.tools/' | xargs -n1 dirname | sort -u); do
   pkg=$(go list "$dir") || { failed=1; continue; }
   for fn in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' "$dir"/*_test.go | awk '{print $2}' | sort -u); do
-    echo "fuzz $pkg $fn ($fuzztime)"
+    own="FUZZTIME_${fn}"
+    budget="${!own:-$fuzztime}"
+    echo "fuzz $pkg $fn ($budget)"
     out="$log/$fn.log"
     start=$(date +%s)
-    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$out" | grep --line-buffered -v '^fuzz: elapsed'
+    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$budget" "$pkg" 2>&1 | tee "$out" | grep --line-buffered -v '^fuzz: elapsed'
     rc=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))
     last=$(grep '^fuzz: elapsed' "$out" | tail -1)

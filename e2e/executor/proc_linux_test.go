@@ -107,18 +107,3 @@ func cmdline(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
 }
-
-func killPID(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
-
-// rssDetail is the RssAnon/RssFile split of pid's resident memory: the heap
-// and stacks versus the pages of the binary and libraries.
-func rssDetail(pid int) string {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	var parts []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.HasPrefix(k, "Rss") {
-			parts = append(parts, k+" "+strings.TrimSpace(v))
-		}
-	}
-	return strings.Join(parts, ", ")
-}

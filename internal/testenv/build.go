@@ -67,6 +67,9 @@ func binary(t testing.TB, pkg, name string) string {
 	out := filepath.Join(buildDir, name)
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = RepoRoot(t)
+	if name == "dewar-executor" {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as `make build` builds it
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}

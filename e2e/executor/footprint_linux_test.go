@@ -1,0 +1,329 @@
+package executore2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/dewarhq/dewar/aurora"
+	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/benchtab"
+	"github.com/dewarhq/dewar/internal/e2etest"
+	"github.com/dewarhq/dewar/internal/testenv"
+	"github.com/dewarhq/dewar/internal/zktest"
+)
+
+// footprintSettle is how long the executors run their task before their
+// memory is read: past start-up, the first health checks, the ZooKeeper
+// session's first pings and the first usage sample (every 30 s).
+const footprintSettle = 30 * time.Second
+
+// footprintWindow is how long the executor's CPU time is measured after
+// settling: two sample intervals of the checkpoint sampler and six health
+// checks.
+const footprintWindow = 60 * time.Second
+
+// BenchmarkExecutorFootprint measures what one real dewar-executor costs an
+// agent at steady state: it runs an announced Aurora service task (one
+// long-running process, a shell health check every 10 s, a ZooKeeper
+// member, the checkpoint and its usage sampler at the default 30 s) under
+// the fake agent, waits footprintSettle, and reads
+//
+//   - VmRSS and VmHWM (/proc/<pid>/status) and where the resident pages are
+//     (/proc/<pid>/smaps: the executable's own mapped pages, shared
+//     libraries, anonymous memory: Go heap, goroutine and thread stacks,
+//     runtime metadata), with the live heap and the stacks of the Go
+//     runtime's last collection (GODEBUG=gctrace=1 in the executor's
+//     stderr);
+//   - the executor's own CPU time (utime+stime) over footprintWindow, as a
+//     share of one core: the sampler, the health checks' forks, the
+//     ZooKeeper pings;
+//
+// for the executor as built (`make build`: static, roles through getent),
+// a second executor of the same binary (Pss and private pages: what one
+// more executor costs), the same with GOGC=25, and a cgo build (the old
+// default), beside the floor: an idle Go program doing nothing.
+func BenchmarkExecutorFootprint(b *testing.B) {
+	bin := build(b)
+	zk := zktest.Start(b)
+	work := filepath.Join(b.TempDir(), "work")
+	a := e2etest.StartLocalAgent(b, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor, "--log-level", "warn")
+	cgo := buildVariant(b, "cgo", "CGO_ENABLED=1")
+	// Two executors of the same binary share its pages (page cache): Pss
+	// is each one's share, Private what it alone holds, the cost of one
+	// more executor on the agent.
+	variants := []struct{ name, bin, env string }{
+		{"dewar-executor (make build: static)", bin.executor, ""},
+		{"dewar-executor (make build: static), a second one", bin.executor, ""},
+		{"dewar-executor (make build: static), GOGC=25", bin.executor, "GOGC=25"},
+		{"dewar-executor, cgo build", cgo, ""},
+	}
+	idle := buildIdle(b)
+	for i := 0; i < b.N; i++ {
+		type running struct {
+			pid     int
+			sandbox string
+			marker  string
+			l       *launched
+		}
+		var runs []running
+		for _, v := range variants {
+			marker := uniqueSleep()
+			killMarkedAtCleanup(b, marker)
+			id := newID("footprint")
+			l := launch(b, a.URL, auroraServiceTask(b, id, v.bin, zk.Addr(), marker, v.env))
+			l.await(b, mesos.TASK_STARTING)
+			l.await(b, mesos.TASK_RUNNING)
+			ex := a.Executor(b, fakeagent.CLIFrameworkID, "thermos-"+id)
+			killExecutorAtCleanup(b, ex.PID)
+			runs = append(runs, running{ex.PID, ex.Sandbox, marker, l})
+		}
+		floor := exec.Command(idle)
+		if err := floor.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = floor.Process.Kill(); _ = floor.Wait() })
+
+		time.Sleep(footprintSettle)
+		cpu0 := make([]float64, len(runs))
+		for j, r := range runs {
+			cpu0[j] = cpuSeconds(b, r.pid)
+		}
+		floorRSS := breakdown(b, floor.Process.Pid, idle)
+		for j, r := range runs {
+			m := breakdown(b, r.pid, variants[j].bin)
+			gc := lastGC(filepath.Join(r.sandbox, "stderr"))
+			b.Logf("%s: %s; %s", variants[j].name, m, gc)
+			b.ReportMetric(m.rss, "MiB-VmRSS-"+strconv.Itoa(j))
+			b.ReportMetric(m.private, "MiB-private-"+strconv.Itoa(j))
+			benchtab.Add(b, benchtab.Row{Figure: "memory at steady state, " + variants[j].name, N: 1,
+				P50:   fmt.Sprintf("VmRSS %.1f MiB (HWM %.1f), Pss %.1f, private %.1f", m.rss, m.hwm, m.pss, m.private),
+				P99:   fmt.Sprintf("binary %.1f, libs %.1f, anon %.1f MiB; %s; %d threads", m.exe, m.libs, m.anon, gc, m.threads),
+				Floor: "idle Go program", FloorP50: fmt.Sprintf("%.1f MiB", floorRSS.rss),
+				FloorP99: fmt.Sprintf("binary %.1f, anon %.1f MiB", floorRSS.exe, floorRSS.anon),
+				Ratio:    fmt.Sprintf("%.1f×", m.rss/floorRSS.rss)})
+		}
+		time.Sleep(footprintWindow)
+		for j, r := range runs {
+			used := cpuSeconds(b, r.pid) - cpu0[j]
+			share := 100 * used / footprintWindow.Seconds()
+			b.ReportMetric(share, "pct-core-"+strconv.Itoa(j))
+			benchtab.Add(b, benchtab.Row{Figure: "CPU at steady state (sampler, health checks, ZooKeeper), " + variants[j].name, N: 1,
+				P50: fmt.Sprintf("%.3f%% of a core", share), P99: fmt.Sprintf("%.2f s over %v", used, footprintWindow)})
+		}
+		// SIGTERM: the executor kills its task and exits, as on an agent's
+		// SHUTDOWN.
+		for _, r := range runs {
+			_ = syscall.Kill(r.pid, syscall.SIGTERM)
+		}
+		for _, r := range runs {
+			testenv.WaitUntil(b, 30*time.Second, "the executor to exit", func() bool { return !e2etest.Alive(r.pid) })
+			testenv.WaitUntil(b, 30*time.Second, "the task's process to end", func() bool { return len(processesWith(r.marker)) == 0 })
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// auroraServiceTask is an Aurora service task as the scheduler sends it
+// (AssignedTask in TaskInfo.data) under an ExecutorInfo that runs
+// executorBin announcing into zkAddr. Its one process sleeps (marker makes
+// it findable); a shell health check runs every 10 s.
+func auroraServiceTask(tb testing.TB, id, executorBin, zkAddr, marker, env string) mesos.TaskInfo {
+	tb.Helper()
+	job := map[string]any{
+		"name": "footprint", "role": "root", "environment": "prod", "cluster": "bench", "instances": 1, "service": true,
+		"max_task_failures": 1, "cron_collision_policy": "KILL_EXISTING",
+		"announce": map[string]any{"primary_port": "http", "portmap": map[string]any{"aurora": "http"}},
+		"health_check_config": map[string]any{
+			"health_checker":           map[string]any{"shell": map[string]any{"shell_command": "true"}},
+			"initial_interval_secs":    1.0,
+			"interval_secs":            10.0,
+			"max_consecutive_failures": 3, "min_consecutive_successes": 1, "timeout_secs": 5.0,
+		},
+		"task": map[string]any{
+			"name": "footprint",
+			"processes": []any{map[string]any{"name": "server", "cmdline": "sleep " + shellWord(marker),
+				"max_failures": 1, "daemon": false, "ephemeral": false, "min_duration": 5, "final": false}},
+			"constraints": []any{}, "resources": map[string]any{"cpu": 0.1, "ram": 16 << 20, "disk": 16 << 20},
+			"max_failures": 1, "max_concurrency": 0, "finalization_wait": 5,
+		},
+	}
+	raw, err := json.Marshal(job)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	parsed, err := aurora.ParseJob(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data, err := aurora.BuildAssignedTask(parsed, raw, id, 0, map[string]int32{"http": 31000})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	noShell := false
+	vars := []mesos.Environment_Variable{{Name: "GODEBUG", Value: ptrTo("gctrace=1")}}
+	if k, v, ok := strings.Cut(env, "="); ok {
+		vars = append(vars, mesos.Environment_Variable{Name: k, Value: &v})
+	}
+	return mesos.TaskInfo{Name: "footprint", TaskID: mesos.TaskID{Value: id}, Data: data,
+		Executor: &mesos.ExecutorInfo{
+			ExecutorID: mesos.ExecutorID{Value: "thermos-" + id},
+			Name:       ptrTo(aurora.ExecutorName),
+			Command: &mesos.CommandInfo{Value: &executorBin, Shell: &noShell,
+				Arguments:   []string{executorBin, "--announcer-ensemble", zkAddr},
+				Environment: &mesos.Environment{Variables: vars}},
+		}}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// buildVariant builds dewar-executor with extra environment (e.g.
+// CGO_ENABLED=1) into a temp dir.
+func buildVariant(b *testing.B, name string, env ...string) string {
+	b.Helper()
+	out := filepath.Join(b.TempDir(), "dewar-executor-"+name)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/dewar-executor")
+	cmd.Dir = testenv.RepoRoot(b)
+	cmd.Env = append(os.Environ(), env...)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s go build ./cmd/dewar-executor: %v\n%s", strings.Join(env, " "), err, msg)
+	}
+	return out
+}
+
+// buildIdle builds the floor: a Go program that only sleeps, built as
+// `make build` builds the executor.
+func buildIdle(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	src := "package main\n\nimport \"time\"\n\nfunc main() { time.Sleep(time.Hour) }\n"
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module idle\n\ngo 1.26\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out := filepath.Join(dir, "idle")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build the idle Go program: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// mem is where a process's resident pages are, in MiB.
+type mem struct {
+	rss, hwm        float64 // VmRSS, VmHWM
+	exe, libs, anon float64 // from smaps: the executable's mappings, other files, anonymous
+	pss, private    float64 // smaps: proportional share; private (clean+dirty) pages
+	threads         int
+}
+
+func (m mem) String() string {
+	return fmt.Sprintf("VmRSS %.1f MiB (HWM %.1f), Pss %.1f, private %.1f: executable %.1f, libraries %.1f, anonymous %.1f; %d threads",
+		m.rss, m.hwm, m.pss, m.private, m.exe, m.libs, m.anon, m.threads)
+}
+
+// breakdown reads /proc/<pid>/status and smaps; exe is the path of the
+// process's executable.
+func breakdown(tb testing.TB, pid int, exe string) mem {
+	tb.Helper()
+	var m mem
+	var err error
+	if m.rss, m.hwm, err = memory(pid); err != nil {
+		tb.Fatalf("memory of %d: %v", pid, err)
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if sm := regexp.MustCompile(`(?m)^Threads:\s+(\d+)`).FindSubmatch(status); sm != nil {
+		m.threads, _ = strconv.Atoi(string(sm[1]))
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	exeReal, _ := filepath.EvalSymlinks(exe)
+	var path string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			path = ""
+			if len(fields) >= 6 {
+				path = fields[5]
+			}
+			continue
+		}
+		if len(fields) != 3 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		mib := kb / 1024
+		switch fields[0] {
+		case "Pss:":
+			m.pss += mib
+		case "Private_Clean:", "Private_Dirty:":
+			m.private += mib
+		}
+		if fields[0] != "Rss:" {
+			continue
+		}
+		switch {
+		case path != "" && (path == exe || path == exeReal):
+			m.exe += mib
+		case strings.HasPrefix(path, "/"):
+			m.libs += mib
+		default: // anonymous, [heap], [stack], [vdso]...
+			m.anon += mib
+		}
+	}
+	return m
+}
+
+// cpuSeconds is pid's own user+system time (fields 14 and 15 of
+// /proc/<pid>/stat, in clock ticks of 1/100 s).
+func cpuSeconds(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := bytes.Fields(b[bytes.LastIndexByte(b, ')')+1:])
+	utime, _ := strconv.ParseFloat(string(f[11]), 64)
+	stime, _ := strconv.ParseFloat(string(f[12]), 64)
+	return (utime + stime) / 100
+}
+
+// gcLine is one line of GODEBUG=gctrace=1: "... 4->4->1 MB, 4 MB goal, 0 MB
+// stacks, 0 MB globals, 2 P".
+var gcLine = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB, (\d+) MB goal, (\d+) MB stacks, (\d+) MB globals, (\d+) P`)
+
+// lastGC summarises the last collection the Go runtime traced into path.
+func lastGC(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "no gctrace: " + err.Error()
+	}
+	all := gcLine.FindAllSubmatch(b, -1)
+	if len(all) == 0 {
+		return "no collection traced"
+	}
+	m := all[len(all)-1]
+	return fmt.Sprintf("heap live %s MB after the last of %d GCs (goal %s MB), stacks %s MB, globals %s MB, %s Ps",
+		m[3], len(all), m[4], m[5], m[6], m[7])
+}
