@@ -1,16 +1,18 @@
 package observer
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	sampler "github.com/dewarhq/dewar/usage" // the executor's resource sampler; observer has its own usage type
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/procfs"
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/checkpoint"
@@ -176,36 +178,29 @@ func (c *usageCache) get(log *zap.Logger) sessions {
 	return c.s
 }
 
-// sessionUsage sums CPU and RSS of every process by session. A process
-// run is `bash -c` in a session of its own whose id is the run's pid
-// (package sandbox), so this is each run's whole tree (less what left the
-// session). One /proc scan.
+// sessionUsage sums CPU and RSS of every process by session (the
+// executor's sampler over the whole machine). A process run is `bash -c`
+// in a session of its own whose id is the run's pid (package sandbox), so
+// this is each run's whole tree (less what left the session). One /proc
+// scan.
 func sessionUsage(log *zap.Logger) sessions {
-	fs, err := procfs.NewDefaultFS()
+	smp, err := sampler.NewMachineSampler("")
 	if err != nil {
 		log.Debug("no /proc", zap.Error(err))
 		return sessions{}
 	}
-	procs, err := fs.AllProcs()
+	trees, err := smp.Sessions(context.Background(), nil)
 	if err != nil {
 		log.Debug("listing /proc", zap.Error(err))
 		return sessions{}
 	}
-	out := sessions{}
-	for _, p := range procs {
-		st, err := p.Stat()
-		if err != nil || st.Session <= 0 {
-			continue // gone meanwhile
+	out := make(sessions, len(trees))
+	for sid, t := range trees {
+		u := usage{cpu: t.CPUSeconds, rss: int(t.RSSBytes)}
+		if !t.LeaderStart.IsZero() {
+			u.start = float64(t.LeaderStart.UnixMilli()) / 1000
 		}
-		u := out[st.Session]
-		u.cpu += st.CPUTime()
-		u.rss += st.ResidentMemory()
-		if st.PID == st.Session {
-			if s, err := st.StartTime(); err == nil {
-				u.start = s
-			}
-		}
-		out[st.Session] = u
+		out[sid] = u
 	}
 	return out
 }

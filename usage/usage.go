@@ -54,6 +54,16 @@ func NewSampler(root string) (*Sampler, error) {
 	return newSampler(root, filepath.Join(root, "self", "cgroup"), DefaultCgroupMount)
 }
 
+// NewMachineSampler reads /proc at root ("" for /proc) and looks at every
+// process on the machine, whatever cgroup the caller is in: for
+// dewar-observer, which sees every container of the agent.
+func NewMachineSampler(root string) (*Sampler, error) {
+	if root == "" {
+		root = procfs.DefaultMountPoint
+	}
+	return newSampler(root, "", "")
+}
+
 func newSampler(root, selfCgroup, cgroupMount string) (*Sampler, error) {
 	fs, err := procfs.NewFS(root)
 	if err != nil {
@@ -65,8 +75,10 @@ func newSampler(root, selfCgroup, cgroupMount string) (*Sampler, error) {
 		return nil, fmt.Errorf("read %s/stat: %w", root, err)
 	}
 	s := &Sampler{fs: fs, boot: float64(st.BootTime)}
-	if b, err := os.ReadFile(selfCgroup); err == nil {
-		s.cgroup = containerCgroup(b, cgroupMount)
+	if selfCgroup != "" {
+		if b, err := os.ReadFile(selfCgroup); err == nil {
+			s.cgroup = containerCgroup(b, cgroupMount)
+		}
 	}
 	return s, nil
 }
@@ -82,10 +94,16 @@ func (s *Sampler) Scope() string { return s.cgroup }
 // cgroup cannot be read, every process on the machine, which is what
 // BenchmarkSample measures. /proc/<pid>/task/<tid>/children would be
 // exact, but CONFIG_PROC_CHILDREN is missing on some kernels. A process
-// moved out of the container's cgroup on purpose is not counted.
+// moved out of the container's cgroup on purpose is not counted. A nil
+// sids sums every session.
+//
+// RSS is each member's VmRSS (/proc/<pid>/status), which the kernel sums
+// exactly; /proc/<pid>/stat's rss reads its per-CPU counters without
+// folding in what each CPU has not flushed yet, and shows a small process
+// that has just started as 0.
 func (s *Sampler) Sessions(ctx context.Context, sids map[int]bool) (map[int]Tree, error) {
 	out := make(map[int]Tree, len(sids))
-	if len(sids) == 0 {
+	if sids != nil && len(sids) == 0 {
 		return out, nil
 	}
 	procs, err := s.candidates()
@@ -97,13 +115,17 @@ func (s *Sampler) Sessions(ctx context.Context, sids map[int]bool) (map[int]Tree
 			return nil, ctx.Err()
 		}
 		st, err := p.Stat()
-		if err != nil || !sids[st.Session] {
+		if err != nil || st.Session <= 0 || (sids != nil && !sids[st.Session]) {
 			continue // gone meanwhile, or not ours
 		}
 		t := out[st.Session]
 		t.CPUSeconds += float64(st.UTime+st.STime) / userHZ
 		t.CPUSeconds += float64(st.CUTime+st.CSTime) / userHZ
-		t.RSSBytes += int64(st.ResidentMemory())
+		rss := int64(st.ResidentMemory())
+		if status, err := p.NewStatus(); err == nil {
+			rss = int64(status.VmRSS)
+		}
+		t.RSSBytes += rss
 		t.Processes++
 		if st.PID == st.Session {
 			sec := s.boot + float64(st.Starttime)/userHZ
