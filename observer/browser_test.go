@@ -25,6 +25,15 @@ func TestBrowser(t *testing.T) {
 		testenv.Missing(t, "needs Debian's chromium for the browser test; `make deps` installs it")
 	}
 	f := newFixture(t)
+	// The agent's own account of t-two's addresses, as a Mesos agent
+	// checkpoints it: the same addresses the executor found.
+	agentView := map[string][]string{}
+	for _, n := range twoNetworks {
+		for _, a := range n.Addresses {
+			agentView[n.Name] = append(agentView[n.Name], strings.Split(a, "/")[0])
+		}
+	}
+	writeAgentStream(t, f.run, "t-two", agentView, agentView)
 	shots := t.ArtifactDir()
 	t.Logf("screenshots in %s", shots)
 
@@ -75,6 +84,20 @@ func TestBrowser(t *testing.T) {
 	task, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
 	if err != nil {
 		t.Fatal(err)
+	}
+	agentText, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#agent-networks")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, addrs := range agentView {
+		for _, a := range addrs {
+			if !strings.Contains(agentText, a) {
+				t.Errorf("the agent's address %s of %s is not on the task page:\n%s", a, name, agentText)
+			}
+		}
+	}
+	if !strings.Contains(task, "agree with the executor") {
+		t.Errorf("the task page does not say the agent's and the executor's addresses agree")
 	}
 	process := visit("3-process", "#runs", chromedp.Click(chromedp.CSS(`#processes a[href="/process/t-two/web"]`)))
 	logText := visit("4-log", "#log", chromedp.Click(chromedp.CSS(`#runs a[href="/logs/t-two/web/1/stdout"]`)))

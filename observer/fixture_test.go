@@ -37,7 +37,7 @@ func syntheticTask(id, job string, instance int, start time.Time) checkpoint.Tas
 				Endpoint: checkpoint.Endpoint{Host: "198.19.0.7", Port: 31000}},
 		},
 	}
-	t.AddState("TASK_STARTING", "addresses: blue(eth0)=198.18.0.2|2001:db8:1::2", start)
+	t.AddState("TASK_STARTING", "launching", start)
 	t.AddState("TASK_RUNNING", "healthy", start.Add(3*time.Second))
 	t.AddRunnerState("ACTIVE", "", start)
 	for _, p := range []string{"setup", "web", "sidecar", "cleanup", "reaper"} {
