@@ -405,7 +405,10 @@ func TestShutdownDestroysContainerAtGracePeriod(t *testing.T) {
 	waitGone(t, fe.pid)
 	took := time.Since(start)
 	waitGone(t, escaped)
-	if took < grace || took > grace+500*time.Millisecond {
+	// Not before the grace period; and well before Mesos' default 5 s,
+	// which an agent ignoring the configured period would take. Between
+	// the two the margin is for a loaded machine's scheduling.
+	if took < grace || took > grace+3*time.Second {
 		t.Errorf("container destroyed %v after SHUTDOWN, want at the grace period %v", took, grace)
 	}
 	got.waitState(t, "t-tree", mesos.TASK_KILLED)
