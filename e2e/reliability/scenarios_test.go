@@ -59,8 +59,8 @@ func leaderKilled(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 	lost := recreated(before, last)
 	missing, dup, views := w.worst()
 	dup = max(dup, last.duplicates())
-	res.figure = fmt.Sprintf("readable again after %s (worst round); %d lost, %d duplicates, a watcher (%d change notifications) saw at most %d missing",
-		secs(worst), lost, dup, views-1, missing)
+	res.figure = fmt.Sprintf("readable again after %s (worst round); %d lost (re-created: session expired), %d duplicates; %s; a watcher (%d change notifications) saw at most %d missing; %s",
+		secs(worst), lost, dup, f.events, views-1, missing, w.absenceFigure())
 	res.pass = lost == 0 && dup == 0 && missing == 0
 	return res
 }
@@ -114,8 +114,8 @@ func serverFrozen(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 	dup = max(dup, last.duplicates())
 	// A reader connected to the frozen server reads nothing until its own
 	// client gives up on it (2/3 of its session timeout).
-	res.figure = fmt.Sprintf("frozen %s; a reader read all again %s after the freeze; %d lost, %d duplicates, a watcher saw at most %d missing",
-		secs(frozen), secs(max(since.Sub(t0), 0)), lost, dup, missing)
+	res.figure = fmt.Sprintf("frozen %s; a reader read all again %s after the freeze; %d lost (re-created: session expired), %d duplicates; %s; a watcher saw at most %d missing; %s",
+		secs(frozen), secs(max(since.Sub(t0), 0)), lost, dup, f.events, missing, w.absenceFigure())
 	res.pass = lost == 0 && dup == 0 && missing == 0
 	return res
 }
@@ -179,8 +179,8 @@ func quorumLost(t *testing.T, ens *zktest.Ensemble, sc scale) result {
 	dup = max(dup, last.duplicates())
 	// The reader may see the members before Leader's poll sees the leader.
 	back := max(since.Sub(tq), 0)
-	res.figure = fmt.Sprintf("all %d back %s after quorum; %d re-created (sessions lost), %d duplicates; withdrawn task absent",
-		len(want), secs(back), recreated(before, last)-1, dup)
+	res.figure = fmt.Sprintf("all %d back %s after quorum; %d re-created (sessions lost), %d duplicates; %s; %s; withdrawn task absent",
+		len(want), secs(back), recreated(before, last)-1, dup, f.events, w.absenceFigure())
 	res.pass = dup == 0 && leaveOK
 	return res
 }
@@ -223,7 +223,9 @@ func rejoinStorm(wipe bool) func(*testing.T, *zktest.Ensemble, scale) result {
 		lost, dup := 0, 0
 		for round := range rounds {
 			restore(t, ens)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			// The restart and election take what they take (over 40 s at
+			// load 30); the minute for the members starts at quorum.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			for i := range ens.Size() {
 				ens.Server(i).Stop()
@@ -240,6 +242,8 @@ func rejoinStorm(wipe bool) func(*testing.T, *zktest.Ensemble, scale) result {
 				t.Fatal(err)
 			}
 			tq := time.Now()
+			ctx, cancel = context.WithTimeout(ctx, time.Minute)
+			defer cancel()
 			if wipe {
 				// The reader's own Conn is refused like the announcers'
 				// (see above): read with a new one, as a restarted reader
@@ -263,8 +267,8 @@ func rejoinStorm(wipe bool) func(*testing.T, *zktest.Ensemble, scale) result {
 		}
 		missing, wdup, _ := w.worst()
 		dup = max(dup, wdup)
-		res.figure = fmt.Sprintf("all %d back %s after quorum (worst round); %d re-created in all (session expired), %d duplicates; peak %d outstanding requests, %d connections on one server; a watcher saw at most %d missing",
-			sc.storm, secs(worst), lost, dup, peak, conns, missing)
+		res.figure = fmt.Sprintf("all %d back %s after quorum (worst round); %d re-created in all (session expired), %d duplicates; %s; peak %d outstanding requests, %d connections on one server; a watcher saw at most %d missing; %s",
+			sc.storm, secs(worst), lost, dup, f.events, peak, conns, missing, w.absenceFigure())
 		res.pass = worst <= bound && dup == 0
 		return res
 	}
