@@ -134,15 +134,15 @@ func (a *Announcer) retire(zc *zkConn) {
 // restarting (servers down, then a leader election of a second or two) does
 // not open a second connection per announcer in the middle of the rejoin
 // storm. Before it opens one, it asks the servers whether they serve at all
-// (srvr, see ensembleServes): while none does, the refusals are a missing
+// (srvr, see askSrvr): while none does, the refusals are a missing
 // quorum (a leader election, a restart of the ensemble), which every
 // announcer of a cluster sees at once, and a fresh session per announcer
 // would only double the sessions a new leader must take on in its first
 // seconds (measured: 1,000 announcers opened 1,000 fresh connections on
 // every restart of the ensemble, and 200 on every leader election that
-// took longer than probeAfter). The probe opens only once a server has
-// served for probeAfter while the old session was still refused, or at
-// once when no server answers srvr usefully (it is not whitelisted there).
+// took longer than probeAfter). The probe opens only once the servers have
+// served for a while and the old session is still refused (untilServed),
+// or at once when srvr tells nothing (it is not whitelisted there).
 // A probe that gets a session proves a leader serves. Then:
 //
 //   - if the old connection gets its session back first, the probe is
@@ -160,14 +160,15 @@ func (a *Announcer) retire(zc *zkConn) {
 //     replaces the connection, and the members still owned by the old
 //     session are deleted first, so that no reader ever sees two.
 type rescue struct {
-	// servingAt is when a server was first seen serving (srvr) while the
-	// session was refused; nextAsk when to ask again.
-	servingAt, nextAsk time.Time
-	lostSID            int64 // the session of the current connection when the probe opened
-	probe              *zkConn
-	probeAt            time.Time // the probe was first seen with a session
-	authed             bool      // cfg.Auth added to the probe
-	waiting            bool      // logged that members of the old session exist
+	// anyServing and allServing are when some server, and every server
+	// that answered, was first seen serving (srvr) while the session was
+	// refused; nextAsk when to ask again.
+	anyServing, allServing, nextAsk time.Time
+	lostSID                         int64 // the session of the current connection when the probe opened
+	probe                           *zkConn
+	probeAt                         time.Time // the probe was first seen with a session
+	authed                          bool      // cfg.Auth added to the probe
+	waiting                         bool      // logged that members of the old session exist
 }
 
 // probeAfter is how long servers must have refused the handshake before a
@@ -188,36 +189,49 @@ func probeAfter(sessionTimeout time.Duration) time.Duration { return sessionTime
 const srvrEvery = time.Second
 
 // untilServed returns how long to wait before a probe may open (0: now).
-// See rescue: only once a server has served for probeAfter while the
-// session was still refused.
+// See rescue: a probe opens once every server that answers srvr has served
+// for probeAfter, or some server for a whole session timeout (by then the
+// leader has expired the old session unless it refuses it: a follower that
+// cannot sync must not keep a wiped ensemble's announcers out for good),
+// while the session was still refused. While no server serves (no quorum,
+// all down) a fresh session could not be had either.
 func (a *Announcer) untilServed(rs *rescue, now time.Time) time.Duration {
 	if !now.Before(rs.nextAsk) {
-		verdict := a.askEnsemble()
+		v := a.askServers()
 		rs.nextAsk = now.Add(srvrEvery + rand.N(srvrEvery))
-		switch verdict {
-		case servingUnknown:
-			return 0 // srvr tells nothing here: the refusals alone decide
-		case servingNo:
-			rs.servingAt = time.Time{}
-		case servingYes:
-			if rs.servingAt.IsZero() {
-				rs.servingAt = now
-				a.log.Info("zookeeper serves but still refuses the session; a fresh connection opens if that lasts",
-					zap.Duration("for", probeAfter(a.cfg.SessionTimeout)))
+		switch {
+		case v.serving == 0 && v.notServing == 0 && v.unknown > 0:
+			return 0 // srvr says nothing here (not whitelisted): the refusals alone decide
+		case v.serving == 0:
+			rs.anyServing, rs.allServing = time.Time{}, time.Time{}
+		default:
+			if rs.anyServing.IsZero() {
+				rs.anyServing = now
+				a.log.Info("zookeeper serves but still refuses the session; a fresh connection opens if that lasts")
+			}
+			switch {
+			case !v.all():
+				rs.allServing = time.Time{}
+			case rs.allServing.IsZero():
+				rs.allServing = now
 			}
 		}
 	}
-	if rs.servingAt.IsZero() {
+	if rs.anyServing.IsZero() {
 		return rs.nextAsk.Sub(now)
 	}
-	if wait := rs.servingAt.Add(probeAfter(a.cfg.SessionTimeout)).Sub(now); wait > 0 {
+	deadline := rs.anyServing.Add(a.cfg.SessionTimeout)
+	if !rs.allServing.IsZero() {
+		deadline = rs.allServing.Add(probeAfter(a.cfg.SessionTimeout))
+	}
+	if wait := deadline.Sub(now); wait > 0 {
 		return min(wait, rs.nextAsk.Sub(now))
 	}
 	return 0
 }
 
-// askEnsemble runs ensembleServes until Close.
-func (a *Announcer) askEnsemble() serving {
+// askServers runs askEnsemble until Close.
+func (a *Announcer) askServers() ensembleView {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
@@ -229,7 +243,7 @@ func (a *Announcer) askEnsemble() serving {
 		case <-done:
 		}
 	}()
-	return ensembleServes(ctx, a.cfg.Ensemble)
+	return askEnsemble(ctx, a.cfg.Ensemble)
 }
 
 // rescueGrace is added to the session timeout before members of a session

@@ -14,7 +14,8 @@ import (
 type serving int
 
 const (
-	servingUnknown serving = iota // no usable answer (down, srvr not whitelisted, garbled)
+	servingDown    serving = iota // no answer: down, or not listening yet
+	servingUnknown                // an answer that says nothing (srvr not whitelisted, garbled)
 	servingNo                     // up, but serves no client: no quorum, or still syncing
 	servingYes                    // a leader, follower, observer or standalone that serves
 )
@@ -39,13 +40,13 @@ func askSrvr(ctx context.Context, addr string) serving {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return servingUnknown
+		return servingDown
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
 	if _, err := io.WriteString(c, "srvr"); err != nil {
-		return servingUnknown
+		return servingDown
 	}
 	return parseSrvr(io.LimitReader(c, 64<<10))
 }
@@ -72,22 +73,32 @@ func parseSrvr(r io.Reader) serving {
 	return servingUnknown
 }
 
-// ensembleServes asks the servers, in random order (so that a thousand
-// announcers do not all ask the first), until one serves. It says
-// servingNo if at least one answered and none serves, servingUnknown if
-// none answered usefully.
-func ensembleServes(ctx context.Context, servers []string) serving {
-	verdict := servingUnknown
+// ensembleView is what the servers of an ensemble said to srvr.
+type ensembleView struct {
+	serving, notServing, unknown int // servers that answered so
+}
+
+// all: every server that answered serves.
+func (v ensembleView) all() bool {
+	return v.serving > 0 && v.notServing == 0 && v.unknown == 0
+}
+
+// askEnsemble asks every server, in random order (so that a thousand
+// announcers do not all ask the same one first).
+func askEnsemble(ctx context.Context, servers []string) ensembleView {
+	var v ensembleView
 	for _, i := range rand.Perm(len(servers)) {
-		switch askSrvr(ctx, servers[i]) {
-		case servingYes:
-			return servingYes
-		case servingNo:
-			verdict = servingNo
-		}
 		if ctx.Err() != nil {
 			break
 		}
+		switch askSrvr(ctx, servers[i]) {
+		case servingYes:
+			v.serving++
+		case servingNo:
+			v.notServing++
+		case servingUnknown:
+			v.unknown++
+		}
 	}
-	return verdict
+	return v
 }

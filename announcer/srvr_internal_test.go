@@ -38,7 +38,7 @@ func TestParseSrvr(t *testing.T) {
 }
 
 // A real server answers srvr as parseSrvr expects; a port nobody listens
-// on says nothing.
+// on is down.
 func TestAskSrvrRealServer(t *testing.T) {
 	srv := zktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -52,10 +52,14 @@ func TestAskSrvrRealServer(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	if got := ensembleServes(ctx, []string{closed, srv.Addr()}); got != servingYes {
-		t.Errorf("one server down, one serving: %v, want %v", got, servingYes)
+	if got, want := askSrvr(ctx, closed), servingDown; got != want {
+		t.Errorf("srvr of a port nobody listens on: %v, want %v", got, want)
 	}
-	if got := ensembleServes(ctx, []string{closed}); got != servingUnknown {
-		t.Errorf("no server listening: %v, want %v", got, servingUnknown)
+	// A server that is down does not count against "every server serves".
+	if v := askEnsemble(ctx, []string{closed, srv.Addr()}); !v.all() {
+		t.Errorf("one server down, one serving: %+v, want all (that answered) serving", v)
+	}
+	if v := askEnsemble(ctx, []string{closed}); v != (ensembleView{}) {
+		t.Errorf("no server listening: %+v, want no answer", v)
 	}
 }
