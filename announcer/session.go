@@ -160,15 +160,15 @@ func (a *Announcer) retire(zc *zkConn) {
 //     replaces the connection, and the members still owned by the old
 //     session are deleted first, so that no reader ever sees two.
 type rescue struct {
-	// anyServing and allServing are when some server, and every server
-	// that answered, was first seen serving (srvr) while the session was
+	// anyServing and quorumServing are when some server, and a majority
+	// of them, was first seen serving (srvr) while the session was
 	// refused; nextAsk when to ask again.
-	anyServing, allServing, nextAsk time.Time
-	lostSID                         int64 // the session of the current connection when the probe opened
-	probe                           *zkConn
-	probeAt                         time.Time // the probe was first seen with a session
-	authed                          bool      // cfg.Auth added to the probe
-	waiting                         bool      // logged that members of the old session exist
+	anyServing, quorumServing, nextAsk time.Time
+	lostSID                            int64 // the session of the current connection when the probe opened
+	probe                              *zkConn
+	probeAt                            time.Time // the probe was first seen with a session
+	authed                             bool      // cfg.Auth added to the probe
+	waiting                            bool      // logged that members of the old session exist
 }
 
 // probeAfter is how long servers must have refused the handshake before a
@@ -189,8 +189,8 @@ func probeAfter(sessionTimeout time.Duration) time.Duration { return sessionTime
 const srvrEvery = time.Second
 
 // untilServed returns how long to wait before a probe may open (0: now).
-// See rescue: a probe opens once every server that answers srvr has served
-// for probeAfter, or some server for a whole session timeout (by then the
+// See rescue: a probe opens once a majority of the servers has served for
+// probeAfter, or some server for a whole session timeout (by then the
 // leader has expired the old session unless it refuses it: a follower that
 // cannot sync must not keep a wiped ensemble's announcers out for good),
 // while the session was still refused. While no server serves (no quorum,
@@ -203,17 +203,17 @@ func (a *Announcer) untilServed(rs *rescue, now time.Time) time.Duration {
 		case v.serving == 0 && v.notServing == 0 && v.unknown > 0:
 			return 0 // srvr says nothing here (not whitelisted): the refusals alone decide
 		case v.serving == 0:
-			rs.anyServing, rs.allServing = time.Time{}, time.Time{}
+			rs.anyServing, rs.quorumServing = time.Time{}, time.Time{}
 		default:
 			if rs.anyServing.IsZero() {
 				rs.anyServing = now
 				a.log.Info("zookeeper serves but still refuses the session; a fresh connection opens if that lasts")
 			}
 			switch {
-			case !v.all():
-				rs.allServing = time.Time{}
-			case rs.allServing.IsZero():
-				rs.allServing = now
+			case !v.quorum(len(a.cfg.Ensemble)):
+				rs.quorumServing = time.Time{}
+			case rs.quorumServing.IsZero():
+				rs.quorumServing = now
 			}
 		}
 	}
@@ -221,8 +221,8 @@ func (a *Announcer) untilServed(rs *rescue, now time.Time) time.Duration {
 		return rs.nextAsk.Sub(now)
 	}
 	deadline := rs.anyServing.Add(a.cfg.SessionTimeout)
-	if !rs.allServing.IsZero() {
-		deadline = rs.allServing.Add(probeAfter(a.cfg.SessionTimeout))
+	if !rs.quorumServing.IsZero() {
+		deadline = rs.quorumServing.Add(probeAfter(a.cfg.SessionTimeout))
 	}
 	if wait := deadline.Sub(now); wait > 0 {
 		return min(wait, rs.nextAsk.Sub(now))

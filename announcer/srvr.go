@@ -51,10 +51,14 @@ func askSrvr(ctx context.Context, addr string) serving {
 	return parseSrvr(io.LimitReader(c, 64<<10))
 }
 
-// parseSrvr classifies a srvr answer.
+// parseSrvr classifies a srvr answer. No answer at all (a server that
+// closes the connection while it starts or stops) is servingDown: only a
+// server that says something else tells that srvr is of no use there.
 func parseSrvr(r io.Reader) serving {
 	sc := bufio.NewScanner(r)
+	said := false
 	for sc.Scan() {
+		said = true
 		line := strings.TrimSpace(sc.Text())
 		if strings.Contains(line, "not currently serving requests") {
 			return servingNo
@@ -70,6 +74,9 @@ func parseSrvr(r io.Reader) serving {
 			return servingNo
 		}
 	}
+	if !said {
+		return servingDown
+	}
 	return servingUnknown
 }
 
@@ -78,10 +85,10 @@ type ensembleView struct {
 	serving, notServing, unknown int // servers that answered so
 }
 
-// all: every server that answered serves.
-func (v ensembleView) all() bool {
-	return v.serving > 0 && v.notServing == 0 && v.unknown == 0
-}
+// quorum: a majority of the ensemble's n servers serves, as it does once
+// a leader and enough followers to commit have synced; a follower that
+// syncs late must not hold up the announcers of a rebuilt ensemble.
+func (v ensembleView) quorum(n int) bool { return 2*v.serving > n }
 
 // askEnsemble asks every server, in random order (so that a thousand
 // announcers do not all ask the same one first).

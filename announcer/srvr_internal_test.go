@@ -26,7 +26,7 @@ func TestParseSrvr(t *testing.T) {
 		{"read-only", strings.Replace(stats, "%s", "read-only", 1), servingNo},
 		{"no quorum", "This ZooKeeper instance is not currently serving requests\n", servingNo},
 		{"not whitelisted", "srvr is not executed because it is not in the whitelist.\n", servingUnknown},
-		{"nothing", "", servingUnknown},
+		{"closed without a word", "", servingDown},
 		{"cut short", "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\n", servingUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,9 +55,8 @@ func TestAskSrvrRealServer(t *testing.T) {
 	if got, want := askSrvr(ctx, closed), servingDown; got != want {
 		t.Errorf("srvr of a port nobody listens on: %v, want %v", got, want)
 	}
-	// A server that is down does not count against "every server serves".
-	if v := askEnsemble(ctx, []string{closed, srv.Addr()}); !v.all() {
-		t.Errorf("one server down, one serving: %+v, want all (that answered) serving", v)
+	if v := askEnsemble(ctx, []string{closed, srv.Addr()}); v.serving != 1 || v.quorum(2) || !v.quorum(1) {
+		t.Errorf("one server down, one serving: %+v, want 1 serving: a majority of 1, not of 2", v)
 	}
 	if v := askEnsemble(ctx, []string{closed}); v != (ensembleView{}) {
 		t.Errorf("no server listening: %+v, want no answer", v)
