@@ -1,13 +1,9 @@
 package aurora
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
-
-	"github.com/apache/thrift/lib/go/thrift"
 )
 
 // DecodeError says which field of the AssignedTask could not be read.
@@ -31,19 +27,7 @@ var errWireType = errors.New("wrong wire type")
 // known field with another wire type, or input that ends early, is an error
 // naming the field.
 func DecodeAssignedTask(data []byte) (*AssignedTask, error) {
-	buf := thrift.NewTMemoryBufferLen(len(data))
-	buf.Write(data) //nolint:errcheck // writes to a bytes.Buffer do not fail
-	// No container or string can be longer than the input: saying so up
-	// front makes a corrupt length fail at once instead of after a long loop.
-	limit := int32(len(data))
-	if len(data) > math.MaxInt32 || limit < 1 {
-		limit = math.MaxInt32
-	}
-	d := &decoder{
-		ctx:  context.Background(),
-		p:    thrift.NewTBinaryProtocolConf(buf, &thrift.TConfiguration{MaxMessageSize: limit}),
-		path: []string{"AssignedTask"},
-	}
+	d := &decoder{p: &binReader{b: data}, path: []string{"AssignedTask"}}
 	var at AssignedTask
 	if err := d.readStruct(assignedTaskFields(&at)); err != nil {
 		return nil, err
@@ -52,8 +36,7 @@ func DecodeAssignedTask(data []byte) (*AssignedTask, error) {
 }
 
 type decoder struct {
-	ctx  context.Context
-	p    *thrift.TBinaryProtocol
+	p    *binReader
 	path []string
 }
 
@@ -61,7 +44,7 @@ type decoder struct {
 // and how to read its value.
 type field struct {
 	name string
-	typ  thrift.TType
+	typ  wireType
 	read func(d *decoder) error
 }
 
@@ -73,20 +56,17 @@ func (d *decoder) push(name string) { d.path = append(d.path, name) }
 func (d *decoder) pop()             { d.path = d.path[:len(d.path)-1] }
 
 func (d *decoder) readStruct(fields map[int16]field) error {
-	if _, err := d.p.ReadStructBegin(d.ctx); err != nil {
-		return d.fail("struct begin: %w", err)
-	}
 	for {
-		_, typ, id, err := d.p.ReadFieldBegin(d.ctx)
+		typ, id, err := d.p.fieldHeader()
 		if err != nil {
 			return d.fail("field header: %w", err)
 		}
-		if typ == thrift.STOP {
-			break
+		if typ == tStop {
+			return nil
 		}
 		f, ok := fields[id]
 		if !ok {
-			if err := d.p.Skip(d.ctx, typ); err != nil {
+			if err := d.p.skip(typ, skipDepth); err != nil {
 				return d.fail("skipping unknown field %d of type %s: %w", id, typ, err)
 			}
 			continue
@@ -102,15 +82,11 @@ func (d *decoder) readStruct(fields map[int16]field) error {
 			return err
 		}
 	}
-	if err := d.p.ReadStructEnd(d.ctx); err != nil {
-		return d.fail("struct end: %w", err)
-	}
-	return nil
 }
 
 func str(dst *string) field {
-	return field{typ: thrift.STRING, read: func(d *decoder) error {
-		v, err := d.p.ReadString(d.ctx)
+	return field{typ: tString, read: func(d *decoder) error {
+		v, err := d.p.string()
 		if err != nil {
 			return d.fail("string: %w", err)
 		}
@@ -120,8 +96,8 @@ func str(dst *string) field {
 }
 
 func boolean(dst *bool) field {
-	return field{typ: thrift.BOOL, read: func(d *decoder) error {
-		v, err := d.p.ReadBool(d.ctx)
+	return field{typ: tBool, read: func(d *decoder) error {
+		v, err := d.p.bool()
 		if err != nil {
 			return d.fail("bool: %w", err)
 		}
@@ -131,8 +107,8 @@ func boolean(dst *bool) field {
 }
 
 func i32(dst *int32) field {
-	return field{typ: thrift.I32, read: func(d *decoder) error {
-		v, err := d.p.ReadI32(d.ctx)
+	return field{typ: tI32, read: func(d *decoder) error {
+		v, err := d.p.i32()
 		if err != nil {
 			return d.fail("i32: %w", err)
 		}
@@ -142,8 +118,8 @@ func i32(dst *int32) field {
 }
 
 func i64(dst *int64) field {
-	return field{typ: thrift.I64, read: func(d *decoder) error {
-		v, err := d.p.ReadI64(d.ctx)
+	return field{typ: tI64, read: func(d *decoder) error {
+		v, err := d.p.i64()
 		if err != nil {
 			return d.fail("i64: %w", err)
 		}
@@ -153,8 +129,8 @@ func i64(dst *int64) field {
 }
 
 func double(dst *float64) field {
-	return field{typ: thrift.DOUBLE, read: func(d *decoder) error {
-		v, err := d.p.ReadDouble(d.ctx)
+	return field{typ: tDouble, read: func(d *decoder) error {
+		v, err := d.p.double()
 		if err != nil {
 			return d.fail("double: %w", err)
 		}
@@ -164,7 +140,7 @@ func double(dst *float64) field {
 }
 
 func structure(fields func() map[int16]field) field {
-	return field{typ: thrift.STRUCT, read: func(d *decoder) error { return d.readStruct(fields()) }}
+	return field{typ: tStruct, read: func(d *decoder) error { return d.readStruct(fields()) }}
 }
 
 // named sets the name a field is reported under.
@@ -175,18 +151,9 @@ func named(name string, f field) field {
 
 // collection reads a list or set whose elements have wire type elem; each
 // element is read by one call of next(i).
-func collection(typ, elem thrift.TType, next func(i int) field) field {
+func collection(typ, elem wireType, next func(i int) field) field {
 	return field{typ: typ, read: func(d *decoder) error {
-		var (
-			et   thrift.TType
-			size int
-			err  error
-		)
-		if typ == thrift.SET {
-			et, size, err = d.p.ReadSetBegin(d.ctx)
-		} else {
-			et, size, err = d.p.ReadListBegin(d.ctx)
-		}
+		et, size, err := d.p.listHeader()
 		if err != nil {
 			return d.fail("%s header: %w", typ, err)
 		}
@@ -207,9 +174,9 @@ func collection(typ, elem thrift.TType, next func(i int) field) field {
 }
 
 // mapping reads a map whose keys and values have the given wire types.
-func mapping(kt, vt thrift.TType, next func() (k, v field, store func())) field {
-	return field{typ: thrift.MAP, read: func(d *decoder) error {
-		gotK, gotV, size, err := d.p.ReadMapBegin(d.ctx)
+func mapping(kt, vt wireType, next func() (k, v field, store func())) field {
+	return field{typ: tMap, read: func(d *decoder) error {
+		gotK, gotV, size, err := d.p.mapHeader()
 		if err != nil {
 			return d.fail("map header: %w", err)
 		}
@@ -234,7 +201,7 @@ func mapping(kt, vt thrift.TType, next func() (k, v field, store func())) field 
 }
 
 func stringSet(dst *[]string) field {
-	return collection(thrift.SET, thrift.STRING, func(int) field {
+	return collection(tSet, tString, func(int) field {
 		*dst = append(*dst, "")
 		return str(&(*dst)[len(*dst)-1])
 	})
@@ -246,7 +213,7 @@ func assignedTaskFields(at *AssignedTask) map[int16]field {
 		2: named("slaveId", str(&at.SlaveID)),
 		3: named("slaveHost", str(&at.SlaveHost)),
 		4: named("task", structure(func() map[int16]field { return taskConfigFields(&at.Task) })),
-		5: named("assignedPorts", mapping(thrift.STRING, thrift.I32, func() (field, field, func()) {
+		5: named("assignedPorts", mapping(tString, tI32, func() (field, field, func()) {
 			var k string
 			var v int32
 			return str(&k), i32(&v), func() {
@@ -277,7 +244,7 @@ func taskConfigFields(t *TaskConfig) map[int16]field {
 		})),
 		18: named("production", boolean(&t.Production)),
 		21: named("requestedPorts", stringSet(&t.RequestedPorts)),
-		22: named("taskLinks", mapping(thrift.STRING, thrift.STRING, func() (field, field, func()) {
+		22: named("taskLinks", mapping(tString, tString, func() (field, field, func()) {
 			var k, v string
 			return str(&k), str(&v), func() {
 				if t.TaskLinks == nil {
@@ -295,7 +262,7 @@ func taskConfigFields(t *TaskConfig) map[int16]field {
 			}
 		})),
 		26: named("environment", str(&t.LegacyEnvironment)),
-		27: named("metadata", collection(thrift.SET, thrift.STRUCT, func(int) field {
+		27: named("metadata", collection(tSet, tStruct, func(int) field {
 			t.Metadata = append(t.Metadata, Metadata{})
 			m := &t.Metadata[len(t.Metadata)-1]
 			return structure(func() map[int16]field {
@@ -314,7 +281,7 @@ func taskConfigFields(t *TaskConfig) map[int16]field {
 			return containerFields(t.Container)
 		})),
 		30: named("tier", str(&t.Tier)),
-		32: named("resources", collection(thrift.SET, thrift.STRUCT, func(int) field {
+		32: named("resources", collection(tSet, tStruct, func(int) field {
 			t.Resources = append(t.Resources, Resource{})
 			return structure(func() map[int16]field { return resourceFields(&t.Resources[len(t.Resources)-1]) })
 		})),
@@ -371,7 +338,7 @@ func containerFields(c *Container) map[int16]field {
 						})),
 					}
 				})),
-				2: named("volumes", collection(thrift.LIST, thrift.STRUCT, func(int) field {
+				2: named("volumes", collection(tList, tStruct, func(int) field {
 					m.Volumes = append(m.Volumes, Volume{})
 					v := &m.Volumes[len(m.Volumes)-1]
 					return structure(func() map[int16]field {
@@ -389,7 +356,7 @@ func containerFields(c *Container) map[int16]field {
 			dc := c.Docker
 			return map[int16]field{
 				1: named("image", str(&dc.Image)),
-				2: named("parameters", collection(thrift.LIST, thrift.STRUCT, func(int) field {
+				2: named("parameters", collection(tList, tStruct, func(int) field {
 					dc.Parameters = append(dc.Parameters, DockerParameter{})
 					p := &dc.Parameters[len(dc.Parameters)-1]
 					return structure(func() map[int16]field {

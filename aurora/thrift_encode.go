@@ -1,12 +1,9 @@
 package aurora
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
-
-	"github.com/apache/thrift/lib/go/thrift"
 )
 
 // EncodeAssignedTask writes at in Thrift's binary protocol, the encoding an
@@ -15,44 +12,33 @@ import (
 // generated code leaves out unset optionals; map keys are written sorted so
 // the bytes are deterministic.
 func EncodeAssignedTask(at *AssignedTask) ([]byte, error) {
-	buf := thrift.NewTMemoryBuffer()
-	e := &encoder{ctx: context.Background(), p: thrift.NewTBinaryProtocolConf(buf, &thrift.TConfiguration{})}
+	e := &encoder{}
 	e.assignedTask(at)
-	if e.err != nil {
-		return nil, fmt.Errorf("encode AssignedTask: %w", e.err)
+	if e.w.err != nil {
+		return nil, fmt.Errorf("encode AssignedTask: %w", e.w.err)
 	}
-	return buf.Bytes(), nil
+	return e.w.b, nil
 }
 
-// encoder keeps the first error so the write sequence reads straight; writes
-// into a memory buffer only fail on sizes Thrift cannot express.
+// encoder writes the structs of api.thrift; the names beside the ids make
+// the write sequence read as the IDL does (the binary protocol does not
+// carry them).
 type encoder struct {
-	ctx context.Context
-	p   *thrift.TBinaryProtocol
-	err error
+	w binWriter
 }
 
-func (e *encoder) keep(err error) {
-	if e.err == nil && err != nil {
-		e.err = err
-	}
-}
-
-func (e *encoder) structure(name string, body func()) {
-	e.keep(e.p.WriteStructBegin(e.ctx, name))
+func (e *encoder) structure(_ string, body func()) {
 	body()
-	e.keep(e.p.WriteFieldStop(e.ctx))
-	e.keep(e.p.WriteStructEnd(e.ctx))
+	e.w.stop()
 }
 
-func (e *encoder) field(name string, typ thrift.TType, id int16, body func()) {
-	e.keep(e.p.WriteFieldBegin(e.ctx, name, typ, id))
+func (e *encoder) field(_ string, typ wireType, id int16, body func()) {
+	e.w.fieldHeader(typ, id)
 	body()
-	e.keep(e.p.WriteFieldEnd(e.ctx))
 }
 
 func (e *encoder) str(name string, id int16, v string) {
-	e.field(name, thrift.STRING, id, func() { e.keep(e.p.WriteString(e.ctx, v)) })
+	e.field(name, tString, id, func() { e.w.string(v) })
 }
 
 func (e *encoder) optStr(name string, id int16, v string) {
@@ -62,34 +48,26 @@ func (e *encoder) optStr(name string, id int16, v string) {
 }
 
 func (e *encoder) boolean(name string, id int16, v bool) {
-	e.field(name, thrift.BOOL, id, func() { e.keep(e.p.WriteBool(e.ctx, v)) })
+	e.field(name, tBool, id, func() { e.w.bool(v) })
 }
 
 func (e *encoder) i32(name string, id int16, v int32) {
-	e.field(name, thrift.I32, id, func() { e.keep(e.p.WriteI32(e.ctx, v)) })
+	e.field(name, tI32, id, func() { e.w.i32(v) })
 }
 
 func (e *encoder) i64(name string, id int16, v int64) {
-	e.field(name, thrift.I64, id, func() { e.keep(e.p.WriteI64(e.ctx, v)) })
+	e.field(name, tI64, id, func() { e.w.i64(v) })
 }
 
 func (e *encoder) double(name string, id int16, v float64) {
-	e.field(name, thrift.DOUBLE, id, func() { e.keep(e.p.WriteDouble(e.ctx, v)) })
+	e.field(name, tDouble, id, func() { e.w.double(v) })
 }
 
-func (e *encoder) list(typ, elem thrift.TType, n int, each func(i int)) {
-	if typ == thrift.SET {
-		e.keep(e.p.WriteSetBegin(e.ctx, elem, n))
-	} else {
-		e.keep(e.p.WriteListBegin(e.ctx, elem, n))
-	}
+// list writes a list or a set (the same bytes).
+func (e *encoder) list(elem wireType, n int, each func(i int)) {
+	e.w.listHeader(elem, n)
 	for i := 0; i < n; i++ {
 		each(i)
-	}
-	if typ == thrift.SET {
-		e.keep(e.p.WriteSetEnd(e.ctx))
-	} else {
-		e.keep(e.p.WriteListEnd(e.ctx))
 	}
 }
 
@@ -98,14 +76,13 @@ func (e *encoder) assignedTask(at *AssignedTask) {
 		e.str("taskId", 1, at.TaskID)
 		e.str("slaveId", 2, at.SlaveID)
 		e.str("slaveHost", 3, at.SlaveHost)
-		e.field("task", thrift.STRUCT, 4, func() { e.taskConfig(&at.Task) })
-		e.field("assignedPorts", thrift.MAP, 5, func() {
-			e.keep(e.p.WriteMapBegin(e.ctx, thrift.STRING, thrift.I32, len(at.AssignedPorts)))
+		e.field("task", tStruct, 4, func() { e.taskConfig(&at.Task) })
+		e.field("assignedPorts", tMap, 5, func() {
+			e.w.mapHeader(tString, tI32, len(at.AssignedPorts))
 			for _, k := range slices.Sorted(maps.Keys(at.AssignedPorts)) {
-				e.keep(e.p.WriteString(e.ctx, k))
-				e.keep(e.p.WriteI32(e.ctx, at.AssignedPorts[k]))
+				e.w.string(k)
+				e.w.i32(at.AssignedPorts[k])
 			}
-			e.keep(e.p.WriteMapEnd(e.ctx))
 		})
 		e.i32("instanceId", 6, at.InstanceID)
 	})
@@ -113,14 +90,14 @@ func (e *encoder) assignedTask(at *AssignedTask) {
 
 func (e *encoder) taskConfig(t *TaskConfig) {
 	e.structure("TaskConfig", func() {
-		e.field("job", thrift.STRUCT, 28, func() {
+		e.field("job", tStruct, 28, func() {
 			e.structure("JobKey", func() {
 				e.str("role", 1, t.Job.Role)
 				e.str("environment", 2, t.Job.Environment)
 				e.str("name", 3, t.Job.Name)
 			})
 		})
-		e.field("owner", thrift.STRUCT, 17, func() {
+		e.field("owner", tStruct, 17, func() {
 			e.structure("Identity", func() {
 				e.optStr("role", 1, t.Owner.Role)
 				e.str("user", 2, t.Owner.User)
@@ -136,28 +113,27 @@ func (e *encoder) taskConfig(t *TaskConfig) {
 		e.i32("maxTaskFailures", 13, t.MaxTaskFailures)
 		e.boolean("production", 18, t.Production)
 		e.optStr("tier", 30, t.Tier)
-		e.field("resources", thrift.SET, 32, func() {
-			e.list(thrift.SET, thrift.STRUCT, len(t.Resources), func(i int) { e.resource(&t.Resources[i]) })
+		e.field("resources", tSet, 32, func() {
+			e.list(tStruct, len(t.Resources), func(i int) { e.resource(&t.Resources[i]) })
 		})
-		e.field("constraints", thrift.SET, 20, func() { e.list(thrift.SET, thrift.STRUCT, 0, nil) })
-		e.field("requestedPorts", thrift.SET, 21, func() {
-			e.list(thrift.SET, thrift.STRING, len(t.RequestedPorts), func(i int) {
-				e.keep(e.p.WriteString(e.ctx, t.RequestedPorts[i]))
+		e.field("constraints", tSet, 20, func() { e.list(tStruct, 0, nil) })
+		e.field("requestedPorts", tSet, 21, func() {
+			e.list(tString, len(t.RequestedPorts), func(i int) {
+				e.w.string(t.RequestedPorts[i])
 			})
 		})
 		if t.TaskLinks != nil {
-			e.field("taskLinks", thrift.MAP, 22, func() {
-				e.keep(e.p.WriteMapBegin(e.ctx, thrift.STRING, thrift.STRING, len(t.TaskLinks)))
+			e.field("taskLinks", tMap, 22, func() {
+				e.w.mapHeader(tString, tString, len(t.TaskLinks))
 				for _, k := range slices.Sorted(maps.Keys(t.TaskLinks)) {
-					e.keep(e.p.WriteString(e.ctx, k))
-					e.keep(e.p.WriteString(e.ctx, t.TaskLinks[k]))
+					e.w.string(k)
+					e.w.string(t.TaskLinks[k])
 				}
-				e.keep(e.p.WriteMapEnd(e.ctx))
 			})
 		}
 		e.optStr("contactEmail", 23, t.ContactEmail)
 		if t.ExecutorConfig != nil {
-			e.field("executorConfig", thrift.STRUCT, 25, func() {
+			e.field("executorConfig", tStruct, 25, func() {
 				e.structure("ExecutorConfig", func() {
 					e.str("name", 1, t.ExecutorConfig.Name)
 					e.str("data", 2, t.ExecutorConfig.Data)
@@ -165,8 +141,8 @@ func (e *encoder) taskConfig(t *TaskConfig) {
 			})
 		}
 		if t.Metadata != nil {
-			e.field("metadata", thrift.SET, 27, func() {
-				e.list(thrift.SET, thrift.STRUCT, len(t.Metadata), func(i int) {
+			e.field("metadata", tSet, 27, func() {
+				e.list(tStruct, len(t.Metadata), func(i int) {
 					e.structure("Metadata", func() {
 						e.str("key", 1, t.Metadata[i].Key)
 						e.str("value", 2, t.Metadata[i].Value)
@@ -175,7 +151,7 @@ func (e *encoder) taskConfig(t *TaskConfig) {
 			})
 		}
 		if t.Container != nil {
-			e.field("container", thrift.STRUCT, 29, func() { e.container(t.Container) })
+			e.field("container", tStruct, 29, func() { e.container(t.Container) })
 		}
 	})
 }
@@ -200,14 +176,14 @@ func (e *encoder) resource(r *Resource) {
 func (e *encoder) container(c *Container) {
 	e.structure("Container", func() {
 		if m := c.Mesos; m != nil {
-			e.field("mesos", thrift.STRUCT, 1, func() {
+			e.field("mesos", tStruct, 1, func() {
 				e.structure("MesosContainer", func() {
 					if m.Image != nil {
-						e.field("image", thrift.STRUCT, 1, func() { e.image(m.Image) })
+						e.field("image", tStruct, 1, func() { e.image(m.Image) })
 					}
 					if m.Volumes != nil {
-						e.field("volumes", thrift.LIST, 2, func() {
-							e.list(thrift.LIST, thrift.STRUCT, len(m.Volumes), func(i int) {
+						e.field("volumes", tList, 2, func() {
+							e.list(tStruct, len(m.Volumes), func(i int) {
 								v := m.Volumes[i]
 								e.structure("Volume", func() {
 									e.str("containerPath", 1, v.ContainerPath)
@@ -221,12 +197,12 @@ func (e *encoder) container(c *Container) {
 			})
 		}
 		if dc := c.Docker; dc != nil {
-			e.field("docker", thrift.STRUCT, 2, func() {
+			e.field("docker", tStruct, 2, func() {
 				e.structure("DockerContainer", func() {
 					e.str("image", 1, dc.Image)
 					if dc.Parameters != nil {
-						e.field("parameters", thrift.LIST, 2, func() {
-							e.list(thrift.LIST, thrift.STRUCT, len(dc.Parameters), func(i int) {
+						e.field("parameters", tList, 2, func() {
+							e.list(tStruct, len(dc.Parameters), func(i int) {
 								p := dc.Parameters[i]
 								e.structure("DockerParameter", func() {
 									e.str("name", 1, p.Name)
@@ -244,7 +220,7 @@ func (e *encoder) container(c *Container) {
 func (e *encoder) image(img *Image) {
 	e.structure("Image", func() {
 		if img.Docker != nil {
-			e.field("docker", thrift.STRUCT, 1, func() {
+			e.field("docker", tStruct, 1, func() {
 				e.structure("DockerImage", func() {
 					e.str("name", 1, img.Docker.Name)
 					e.str("tag", 2, img.Docker.Tag)
@@ -252,7 +228,7 @@ func (e *encoder) image(img *Image) {
 			})
 		}
 		if img.Appc != nil {
-			e.field("appc", thrift.STRUCT, 2, func() {
+			e.field("appc", tStruct, 2, func() {
 				e.structure("AppcImage", func() {
 					e.str("name", 1, img.Appc.Name)
 					e.str("imageId", 2, img.Appc.ImageID)

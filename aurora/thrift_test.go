@@ -295,3 +295,40 @@ func TestEncodeIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestThriftLibraryReadsTheEncoding: what EncodeAssignedTask writes (with
+// dewar's own binary protocol writer) is one well-formed struct to Apache
+// Thrift's Go library: its generic reader walks it field by field and
+// stops exactly at the end, with the field ids and wire types of
+// api.thrift's AssignedTask.
+func TestThriftLibraryReadsTheEncoding(t *testing.T) {
+	data, err := EncodeAssignedTask(fullAssignedTask())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	buf := thrift.NewTMemoryBuffer()
+	buf.Write(data) //nolint:errcheck // a bytes.Buffer
+	p := thrift.NewTBinaryProtocolConf(buf, &thrift.TConfiguration{})
+	want := map[int16]thrift.TType{1: thrift.STRING, 2: thrift.STRING, 3: thrift.STRING, 4: thrift.STRUCT, 5: thrift.MAP, 6: thrift.I32}
+	got := map[int16]thrift.TType{}
+	for {
+		_, typ, id, err := p.ReadFieldBegin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ == thrift.STOP {
+			break
+		}
+		got[id] = typ
+		if err := p.Skip(ctx, typ); err != nil {
+			t.Fatalf("field %d (%s): %v", id, typ, err)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("fields %v, want %v", got, want)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("%d bytes left after the struct's STOP", buf.Len())
+	}
+}

@@ -17,9 +17,9 @@ package pystachio
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // Scope maps a reference in canonical form ("thermos.ports[http]", no
@@ -119,12 +119,61 @@ func appendLit(out []segment, s string) []segment {
 	return append(out, segment{kind: literal, text: s})
 }
 
-// Components of a reference, as pystachio's Ref: ".name" (a name not
-// starting with a digit) and "[index]" (word characters, '-', '.', '/').
-var (
-	refRE   = regexp.MustCompile(`^(?:\.[\p{L}_][\p{L}\p{N}_]*|\[[\p{L}\p{N}_\-./]+\])+$`)
-	startRE = regexp.MustCompile(`^[a-zA-Z_]`)
-)
+// validRef says whether s is one or more components of a reference, as
+// pystachio's Ref reads them: ".name" (a letter or '_', then letters,
+// digits and '_') and "[index]" (letters, digits, '_', '-', '.', '/');
+// the regular expression in pystachio_test.go (refGrammar) says the same.
+// Matched by hand: compiling that expression, Unicode classes and all,
+// cost every executor 146 KB of heap at start and kept it for its life.
+func validRef(s string) bool {
+	if s == "" {
+		return false
+	}
+	for s != "" {
+		var n int
+		switch s[0] {
+		case '.':
+			n = nameLen(s[1:])
+			if n == 0 {
+				return false
+			}
+			n++
+		case '[':
+			end := strings.IndexByte(s, ']')
+			if end < 2 || strings.IndexFunc(s[1:end], notIndexRune) >= 0 {
+				return false
+			}
+			n = end + 1
+		default:
+			return false
+		}
+		s = s[n:]
+	}
+	return true
+}
+
+// nameLen is the length in bytes of the name at the start of s: a letter
+// or '_', then letters, digits and '_'; 0 if s starts with none.
+func nameLen(s string) int {
+	for i, r := range s {
+		if r == '_' || unicode.IsLetter(r) || (i > 0 && unicode.IsNumber(r)) {
+			continue
+		}
+		return i
+	}
+	return len(s)
+}
+
+func notIndexRune(r rune) bool {
+	return !(unicode.IsLetter(r) || unicode.IsNumber(r) || strings.ContainsRune("_-./", r))
+}
+
+// startsName: a reference without a leading '.' or '[' starts with an
+// ASCII letter or '_'.
+func startsName(s string) bool {
+	c := s[0]
+	return c == '_' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+}
 
 // canonical returns the canonical address of the reference inside a tag.
 func canonical(raw string) (string, error) {
@@ -135,12 +184,12 @@ func canonical(raw string) (string, error) {
 	}
 	full := addr
 	if addr[0] != '.' && addr[0] != '[' {
-		if !startRE.MatchString(addr) {
+		if !startsName(addr) {
 			return "", &SyntaxError{Tag: tag, Reason: "a reference starts with a letter or '_'"}
 		}
 		full = "." + addr
 	}
-	if !refRE.MatchString(full) {
+	if !validRef(full) {
 		return "", &SyntaxError{Tag: tag, Reason: "want dotted names and [index] parts, e.g. thermos.ports[http]"}
 	}
 	return strings.TrimPrefix(full, "."), nil

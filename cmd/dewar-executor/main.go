@@ -25,6 +25,7 @@ import (
 )
 
 func main() {
+	tuneGC(os.LookupEnv)
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "dewar-executor:", err)
 		os.Exit(1)

@@ -25,23 +25,27 @@ import (
 	"github.com/dewarhq/dewar/internal/zktest"
 )
 
-// footprintSettle is how long the executors run their task before their
-// memory is read: past start-up, the first health checks, the ZooKeeper
+// footprintSettle is how long the executors run their task before the
+// window starts: past start-up, the first health checks, the ZooKeeper
 // session's first pings and the first usage sample (every 30 s).
 const footprintSettle = 30 * time.Second
 
 // footprintWindow is how long the executor's CPU time is measured after
-// settling: two sample intervals of the checkpoint sampler and six health
-// checks.
-const footprintWindow = 60 * time.Second
+// settling, and how much longer it runs before its memory is read: six
+// intervals of the checkpoint sampler, 18 health checks, and several
+// collections of the Go runtime even at GOGC=100. Memory read at the end of
+// settling alone would miss the garbage that piles up until the next
+// collection (13.8 MiB after 30 s, 16.8 MiB after 3.5 min at GOGC=100).
+const footprintWindow = 180 * time.Second
 
 // BenchmarkExecutorFootprint measures what one real dewar-executor costs an
 // agent at steady state: it runs an announced Aurora service task (one
 // long-running process, a shell health check every 10 s, a ZooKeeper
 // member, the checkpoint and its usage sampler at the default 30 s) under
-// the fake agent, waits footprintSettle, and reads
+// the fake agent, waits footprintSettle and footprintWindow, and reads
 //
-//   - VmRSS and VmHWM (/proc/<pid>/status) and where the resident pages are
+//   - VmRSS and VmHWM (/proc/<pid>/status: the peak over the executor's
+//     whole life) and where the resident pages are
 //     (/proc/<pid>/smaps: the executable's own mapped pages, shared
 //     libraries, anonymous memory: Go heap, goroutine and thread stacks,
 //     runtime metadata), with the live heap and the stacks of the Go
@@ -53,8 +57,9 @@ const footprintWindow = 60 * time.Second
 //
 // for the executor as built (`make build`: static, roles through getent),
 // a second executor of the same binary (Pss and private pages: what one
-// more executor costs), the same with GOGC=25, and a cgo build (the old
-// default), beside the floor: an idle Go program doing nothing.
+// more executor costs), the same at Go's default GOGC=100 (the executor
+// sets 25 itself), and a cgo build (the old default), beside the floor: an
+// idle Go program doing nothing.
 func BenchmarkExecutorFootprint(b *testing.B) {
 	bin := build(b)
 	zk := zktest.Start(b)
@@ -67,7 +72,7 @@ func BenchmarkExecutorFootprint(b *testing.B) {
 	variants := []struct{ name, bin, env string }{
 		{"dewar-executor (make build: static)", bin.executor, ""},
 		{"dewar-executor (make build: static), a second one", bin.executor, ""},
-		{"dewar-executor (make build: static), GOGC=25", bin.executor, "GOGC=25"},
+		{"dewar-executor (make build: static), GOGC=100 (Go's default)", bin.executor, "GOGC=100"},
 		{"dewar-executor, cgo build", cgo, ""},
 	}
 	idle := buildIdle(b)
@@ -98,26 +103,27 @@ func BenchmarkExecutorFootprint(b *testing.B) {
 
 		time.Sleep(footprintSettle)
 		cpu0 := make([]float64, len(runs))
+		early := make([]mem, len(runs))
 		for j, r := range runs {
 			cpu0[j] = cpuSeconds(b, r.pid)
+			early[j] = breakdown(b, r.pid, variants[j].bin)
 		}
+		time.Sleep(footprintWindow)
 		floorRSS := breakdown(b, floor.Process.Pid, idle)
 		for j, r := range runs {
+			used := cpuSeconds(b, r.pid) - cpu0[j]
 			m := breakdown(b, r.pid, variants[j].bin)
 			gc := lastGC(filepath.Join(r.sandbox, "stderr"))
-			b.Logf("%s: %s; %s", variants[j].name, m, gc)
+			b.Logf("%s: after %v %s; after %v %s; %s", variants[j].name, footprintSettle, early[j], footprintSettle+footprintWindow, m, gc)
 			b.ReportMetric(m.rss, "MiB-VmRSS-"+strconv.Itoa(j))
 			b.ReportMetric(m.private, "MiB-private-"+strconv.Itoa(j))
 			benchtab.Add(b, benchtab.Row{Figure: "memory at steady state, " + variants[j].name, N: 1,
-				P50:   fmt.Sprintf("VmRSS %.1f MiB (HWM %.1f), Pss %.1f, private %.1f", m.rss, m.hwm, m.pss, m.private),
-				P99:   fmt.Sprintf("binary %.1f, libs %.1f, anon %.1f MiB; %s; %d threads", m.exe, m.libs, m.anon, gc, m.threads),
+				P50: fmt.Sprintf("VmRSS %.1f MiB (HWM %.1f) after %v, Pss %.1f, private %.1f", m.rss, m.hwm, footprintSettle+footprintWindow, m.pss, m.private),
+				P99: fmt.Sprintf("binary %.1f, libs %.1f, anon %.1f MiB; %s; %d threads; after %v VmRSS %.1f MiB",
+					m.exe, m.libs, m.anon, gc, m.threads, footprintSettle, early[j].rss),
 				Floor: "idle Go program", FloorP50: fmt.Sprintf("%.1f MiB", floorRSS.rss),
 				FloorP99: fmt.Sprintf("binary %.1f, anon %.1f MiB", floorRSS.exe, floorRSS.anon),
 				Ratio:    fmt.Sprintf("%.1f×", m.rss/floorRSS.rss)})
-		}
-		time.Sleep(footprintWindow)
-		for j, r := range runs {
-			used := cpuSeconds(b, r.pid) - cpu0[j]
 			share := 100 * used / footprintWindow.Seconds()
 			b.ReportMetric(share, "pct-core-"+strconv.Itoa(j))
 			benchtab.Add(b, benchtab.Row{Figure: "CPU at steady state (sampler, health checks, ZooKeeper), " + variants[j].name, N: 1,
