@@ -2,7 +2,9 @@ package taskrun
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,24 +143,25 @@ func EnvName(s string) string {
 	return string(b)
 }
 
+// Labels is a NetworkInfo's labels from a map, sorted by key so that the
+// same map always gives the same protobuf; nil for none.
+func Labels(m map[string]string) *mesos.Labels {
+	if len(m) == 0 {
+		return nil
+	}
+	ls := &mesos.Labels{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		ls.Labels = append(ls.Labels, mesos.Label{Key: k, Value: ptr(m[k])})
+	}
+	return ls
+}
+
 // NetworkInfos renders discovered addresses as Mesos NetworkInfos (name,
 // labels, ip_addresses with protocol) for container_status.
 func NetworkInfos(nets []netdiscover.NetworkAddrs) []mesos.NetworkInfo {
 	var out []mesos.NetworkInfo
 	for _, n := range nets {
-		ni := mesos.NetworkInfo{Name: ptr(n.Name)}
-		if len(n.Labels) > 0 {
-			keys := make([]string, 0, len(n.Labels))
-			for k := range n.Labels {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			ls := &mesos.Labels{}
-			for _, k := range keys {
-				ls.Labels = append(ls.Labels, mesos.Label{Key: k, Value: ptr(n.Labels[k])})
-			}
-			ni.Labels = ls
-		}
+		ni := mesos.NetworkInfo{Name: ptr(n.Name), Labels: Labels(n.Labels)}
 		for _, p := range n.Addrs {
 			proto := mesos.IPv4
 			if p.Addr().Is6() {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -206,18 +205,7 @@ func (c *client) call(typ executor.Call_Type) *executor.Call {
 
 func status(task string, state mesos.TaskState) mesos.TaskStatus {
 	src := mesos.SOURCE_EXECUTOR
-	return mesos.TaskStatus{TaskID: mesos.TaskID{Value: task}, State: state.Enum(), Source: &src, UUID: v4UUID(), Message: ptr("from test")}
-}
-
-// v4UUID is a random version-4 UUID, as the Mesos agent requires.
-func v4UUID() []byte {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return b
+	return mesos.TaskStatus{TaskID: mesos.TaskID{Value: task}, State: state.Enum(), Source: &src, UUID: fakeagent.NewUUID(), Message: ptr("from test")}
 }
 
 func (c *client) updateCall(st mesos.TaskStatus) *executor.Call {

@@ -29,7 +29,7 @@ func TestStatusUUIDAsStout(t *testing.T) {
 	s.expect(t, executor.Event_SUBSCRIBED)
 	s.expect(t, executor.Event_LAUNCH)
 	withVersion := func(v byte) []byte {
-		b := v4UUID()
+		b := fakeagent.NewUUID()
 		b[6] = b[6]&0x0f | v<<4
 		return b
 	}
@@ -46,8 +46,8 @@ func TestStatusUUIDAsStout(t *testing.T) {
 		{"version 6", withVersion(6), false},
 		{"version 15", withVersion(15), false},
 		{"all zero", make([]byte, 16), false},
-		{"15 bytes", v4UUID()[:15], false},
-		{"17 bytes", append(v4UUID(), 0), false},
+		{"15 bytes", fakeagent.NewUUID()[:15], false},
+		{"17 bytes", append(fakeagent.NewUUID(), 0), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := dexec.ValidStatusUUID(tt.uuid); got != tt.ok {

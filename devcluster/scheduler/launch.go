@@ -4,12 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"sort"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 
 	"github.com/dewarhq/dewar/aurora"
+	"github.com/dewarhq/dewar/taskrun"
 )
 
 // Aurora's executor naming (MesosTaskFactory): executor id "thermos-<task
@@ -142,19 +142,7 @@ func (s ExecutorSettings) executorInfo(l Launch, taskID string) mesos.ExecutorIn
 		// executor's container to these networks, eth0, eth1, ... in order.
 		ci := &mesos.ContainerInfo{Type: mesos.ContainerInfo_MESOS.Enum()}
 		for _, n := range job.Networks {
-			ni := mesos.NetworkInfo{Name: ptr(n.Name)}
-			if len(n.Labels) > 0 {
-				keys := make([]string, 0, len(n.Labels))
-				for k := range n.Labels {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				ni.Labels = &mesos.Labels{}
-				for _, k := range keys {
-					ni.Labels.Labels = append(ni.Labels.Labels, mesos.Label{Key: k, Value: ptr(n.Labels[k])})
-				}
-			}
-			ci.NetworkInfos = append(ci.NetworkInfos, ni)
+			ci.NetworkInfos = append(ci.NetworkInfos, mesos.NetworkInfo{Name: ptr(n.Name), Labels: taskrun.Labels(n.Labels)})
 		}
 		exec.Container = ci
 	}

@@ -1,15 +1,11 @@
 package executore2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,9 +13,9 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/mesosmeta"
 	"github.com/dewarhq/dewar/internal/testenv"
 )
 
@@ -116,33 +112,27 @@ func newID(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
-// readUpdates reads the status updates the agent checkpointed for a task:
-// the RecordIO stream of TaskStatus in
-// <work>/meta/frameworks/<fw>/executors/<ex>/tasks/<task>/updates (layout
-// documented in devcluster/fakeagent/store.go). An update is only acknowledged after
-// it is in this file, so it is the ground truth of what was delivered.
+// readUpdates reads the status updates the agent checkpointed for a task,
+// from the stream it keeps where and as the Mesos agent does
+// (internal/mesosmeta: meta/slaves/<agent>/frameworks/<fw>/executors/<ex>/
+// runs/<container>/tasks/<task>/task.updates). An update is only
+// acknowledged after it is checkpointed, so it is the ground truth of what
+// was delivered.
 func readUpdates(t testing.TB, work, fw, ex, task string) []mesos.TaskStatus {
 	t.Helper()
-	path := filepath.Join(work, "meta", "frameworks", fw, "executors", ex, "tasks", task, "updates")
-	f, err := os.Open(path)
+	paths, _ := filepath.Glob(filepath.Join(work, "meta", "slaves", "*", "frameworks", fw, "executors", ex, "runs", "*", "tasks", task, mesosmeta.UpdatesFile))
+	if len(paths) != 1 {
+		t.Fatalf("checkpointed updates of task %s: want one stream, found %v", task, paths)
+	}
+	recs, err := mesosmeta.ReadStream(paths[0])
 	if err != nil {
 		t.Fatalf("checkpointed updates: %v", err)
 	}
-	defer f.Close()
-	r := recordio.NewReader(bufio.NewReader(f))
-	var out []mesos.TaskStatus
-	for {
-		b, err := r.ReadFrame()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("checkpointed updates %s: %v", path, err)
-			}
-			return out
+	out := make([]mesos.TaskStatus, 0, len(recs))
+	for _, r := range recs {
+		if !r.Ack {
+			out = append(out, r.Status)
 		}
-		var st mesos.TaskStatus
-		if err := st.Unmarshal(b); err != nil {
-			t.Fatalf("checkpointed update in %s: %v", path, err)
-		}
-		out = append(out, st)
 	}
+	return out
 }

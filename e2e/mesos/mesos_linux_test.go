@@ -163,14 +163,7 @@ func TestDemoJobUnderRealMesos(t *testing.T) {
 		if cg, cni := c.ContainerCgroups(), c.CNIContainers(); len(cg) != len(latest) || len(cni) != len(latest) {
 			t.Fatalf("want a container per instance, found freezer cgroups %v and CNI containers %v", cg, cni)
 		}
-		if out, err := c.KillJob(s); err != nil {
-			t.Fatalf("dewar-scheduler kill: %v\n%s", err, out)
-		}
-		select {
-		case <-s.P.Done:
-		case <-time.After(60 * time.Second):
-			t.Fatalf("the stub did not end within 60s of the kill")
-		}
+		c.EndJob(t, s)
 		master := c.MasterTasks(t)
 		for i, r := range c.Latest(t, s) {
 			if r.State != "TASK_KILLED" {
@@ -288,14 +281,7 @@ func TestAgentRestartMidTask(t *testing.T) {
 	c.CheckUpdates(t, s, r.TaskID, "TASK_RUNNING")
 
 	// An update after the restart goes the whole way too.
-	if out, err := c.KillJob(s); err != nil {
-		t.Fatalf("dewar-scheduler kill: %v\n%s", err, out)
-	}
-	select {
-	case <-s.P.Done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the stub did not end within 60s of the kill")
-	}
+	c.EndJob(t, s)
 	c.WaitFor(t, 30*time.Second, "no executor or task process left", func() bool { return len(c.TaskProcesses()) == 0 })
 	c.WaitFor(t, 30*time.Second, "the agent to destroy the container (CNI DEL, cgroups)", func() bool {
 		return len(c.CNIContainers()) == 0 && len(c.ContainerCgroups()) == 0

@@ -358,6 +358,20 @@ func (c *Cluster) KillJob(s *Stub) (string, error) {
 	return string(out), err
 }
 
+// EndJob kills every instance through the stub and waits (60 s at most)
+// for the stub to end, as it does once its job is gone.
+func (c *Cluster) EndJob(t *testing.T, s *Stub) {
+	t.Helper()
+	if out, err := c.KillJob(s); err != nil {
+		t.Fatalf("dewar-scheduler kill: %v\n%s", err, out)
+	}
+	select {
+	case <-s.P.Done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the stub did not end within 60s of the kill")
+	}
+}
+
 // StubUpdate is one "status update" line of the stub's log.
 type StubUpdate struct {
 	Task     string `json:"task"`
