@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dewarhq/dewar/internal/chans"
 	"github.com/go-zookeeper/zk"
 	"go.uber.org/zap"
 )
@@ -232,17 +233,9 @@ func (a *Announcer) untilServed(rs *rescue, now time.Time) time.Duration {
 
 // askServers runs askEnsemble until Close.
 func (a *Announcer) askServers() ensembleView {
-	ctx, cancel := context.WithCancel(context.Background())
+	// Close does not wait for the servers' answers.
+	ctx, cancel := chans.WithCancelOnClose(context.Background(), a.stop)
 	defer cancel()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-a.stop: // Close does not wait for the servers' answers
-			cancel()
-		case <-done:
-		}
-	}()
 	return askEnsemble(ctx, a.cfg.Ensemble)
 }
 

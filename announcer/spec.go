@@ -18,7 +18,8 @@ import (
 //   - <job>@<net> announces the container address with the container-side
 //     ports: what a peer on that network connects to;
 //   - the job path, when the primary network maps ports, announces the
-//     host name with the host ports, as Thermos did: its readers may be
+//     host name with the host ports, as Thermos did (apache/aurora
+//     executor/common/announcer.py, make_endpoints): its readers may be
 //     anywhere, and only the mapping is reachable from anywhere.
 //
 // For example, with allocated port http=31001 and a mapping 31001→8080 on

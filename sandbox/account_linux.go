@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dewarhq/dewar/internal/shell"
 )
 
 // Roles come from the system's name service: /etc/passwd, but on many
@@ -147,15 +149,7 @@ var nssCommandDirs = []string{"/usr/bin", "/bin"}
 // nssCommand runs a name-service command found on PATH (or in /usr/bin,
 // /bin: the agent may give the executor no PATH) and returns its stdout.
 func nssCommand(name string, args ...string) ([]byte, error) {
-	path, err := exec.LookPath(name)
-	if err != nil {
-		for _, dir := range nssCommandDirs {
-			if p, perr := exec.LookPath(dir + "/" + name); perr == nil {
-				path, err = p, nil
-				break
-			}
-		}
-	}
+	path, err := shell.LookPath(name, nssCommandDirs...)
 	if err != nil {
 		return nil, err
 	}

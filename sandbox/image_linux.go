@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dewarhq/dewar/internal/shell"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -286,15 +287,7 @@ func (im *Image) createUser(id *identity, log *zap.Logger) error {
 
 // runAdd runs groupadd or useradd and returns its exit status.
 func runAdd(tool string, args ...string) (int, error) {
-	path, err := exec.LookPath(tool)
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin", "/sbin"} {
-			if _, serr := os.Stat(filepath.Join(dir, tool)); serr == nil {
-				path, err = filepath.Join(dir, tool), nil
-				break
-			}
-		}
-	}
+	path, err := shell.LookPath(tool, "/usr/sbin", "/sbin")
 	if err != nil {
 		return 0, fmt.Errorf("failed to create the task's user in its image: %s is not installed on this host (Debian package passwd); install it, or run the executor with --no-create-user and put the user in the image", tool)
 	}

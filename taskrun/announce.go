@@ -57,7 +57,9 @@ func (t *task) connectAnnouncer(ctx context.Context, p *taskSpec, facts *Facts) 
 }
 
 // portMappings collects the TCP port mappings of each named network
-// (a mapping without a protocol is TCP, as in Mesos' port-mapper plugin).
+// (a mapping without a protocol is TCP, as in Mesos' port-mapper plugin:
+// src/slave/containerizer/mesos/isolators/network/cni/plugins/port_mapper/
+// port_mapper.cpp, PortMapper::getIptablesRule).
 func portMappings(nis []mesos.NetworkInfo) map[string]map[int]int {
 	out := map[string]map[int]int{}
 	for _, ni := range nis {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dewarhq/dewar/internal/chans"
 	"go.uber.org/zap"
 )
 
@@ -17,7 +18,7 @@ type announcing struct {
 	closeZK func() // ends the session
 	log     *zap.Logger
 
-	wake chan struct{} // 1-slot: ops were queued
+	wake chans.Wake // 1-slot: ops were queued
 	stop chan struct{}
 	done chan struct{}
 
@@ -39,7 +40,7 @@ func startAnnouncing(ann membership, closeZK func(), log *zap.Logger) *announcin
 	if ann == nil {
 		return nil
 	}
-	a := &announcing{ann: ann, closeZK: closeZK, log: log, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	a := &announcing{ann: ann, closeZK: closeZK, log: log, wake: chans.NewWake(), stop: make(chan struct{}), done: make(chan struct{})}
 	go a.loop()
 	return a
 }
@@ -70,10 +71,7 @@ func (a *announcing) enqueue(op annOp, preempt bool) {
 	}
 	a.queue = append(a.queue, op)
 	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
+	a.wake.Signal()
 }
 
 // join announces f; the result arrives on the returned channel.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/aurora"
-	"github.com/dewarhq/dewar/netdiscover"
 	"github.com/dewarhq/dewar/pystachio"
 )
 
@@ -22,7 +21,6 @@ func failureReason(err error) mesos.TaskStatus_Reason {
 		jobErr    *aurora.JobError
 		syntaxErr *pystachio.SyntaxError
 		unbound   *pystachio.UnboundError
-		netErr    *netdiscover.NetworkError
 	)
 	switch {
 	case errors.Is(err, errInvalid),
@@ -31,10 +29,11 @@ func failureReason(err error) mesos.TaskStatus_Reason {
 		errors.Is(err, announcer.ErrCustomPathNotAllowed),
 		errors.Is(err, announcer.ErrPrimaryPortNotAllocated):
 		return mesos.REASON_TASK_INVALID
-	case errors.As(err, &netErr), errors.Is(err, netdiscover.ErrInterfaceMissing),
-		errors.Is(err, netdiscover.ErrNoAddress), errors.Is(err, announcer.ErrUnreachable):
-		return mesos.REASON_CONTAINER_LAUNCH_FAILED
 	default:
+		// Everything else is the container's: a network without an
+		// address (netdiscover.NetworkError, ErrInterfaceMissing,
+		// ErrNoAddress), an unreachable ensemble (announcer.ErrUnreachable),
+		// a process that cannot be started, an image that cannot run.
 		return mesos.REASON_CONTAINER_LAUNCH_FAILED
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// thermosOnly are the flags of thermos_executor_main.py, and of the
-// twitter.common app and log modules it runs under, that have no effect in
-// dewar. They are accepted, so that an operator can swap the executor
+// thermosOnly are the flags of the twitter.common app and log modules
+// that thermos_executor_main.py runs under, which have no effect in dewar
+// (its own flags all take effect, see main.go). They are accepted, so that an operator can swap the executor
 // without touching -thermos_executor_flags, and each one given is logged
 // once, with why it does nothing.
 var thermosOnly = []struct {

@@ -103,8 +103,9 @@ func (a *Agent) Launch(ctx context.Context, fw mesos.FrameworkInfo, exec *mesos.
 }
 
 // commandExecutor wraps a command task into the ExecutorInfo that runs it,
-// as Mesos does for its command executor: executor id = task id, the task's
-// container (and so its networks) moved to the executor.
+// as Mesos does for its command executor (src/slave/slave.cpp,
+// Slave::getExecutorInfo): executor id = task id, the task's container (and
+// so its networks) moved to the executor.
 func (a *Agent) commandExecutor(task mesos.TaskInfo) (*mesos.ExecutorInfo, error) {
 	if a.cfg.ExecutorPath == "" {
 		return nil, fmt.Errorf("%w: task %q is a command task but the agent has no default executor; start dewar-agent with --executor", ErrInvalidLaunch, task.TaskID.Value)

@@ -8,7 +8,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
-// ParseResources reads Mesos' --resources flag syntax:
+// ParseResources reads Mesos' --resources flag syntax (src/common/
+// resources.cpp, Resources::parse):
 // "cpus:4;mem:4096;ports:[31000-32000,33000-33100]". Scalars and ranges are
 // supported; role suffixes ("cpus(role):1") are not.
 func ParseResources(s string) ([]mesos.Resource, error) {

@@ -189,8 +189,9 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 			continue
 		}
 		// The agent sent LAUNCH but the executor never got it (the agent
-		// died first): as Mesos, TASK_DROPPED for partition-aware
-		// frameworks, TASK_LOST for the others.
+		// died first): as Mesos (src/slave/slave.cpp, Slave::subscribe:
+		// "Task launched during agent restart"), TASK_DROPPED for
+		// partition-aware frameworks, TASK_LOST for the others.
 		state := mesos.TASK_DROPPED
 		if !ex.fw.partitionAware() {
 			state = mesos.TASK_LOST

@@ -130,6 +130,9 @@ func (a *Agent) monitor(ex *executorState) {
 // every task not yet terminal fails with REASON_EXECUTOR_TERMINATED (or is
 // killed, when a kill or shutdown was asked for), then the container is
 // destroyed: leftover processes of its session killed, CNI networks removed.
+//
+// src/slave/slave.cpp, Slave::executorTerminated and
+// Slave::sendExecutorTerminatedStatusUpdate.
 func (a *Agent) executorExited(ex *executorState, why string) {
 	a.mu.Lock()
 	if ex.ended {
@@ -168,7 +171,9 @@ func (a *Agent) executorExited(ex *executorState, why string) {
 	close(ex.exited)
 }
 
-// failLaunchLocked ends a run that never started.
+// failLaunchLocked ends a run that never started (src/slave/slave.cpp,
+// Slave::executorLaunched: a failed containerizer launch fails its tasks
+// with REASON_CONTAINER_LAUNCH_FAILED).
 func (a *Agent) failLaunchLocked(ex *executorState, err error) {
 	ex.ended = true
 	ex.run.Terminated = true

@@ -16,14 +16,25 @@ var hostDefaultPath = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
 // Bash finds bash on PATH, or else in the directories of the host's
 // default PATH.
 func Bash() (string, error) {
-	p, err := exec.LookPath("bash")
+	p, err := LookPath("bash", hostDefaultPath...)
+	if err != nil {
+		return "", fmt.Errorf("processes run in bash, which is neither on PATH nor in %v: %w", hostDefaultPath, errors.Unwrap(err))
+	}
+	return p, nil
+}
+
+// LookPath finds the program name on PATH, or else in dirs: a process the
+// Mesos agent starts may have no PATH, or one without the sbin directories.
+// The error is exec.LookPath's for PATH.
+func LookPath(name string, dirs ...string) (string, error) {
+	p, err := exec.LookPath(name)
 	if err == nil {
 		return p, nil
 	}
-	for _, dir := range hostDefaultPath {
-		if p, err2 := exec.LookPath(dir + "/bash"); err2 == nil {
+	for _, dir := range dirs {
+		if p, err2 := exec.LookPath(dir + "/" + name); err2 == nil {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("processes run in bash, which is neither on PATH nor in %v: %w", hostDefaultPath, errors.Unwrap(err))
+	return "", err
 }
