@@ -13,7 +13,9 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	zapobserver "go.uber.org/zap/zaptest/observer"
 
 	"github.com/dewarhq/dewar/announcer"
 	"github.com/dewarhq/dewar/internal/testenv"
@@ -28,15 +30,24 @@ const sessionTimeout = 2 * time.Second
 
 func newAnnouncer(t testing.TB, srv *zktest.Server, mod func(*announcer.Config)) *announcer.Announcer {
 	t.Helper()
-	cfg := announcer.Config{Ensemble: []string{srv.Addr()}, SessionTimeout: sessionTimeout, ConnectTimeout: 30 * time.Second}
+	a, _ := newAnnouncerOn(t, []string{srv.Addr()}, mod)
+	return a
+}
+
+// newAnnouncerOn is newAnnouncer on an ensemble; logs holds its log lines
+// of level Info and above (empty for a benchmark).
+func newAnnouncerOn(t testing.TB, ensemble []string, mod func(*announcer.Config)) (a *announcer.Announcer, logs *zapobserver.ObservedLogs) {
+	t.Helper()
+	cfg := announcer.Config{Ensemble: ensemble, SessionTimeout: sessionTimeout, ConnectTimeout: 30 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	core, logs := zapobserver.New(zapcore.InfoLevel)
 	log := zap.NewNop() // benchmarks: a line per member would drown the numbers
 	if _, bench := t.(*testing.B); !bench {
-		log = zaptest.NewLogger(t)
+		log = zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
 	}
 	a, err := announcer.New(ctx, cfg, log)
 	if err != nil {
@@ -47,7 +58,7 @@ func newAnnouncer(t testing.TB, srv *zktest.Server, mod func(*announcer.Config))
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return a
+	return a, logs
 }
 
 // observer is a second client, as Finagle or Prometheus would be.

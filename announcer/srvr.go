@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,16 @@ const (
 	servingYes                    // a leader, follower, observer or standalone that serves
 )
 
+// srvrAnswer is what one server said: whether it serves and, when it
+// said so, the last zxid it has applied (noZxid: not said; an empty
+// database says 0).
+type srvrAnswer struct {
+	serving serving
+	zxid    int64
+}
+
+const noZxid = -1
+
 // srvrTimeout bounds one srvr exchange: the command is answered by the
 // server's connection thread without a quorum round, in milliseconds even
 // on a loaded server.
@@ -30,23 +41,25 @@ const srvrTimeout = time.Second
 // instance is not currently serving requests" while it has no quorum or
 // has not finished syncing with its leader (StatCommand.commandRun,
 // AbstractFourLetterCommand.ZK_NOT_SERVING), otherwise its statistics with
-// a "Mode: leader|follower|observer|standalone" line. srvr is the one
+// a "Mode: leader|follower|observer|standalone" line and a "Zxid: 0x..."
+// line, the last transaction the server has applied
+// (ServerStats.getLastProcessedZxid). srvr is the one
 // command ZooKeeper whitelists by default (4lw.commands.whitelist); a
 // server that refuses it answers "srvr is not executed because it is not in
 // the whitelist.", which says nothing (servingUnknown).
-func askSrvr(ctx context.Context, addr string) serving {
+func askSrvr(ctx context.Context, addr string) srvrAnswer {
 	ctx, cancel := context.WithTimeout(ctx, srvrTimeout)
 	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return servingDown
+		return srvrAnswer{servingDown, noZxid}
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
 	if _, err := io.WriteString(c, "srvr"); err != nil {
-		return servingDown
+		return srvrAnswer{servingDown, noZxid}
 	}
 	return parseSrvr(io.LimitReader(c, 64<<10))
 }
@@ -54,14 +67,21 @@ func askSrvr(ctx context.Context, addr string) serving {
 // parseSrvr classifies a srvr answer. No answer at all (a server that
 // closes the connection while it starts or stops) is servingDown: only a
 // server that says something else tells that srvr is of no use there.
-func parseSrvr(r io.Reader) serving {
+func parseSrvr(r io.Reader) srvrAnswer {
 	sc := bufio.NewScanner(r)
 	said := false
+	zxid := int64(noZxid)
 	for sc.Scan() {
 		said = true
 		line := strings.TrimSpace(sc.Text())
 		if strings.Contains(line, "not currently serving requests") {
-			return servingNo
+			return srvrAnswer{servingNo, noZxid}
+		}
+		if hex, ok := strings.CutPrefix(line, "Zxid: 0x"); ok {
+			if n, err := strconv.ParseInt(hex, 16, 64); err == nil {
+				zxid = n
+			}
+			continue
 		}
 		mode, ok := strings.CutPrefix(line, "Mode: ")
 		if !ok {
@@ -69,20 +89,25 @@ func parseSrvr(r io.Reader) serving {
 		}
 		switch mode {
 		case "leader", "follower", "observer", "standalone":
-			return servingYes
+			// StatCommand prints Zxid before Mode.
+			return srvrAnswer{servingYes, zxid}
 		default: // "read-only": refuses the announcer's read-write session
-			return servingNo
+			return srvrAnswer{servingNo, noZxid}
 		}
 	}
 	if !said {
-		return servingDown
+		return srvrAnswer{servingDown, noZxid}
 	}
-	return servingUnknown
+	return srvrAnswer{servingUnknown, noZxid}
 }
 
 // ensembleView is what the servers of an ensemble said to srvr.
 type ensembleView struct {
 	serving, notServing, unknown int // servers that answered so
+	// withZxid of the serving servers told their zxid; newest is the
+	// highest of those.
+	withZxid int
+	newest   int64 // noZxid: none said
 }
 
 // quorum: a majority of the ensemble's n servers serves, as it does once
@@ -90,17 +115,40 @@ type ensembleView struct {
 // syncs late must not hold up the announcers of a rebuilt ensemble.
 func (v ensembleView) quorum(n int) bool { return 2*v.serving > n }
 
-// askEnsemble asks every server, in random order (so that a thousand
-// announcers do not all ask the same one first).
+// lacks says that the ensemble of n servers serves without the transaction
+// seen: a majority serves and says its zxid, and none of those has applied
+// seen. A server serves only once it has synced with its leader, which has
+// every committed transaction (ZooKeeper's leader election picks the most
+// up-to-date server; Learner.syncWithLeader), so that happens when the
+// ensemble lost its data (rebuilt empty, or restored from an older backup),
+// or, for a few milliseconds, when every server asked lags the one that
+// answered the announcer. The first is why the old session is refused for
+// good; the second costs a fresh connection that keepSession closes when
+// the old session comes back (it keeps the old session while its members
+// exist). seen 0 (nothing seen) is never lacking.
+func (v ensembleView) lacks(n int, seen int64) bool {
+	return seen > 0 && 2*v.withZxid > n && v.newest < seen
+}
+
+// askEnsemble asks every server at once: the answer takes as long as the
+// slowest server, not the sum of them (a loaded server may take most of
+// srvrTimeout to accept).
 func askEnsemble(ctx context.Context, servers []string) ensembleView {
-	var v ensembleView
-	for _, i := range rand.Perm(len(servers)) {
-		if ctx.Err() != nil {
-			break
-		}
-		switch askSrvr(ctx, servers[i]) {
+	answers := make([]srvrAnswer, len(servers))
+	var wg sync.WaitGroup
+	for i, addr := range servers {
+		wg.Go(func() { answers[i] = askSrvr(ctx, addr) })
+	}
+	wg.Wait()
+	v := ensembleView{newest: noZxid}
+	for _, ans := range answers {
+		switch ans.serving {
 		case servingYes:
 			v.serving++
+			if ans.zxid != noZxid {
+				v.withZxid++
+				v.newest = max(v.newest, ans.zxid)
+			}
 		case servingNo:
 			v.notServing++
 		case servingUnknown:

@@ -13,25 +13,58 @@ import (
 // What ZooKeeper 3.8 answers to srvr (StatCommand), and what the announcer
 // makes of it: only a serving server may lead to a fresh connection, and
 // an answer that says nothing leaves the decision to the refusals alone.
+// A serving server's zxid is kept: it tells whether the ensemble has the
+// announcer's members.
 func TestParseSrvr(t *testing.T) {
 	stats := "Zookeeper version: 3.8.0-debian, built on 2022-11-02 15:04 UTC\nLatency min/avg/max: 0/0.0/0\nReceived: 1\nSent: 0\nConnections: 1\nOutstanding: 0\nZxid: 0x200000004\nMode: %s\nNode count: 5\n"
+	const zxid = 0x200000004
 	for _, tc := range []struct {
 		name, answer string
-		want         serving
+		want         srvrAnswer
 	}{
-		{"leader", strings.Replace(stats, "%s", "leader", 1), servingYes},
-		{"follower", strings.Replace(stats, "%s", "follower", 1), servingYes},
-		{"observer", strings.Replace(stats, "%s", "observer", 1), servingYes},
-		{"standalone", strings.Replace(stats, "%s", "standalone", 1), servingYes},
-		{"read-only", strings.Replace(stats, "%s", "read-only", 1), servingNo},
-		{"no quorum", "This ZooKeeper instance is not currently serving requests\n", servingNo},
-		{"not whitelisted", "srvr is not executed because it is not in the whitelist.\n", servingUnknown},
-		{"closed without a word", "", servingDown},
-		{"cut short", "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\n", servingUnknown},
+		{"leader", strings.Replace(stats, "%s", "leader", 1), srvrAnswer{servingYes, zxid}},
+		{"follower", strings.Replace(stats, "%s", "follower", 1), srvrAnswer{servingYes, zxid}},
+		{"observer", strings.Replace(stats, "%s", "observer", 1), srvrAnswer{servingYes, zxid}},
+		{"standalone", strings.Replace(stats, "%s", "standalone", 1), srvrAnswer{servingYes, zxid}},
+		{"serving, no zxid said", "Zookeeper version: 3.8.0\nMode: leader\n", srvrAnswer{servingYes, noZxid}},
+		{"serving, garbled zxid", "Zxid: 0xnope\nMode: follower\n", srvrAnswer{servingYes, noZxid}},
+		{"read-only", strings.Replace(stats, "%s", "read-only", 1), srvrAnswer{servingNo, noZxid}},
+		{"no quorum", "This ZooKeeper instance is not currently serving requests\n", srvrAnswer{servingNo, noZxid}},
+		{"not whitelisted", "srvr is not executed because it is not in the whitelist.\n", srvrAnswer{servingUnknown, noZxid}},
+		{"closed without a word", "", srvrAnswer{servingDown, noZxid}},
+		{"cut short", "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\n", srvrAnswer{servingUnknown, noZxid}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := parseSrvr(strings.NewReader(tc.answer)); got != tc.want {
-				t.Errorf("parseSrvr(%q) = %v, want %v", tc.answer, got, tc.want)
+				t.Errorf("parseSrvr(%q) = %+v, want %+v", tc.answer, got, tc.want)
+			}
+		})
+	}
+}
+
+// An ensemble lacks the announcer's members only when a majority serves,
+// says its zxid, and none of those has applied the members' zxid.
+func TestEnsembleLacks(t *testing.T) {
+	const seen = 0x300000010
+	for _, tc := range []struct {
+		name string
+		v    ensembleView
+		n    int
+		seen int64
+		want bool
+	}{
+		{"majority serves, all older: wiped", ensembleView{serving: 2, withZxid: 2, newest: 0x100000003}, 3, seen, true},
+		{"one of the majority has it", ensembleView{serving: 2, withZxid: 2, newest: seen}, 3, seen, false},
+		{"newer epoch: an election since", ensembleView{serving: 3, withZxid: 3, newest: 0x400000000}, 3, seen, false},
+		{"only a minority serves", ensembleView{serving: 1, notServing: 2, withZxid: 1, newest: 0x100000003}, 3, seen, false},
+		{"majority serves but one said no zxid", ensembleView{serving: 2, withZxid: 1, newest: 0x100000003}, 3, seen, false},
+		{"nothing seen yet", ensembleView{serving: 3, withZxid: 3, newest: 0x100000003}, 3, 0, false},
+		{"standalone, wiped", ensembleView{serving: 1, withZxid: 1, newest: 0x2}, 1, seen, true},
+		{"empty database says 0", ensembleView{serving: 3, withZxid: 3, newest: 0}, 3, seen, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.v.lacks(tc.n, tc.seen); got != tc.want {
+				t.Errorf("%+v.lacks(%d, %#x) = %v, want %v", tc.v, tc.n, tc.seen, got, tc.want)
 			}
 		})
 	}
@@ -43,8 +76,8 @@ func TestAskSrvrRealServer(t *testing.T) {
 	srv := zktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if got := askSrvr(ctx, srv.Addr()); got != servingYes {
-		t.Errorf("srvr of a standalone server: %v, want %v", got, servingYes)
+	if got := askSrvr(ctx, srv.Addr()); got.serving != servingYes || got.zxid == noZxid {
+		t.Errorf("srvr of a standalone server: %+v, want %v with its zxid", got, servingYes)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,13 +85,13 @@ func TestAskSrvrRealServer(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	if got, want := askSrvr(ctx, closed), servingDown; got != want {
+	if got, want := askSrvr(ctx, closed), (srvrAnswer{servingDown, noZxid}); got != want {
 		t.Errorf("srvr of a port nobody listens on: %v, want %v", got, want)
 	}
 	if v := askEnsemble(ctx, []string{closed, srv.Addr()}); v.serving != 1 || v.quorum(2) || !v.quorum(1) {
 		t.Errorf("one server down, one serving: %+v, want 1 serving: a majority of 1, not of 2", v)
 	}
-	if v := askEnsemble(ctx, []string{closed}); v != (ensembleView{}) {
+	if v := askEnsemble(ctx, []string{closed}); v != (ensembleView{newest: noZxid}) {
 		t.Errorf("no server listening: %+v, want no answer", v)
 	}
 }

@@ -16,10 +16,12 @@ import (
 // A server restarted with an empty database (disaster recovery) refuses the
 // announcer's connection forever: go-zookeeper resends the zxid it has seen,
 // which is ahead of the server's. The announcer must notice, open a new
-// connection and announce again, once.
+// connection and announce again, once. It notices from what the server
+// says (srvr: serving, at a zxid older than its members'), not by waiting
+// for refusals to last.
 func TestWipedZooKeeperMembersComeBack(t *testing.T) {
 	srv := zktest.Start(t)
-	a := newAnnouncer(t, srv, nil)
+	a, logs := newAnnouncerOn(t, []string{srv.Addr()}, nil)
 	if err := a.Join(ctxT(t), twoNetworks()); err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +42,12 @@ func TestWipedZooKeeperMembersComeBack(t *testing.T) {
 		return true, state
 	})
 	t.Logf("members back %v after the server restarted empty", time.Since(restarted))
+	if logs.FilterMessageSnippet("the ensemble lost its data").Len() == 0 {
+		t.Error("the announcer did not tell from srvr that the ensemble lost its data")
+	}
+	if n := logs.FilterMessageSnippet("keep refusing the session").Len(); n > 0 {
+		t.Errorf("the fresh connection opened on the refusal timer (%d times), not on what srvr said", n)
+	}
 	// Never two: watch for a while longer (the old connection is retired,
 	// the new one must not announce twice).
 	deadline := time.Now().Add(2 * sessionTimeout)
