@@ -309,26 +309,34 @@ func (a *Announcer) createBatch(st *state, sid int64, batch []slot, desired map[
 // ensurePath creates p and its ancestors as persistent nodes with the ACL.
 // Exists comes first because ZooKeeper checks CREATE on the parent before it
 // reports that a node exists, and a shared root is often not ours to write.
+// It looks at p first and goes up only while nodes are missing: a path that
+// exists costs one round trip, not one per level (after a wipe, a thousand
+// announcers re-create their members under the same few parents at once).
 func (a *Announcer) ensurePath(st *state, p string) error {
 	if st.parents[p] {
 		return nil
-	}
-	if p != "/" {
-		if err := a.ensurePath(st, path.Dir(p)); err != nil {
-			return err
-		}
 	}
 	ok, _, err := a.conn().Exists(p)
 	if err != nil {
 		return fmt.Errorf("check serverset path %s: %w", p, err)
 	}
 	if !ok {
+		if p != "/" {
+			if err := a.ensurePath(st, path.Dir(p)); err != nil {
+				return err
+			}
+		}
 		_, err := a.conn().Create(p, nil, 0, a.acl)
 		if err != nil && !errors.Is(err, zk.ErrNodeExists) {
 			return fmt.Errorf("create serverset path %s: %w", p, err)
 		}
 	}
-	st.parents[p] = true
+	for q := p; !st.parents[q]; q = path.Dir(q) {
+		st.parents[q] = true // and so do its ancestors
+		if q == "/" {
+			break
+		}
+	}
 	return nil
 }
 

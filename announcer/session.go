@@ -347,7 +347,16 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		}
 		// go-zookeeper keeps the session id while it reconnects and
 		// zeroes it only when told of the expiry.
-		*rs = rescue{probe: probe, lostSID: cur.SessionID()}
+		*rs = rescue{probe: probe, lostSID: cur.SessionID(), lacking: rs.lacking}
+		if rs.lacking {
+			// The old session cannot come back to an ensemble that lacks
+			// what it has seen (at most it is told it expired). Its
+			// reconnects, a refused handshake on every server each
+			// second, would only load the servers the fresh connections
+			// of a whole cluster now need: stop them. Its members, if a
+			// restored database has some, are handled as below.
+			a.retire(cur)
+		}
 		return 0 // its events wake us
 	}
 	if rs.probe.State() != zk.StateHasSession {

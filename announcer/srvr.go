@@ -27,6 +27,7 @@ const (
 type srvrAnswer struct {
 	serving serving
 	zxid    int64
+	leads   bool // a leader, or a standalone server: it has every committed transaction
 }
 
 const noZxid = -1
@@ -53,13 +54,13 @@ func askSrvr(ctx context.Context, addr string) srvrAnswer {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return srvrAnswer{servingDown, noZxid}
+		return srvrAnswer{serving: servingDown, zxid: noZxid}
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
 	if _, err := io.WriteString(c, "srvr"); err != nil {
-		return srvrAnswer{servingDown, noZxid}
+		return srvrAnswer{serving: servingDown, zxid: noZxid}
 	}
 	return parseSrvr(io.LimitReader(c, 64<<10))
 }
@@ -75,7 +76,7 @@ func parseSrvr(r io.Reader) srvrAnswer {
 		said = true
 		line := strings.TrimSpace(sc.Text())
 		if strings.Contains(line, "not currently serving requests") {
-			return srvrAnswer{servingNo, noZxid}
+			return srvrAnswer{serving: servingNo, zxid: noZxid}
 		}
 		if hex, ok := strings.CutPrefix(line, "Zxid: 0x"); ok {
 			if n, err := strconv.ParseInt(hex, 16, 64); err == nil {
@@ -90,24 +91,24 @@ func parseSrvr(r io.Reader) srvrAnswer {
 		switch mode {
 		case "leader", "follower", "observer", "standalone":
 			// StatCommand prints Zxid before Mode.
-			return srvrAnswer{servingYes, zxid}
+			return srvrAnswer{serving: servingYes, zxid: zxid, leads: mode == "leader" || mode == "standalone"}
 		default: // "read-only": refuses the announcer's read-write session
-			return srvrAnswer{servingNo, noZxid}
+			return srvrAnswer{serving: servingNo, zxid: noZxid}
 		}
 	}
 	if !said {
-		return srvrAnswer{servingDown, noZxid}
+		return srvrAnswer{serving: servingDown, zxid: noZxid}
 	}
-	return srvrAnswer{servingUnknown, noZxid}
+	return srvrAnswer{serving: servingUnknown, zxid: noZxid}
 }
 
 // ensembleView is what the servers of an ensemble said to srvr.
 type ensembleView struct {
 	serving, notServing, unknown int // servers that answered so
 	// withZxid of the serving servers told their zxid; newest is the
-	// highest of those.
-	withZxid int
-	newest   int64 // noZxid: none said
+	// highest of those, leader the leader's (noZxid: none said).
+	withZxid       int
+	newest, leader int64
 }
 
 // quorum: a majority of the ensemble's n servers serves, as it does once
@@ -116,18 +117,22 @@ type ensembleView struct {
 func (v ensembleView) quorum(n int) bool { return 2*v.serving > n }
 
 // lacks says that the ensemble of n servers serves without the transaction
-// seen: a majority serves and says its zxid, and none of those has applied
-// seen. A server serves only once it has synced with its leader, which has
-// every committed transaction (ZooKeeper's leader election picks the most
-// up-to-date server; Learner.syncWithLeader), so that happens when the
-// ensemble lost its data (rebuilt empty, or restored from an older backup),
-// or, for a few milliseconds, when every server asked lags the one that
-// answered the announcer. The first is why the old session is refused for
-// good; the second costs a fresh connection that keepSession closes when
-// the old session comes back (it keeps the old session while its members
-// exist). seen 0 (nothing seen) is never lacking.
+// seen: its serving leader has not applied seen, or a majority serves and
+// says its zxid and none of those has. A leader has every committed
+// transaction (ZooKeeper elects the most up-to-date server), and a server
+// serves only once it has synced with its leader (Learner.syncWithLeader),
+// so that happens when the ensemble lost its data (rebuilt empty, or
+// restored from an older backup), or, for a few milliseconds after seen was
+// written, when every server asked lags the one that answered the
+// announcer. The first is why the old session is refused for good; the
+// second costs a fresh connection that keepSession closes when the old
+// session comes back (it keeps the old session while its members exist).
+// seen 0 (nothing seen) is never lacking.
 func (v ensembleView) lacks(n int, seen int64) bool {
-	return seen > 0 && 2*v.withZxid > n && v.newest < seen
+	if seen <= 0 {
+		return false
+	}
+	return (v.leader != noZxid && v.leader < seen) || (2*v.withZxid > n && v.newest < seen)
 }
 
 // askEnsemble asks every server at once: the answer takes as long as the
@@ -140,7 +145,7 @@ func askEnsemble(ctx context.Context, servers []string) ensembleView {
 		wg.Go(func() { answers[i] = askSrvr(ctx, addr) })
 	}
 	wg.Wait()
-	v := ensembleView{newest: noZxid}
+	v := ensembleView{newest: noZxid, leader: noZxid}
 	for _, ans := range answers {
 		switch ans.serving {
 		case servingYes:
@@ -148,6 +153,9 @@ func askEnsemble(ctx context.Context, servers []string) ensembleView {
 			if ans.zxid != noZxid {
 				v.withZxid++
 				v.newest = max(v.newest, ans.zxid)
+				if ans.leads {
+					v.leader = ans.zxid
+				}
 			}
 		case servingNo:
 			v.notServing++

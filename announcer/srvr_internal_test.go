@@ -22,17 +22,17 @@ func TestParseSrvr(t *testing.T) {
 		name, answer string
 		want         srvrAnswer
 	}{
-		{"leader", strings.Replace(stats, "%s", "leader", 1), srvrAnswer{servingYes, zxid}},
-		{"follower", strings.Replace(stats, "%s", "follower", 1), srvrAnswer{servingYes, zxid}},
-		{"observer", strings.Replace(stats, "%s", "observer", 1), srvrAnswer{servingYes, zxid}},
-		{"standalone", strings.Replace(stats, "%s", "standalone", 1), srvrAnswer{servingYes, zxid}},
-		{"serving, no zxid said", "Zookeeper version: 3.8.0\nMode: leader\n", srvrAnswer{servingYes, noZxid}},
-		{"serving, garbled zxid", "Zxid: 0xnope\nMode: follower\n", srvrAnswer{servingYes, noZxid}},
-		{"read-only", strings.Replace(stats, "%s", "read-only", 1), srvrAnswer{servingNo, noZxid}},
-		{"no quorum", "This ZooKeeper instance is not currently serving requests\n", srvrAnswer{servingNo, noZxid}},
-		{"not whitelisted", "srvr is not executed because it is not in the whitelist.\n", srvrAnswer{servingUnknown, noZxid}},
-		{"closed without a word", "", srvrAnswer{servingDown, noZxid}},
-		{"cut short", "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\n", srvrAnswer{servingUnknown, noZxid}},
+		{"leader", strings.Replace(stats, "%s", "leader", 1), srvrAnswer{servingYes, zxid, true}},
+		{"follower", strings.Replace(stats, "%s", "follower", 1), srvrAnswer{servingYes, zxid, false}},
+		{"observer", strings.Replace(stats, "%s", "observer", 1), srvrAnswer{servingYes, zxid, false}},
+		{"standalone", strings.Replace(stats, "%s", "standalone", 1), srvrAnswer{servingYes, zxid, true}},
+		{"serving, no zxid said", "Zookeeper version: 3.8.0\nMode: leader\n", srvrAnswer{servingYes, noZxid, true}},
+		{"serving, garbled zxid", "Zxid: 0xnope\nMode: follower\n", srvrAnswer{servingYes, noZxid, false}},
+		{"read-only", strings.Replace(stats, "%s", "read-only", 1), srvrAnswer{serving: servingNo, zxid: noZxid}},
+		{"no quorum", "This ZooKeeper instance is not currently serving requests\n", srvrAnswer{serving: servingNo, zxid: noZxid}},
+		{"not whitelisted", "srvr is not executed because it is not in the whitelist.\n", srvrAnswer{serving: servingUnknown, zxid: noZxid}},
+		{"closed without a word", "", srvrAnswer{serving: servingDown, zxid: noZxid}},
+		{"cut short", "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\n", srvrAnswer{serving: servingUnknown, zxid: noZxid}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := parseSrvr(strings.NewReader(tc.answer)); got != tc.want {
@@ -42,8 +42,8 @@ func TestParseSrvr(t *testing.T) {
 	}
 }
 
-// An ensemble lacks the announcer's members only when a majority serves,
-// says its zxid, and none of those has applied the members' zxid.
+// An ensemble lacks the announcer's members only when its leader, or a
+// majority of its servers, serves and says a zxid older than the members'.
 func TestEnsembleLacks(t *testing.T) {
 	const seen = 0x300000010
 	for _, tc := range []struct {
@@ -53,14 +53,16 @@ func TestEnsembleLacks(t *testing.T) {
 		seen int64
 		want bool
 	}{
-		{"majority serves, all older: wiped", ensembleView{serving: 2, withZxid: 2, newest: 0x100000003}, 3, seen, true},
-		{"one of the majority has it", ensembleView{serving: 2, withZxid: 2, newest: seen}, 3, seen, false},
-		{"newer epoch: an election since", ensembleView{serving: 3, withZxid: 3, newest: 0x400000000}, 3, seen, false},
-		{"only a minority serves", ensembleView{serving: 1, notServing: 2, withZxid: 1, newest: 0x100000003}, 3, seen, false},
-		{"majority serves but one said no zxid", ensembleView{serving: 2, withZxid: 1, newest: 0x100000003}, 3, seen, false},
-		{"nothing seen yet", ensembleView{serving: 3, withZxid: 3, newest: 0x100000003}, 3, 0, false},
-		{"standalone, wiped", ensembleView{serving: 1, withZxid: 1, newest: 0x2}, 1, seen, true},
-		{"empty database says 0", ensembleView{serving: 3, withZxid: 3, newest: 0}, 3, seen, true},
+		{"majority serves, all older: wiped", ensembleView{serving: 2, withZxid: 2, newest: 0x100000003, leader: noZxid}, 3, seen, true},
+		{"one of the majority has it", ensembleView{serving: 2, withZxid: 2, newest: seen, leader: noZxid}, 3, seen, false},
+		{"newer epoch: an election since", ensembleView{serving: 3, withZxid: 3, newest: 0x400000000, leader: 0x400000000}, 3, seen, false},
+		{"only a minority serves", ensembleView{serving: 1, notServing: 2, withZxid: 1, newest: 0x100000003, leader: noZxid}, 3, seen, false},
+		{"the leader alone answers, older: wiped", ensembleView{serving: 1, withZxid: 1, newest: 0x100000003, leader: 0x100000003}, 3, seen, true},
+		{"the leader alone answers, has it", ensembleView{serving: 1, withZxid: 1, newest: seen + 1, leader: seen + 1}, 3, seen, false},
+		{"majority serves but one said no zxid", ensembleView{serving: 2, withZxid: 1, newest: 0x100000003, leader: noZxid}, 3, seen, false},
+		{"nothing seen yet", ensembleView{serving: 3, withZxid: 3, newest: 0x100000003, leader: 0x100000003}, 3, 0, false},
+		{"standalone, wiped", ensembleView{serving: 1, withZxid: 1, newest: 0x2, leader: 0x2}, 1, seen, true},
+		{"empty database says 0", ensembleView{serving: 3, withZxid: 3, newest: 0, leader: 0}, 3, seen, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.v.lacks(tc.n, tc.seen); got != tc.want {
@@ -85,13 +87,13 @@ func TestAskSrvrRealServer(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	if got, want := askSrvr(ctx, closed), (srvrAnswer{servingDown, noZxid}); got != want {
+	if got, want := askSrvr(ctx, closed), (srvrAnswer{serving: servingDown, zxid: noZxid}); got != want {
 		t.Errorf("srvr of a port nobody listens on: %v, want %v", got, want)
 	}
 	if v := askEnsemble(ctx, []string{closed, srv.Addr()}); v.serving != 1 || v.quorum(2) || !v.quorum(1) {
 		t.Errorf("one server down, one serving: %+v, want 1 serving: a majority of 1, not of 2", v)
 	}
-	if v := askEnsemble(ctx, []string{closed}); v != (ensembleView{newest: noZxid}) {
+	if v := askEnsemble(ctx, []string{closed}); v != (ensembleView{newest: noZxid, leader: noZxid}) {
 		t.Errorf("no server listening: %+v, want no answer", v)
 	}
 }
