@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Flags are the executor's announcer flags, named as Thermos names them.
+// Flags are dewar-executor's announcer flags, named as Thermos names them.
 // Register them on the executor's FlagSet and call Config after parsing.
 type Flags struct {
 	Ensemble        string
@@ -19,12 +19,12 @@ type Flags struct {
 
 // Register adds --announcer-* to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Ensemble, "announcer-ensemble", "", "ZooKeeper ensemble host:port[,host:port] to announce into; empty: no announcing")
-	fs.StringVar(&f.ServersetPath, "announcer-serverset-path", DefaultRoot, "root of the serversets: <root>/<role>/<environment>/<job>")
-	fs.BoolVar(&f.AllowCustomPath, "announcer-allow-custom-serverset-path", false, "allow jobs to choose their serverset path with announce.zk_path")
-	fs.StringVar(&f.Hostname, "announcer-hostname", "", "host name to announce for tasks on host networking (default: the agent's host name)")
-	fs.StringVar(&f.AuthConfig, "announcer-zookeeper-auth-config", "", "Aurora zkauth JSON with the identities and ACL for announced znodes")
-	fs.StringVar(&f.PrimaryNetwork, "announcer-primary-network", "", "network whose address goes under the job path (default: the task's first network)")
+	fs.StringVar(&f.Ensemble, "announcer-ensemble", "", "ZooKeeper ensemble host:port[,host:port][/chroot] to announce into; empty: no announcing")
+	fs.StringVar(&f.ServersetPath, "announcer-serverset-path", DefaultRoot, "root of the serverset paths: <root>/<role>/<environment>/<job>")
+	fs.BoolVar(&f.AllowCustomPath, "announcer-allow-custom-serverset-path", false, "allow a job's announce.zk_path to choose its own serverset path")
+	fs.StringVar(&f.Hostname, "announcer-hostname", "", "host name to use instead of the agent's, in templates and host-networking announcements")
+	fs.StringVar(&f.AuthConfig, "announcer-zookeeper-auth-config", "", "file with Aurora's ZooKeeper auth JSON ({\"auth\":[...],\"acl\":[...]}); empty: open ACL")
+	fs.StringVar(&f.PrimaryNetwork, "announcer-primary-network", "", "CNI network whose address goes under the classic job path; default: the task's first network")
 }
 
 // Config turns the flags into a Config; enabled is false when no ensemble

@@ -35,12 +35,6 @@ func main() {
 func run() error {
 	fs := flag.NewFlagSet("dewar-executor", flag.ContinueOnError)
 	var (
-		ensemble       = fs.String("announcer-ensemble", "", "ZooKeeper ensemble (host:port,...) to announce into; empty: no announcing")
-		serversetPath  = fs.String("announcer-serverset-path", announcer.DefaultRoot, "root of the serverset paths: <root>/<role>/<environment>/<job>")
-		allowCustom    = fs.Bool("announcer-allow-custom-serverset-path", false, "allow a job's announce.zk_path to choose its own serverset path")
-		annHostname    = fs.String("announcer-hostname", "", "host name to use instead of the agent's, in templates and host-networking announcements")
-		zkAuth         = fs.String("announcer-zookeeper-auth-config", "", "file with Aurora's ZooKeeper auth JSON ({\"auth\":[...],\"acl\":[...]}); empty: open ACL")
-		primaryNetwork = fs.String("announcer-primary-network", "", "CNI network whose address goes under the classic job path; default: the task's first network")
 		logDest        = fs.String("runner-logger-destination", sandbox.LogFile, "where process stdout/stderr go: file, console, both or none")
 		logMode        = fs.String("runner-logger-mode", sandbox.LogStandard, "process log mode: standard or rotate")
 		rotateMB       = fs.Int("runner-rotate-log-size-mb", 100, "rotate mode: rotate a process log at this size (MiB)")
@@ -60,6 +54,8 @@ func run() error {
 		sampleEvery    = fs.Duration("checkpoint-sample-interval", usage.DefaultInterval, "how often to sample each process's CPU and memory and the sandbox's disk use into the task checkpoint that dewar-observer reads; 0 turns sampling off")
 		ackTimeout     = fs.Duration("status-ack-timeout", executor.DefaultAckTimeout, "once every task has ended, exit after this long even if the agent has not acknowledged every update (the agent drops some without an ACK)")
 	)
+	var ann announcer.Flags
+	ann.Register(fs)
 	inert := thermosOnlyFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
@@ -99,7 +95,7 @@ func run() error {
 		return fmt.Errorf("becoming a child subreaper: %w", err)
 	}
 	opt := taskrun.Options{
-		Hostname: *annHostname,
+		Hostname: ann.Hostname,
 		Log: sandbox.LogConfig{
 			Destination:     *logDest,
 			Mode:            *logMode,
@@ -132,26 +128,12 @@ func run() error {
 	default:
 		opt.CheckpointSampleInterval = *sampleEvery
 	}
-	if *ensemble != "" {
-		hosts, chroot, err := announcer.ParseEnsemble(*ensemble)
-		if err != nil {
-			return fmt.Errorf("--announcer-ensemble: %w", err)
-		}
-		ac := &announcer.Config{
-			Ensemble:        hosts,
-			Chroot:          chroot,
-			Root:            *serversetPath,
-			AllowCustomPath: *allowCustom,
-			PrimaryNetwork:  *primaryNetwork,
-		}
-		if *zkAuth != "" {
-			auth, err := announcer.LoadAuthConfig(*zkAuth)
-			if err != nil {
-				return fmt.Errorf("--announcer-zookeeper-auth-config: %w", err)
-			}
-			ac.Auth = auth
-		}
-		opt.Announcer = ac
+	// The ensemble, the serverset root and the auth file are checked
+	// here, so that a bad one fails the executor at start, not its task.
+	if ac, enabled, err := ann.Config(); err != nil {
+		return err
+	} else if enabled {
+		opt.Announcer = &ac
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
