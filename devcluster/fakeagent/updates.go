@@ -17,8 +17,8 @@ func (a *Agent) executorUpdateLocked(ex *executorState, st mesos.TaskStatus) err
 	if t == nil {
 		// An update for a task the agent does not know (lost with a wiped
 		// checkpoint): keep it, so that it still reaches the framework.
-		t = &taskState{info: mesos.TaskInfo{Name: st.TaskID.Value, TaskID: st.TaskID, AgentID: *a.info.ID}, seen: map[string]bool{}, launched: true}
-		t.dir = a.store.taskDir(ex.fw.id(), ex.id(), st.TaskID.Value)
+		t = a.newTask(ex, mesos.TaskInfo{Name: st.TaskID.Value, TaskID: st.TaskID, AgentID: *a.info.ID})
+		t.launched = true
 		if err := writeProto(filepath.Join(t.dir, "task.info"), &t.info); err != nil {
 			return err
 		}
@@ -47,6 +47,18 @@ func (a *Agent) agentUpdateLocked(ex *executorState, t *taskState, state mesos.T
 	return a.checkpointLocked(ex, t, st)
 }
 
+// newTask is the state of a task new to ex. Its updates go to the stream
+// of ex's current run, where Mesos keeps them (the run the task was
+// launched in), for the task's whole life.
+func (a *Agent) newTask(ex *executorState, info mesos.TaskInfo) *taskState {
+	return &taskState{
+		info:    info,
+		dir:     a.store.taskDir(ex.fw.id(), ex.id(), info.TaskID.Value),
+		updates: a.store.taskUpdatesPath(a.info.ID.GetValue(), ex.fw.id(), ex.id(), ex.run.ContainerID, info.TaskID.Value),
+		seen:    map[string]bool{},
+	}
+}
+
 // checkpointLocked completes st with the agent's view, appends it to the
 // task's update stream (fsync'd), records it as the task's latest status,
 // prints it and queues it for the OnUpdate callbacks.
@@ -63,10 +75,7 @@ func (a *Agent) checkpointLocked(ex *executorState, t *taskState, st mesos.TaskS
 		st.Timestamp = &now
 	}
 	a.mergeContainerStatus(ex, &st)
-	if err := appendUpdate(t.dir, &st); err != nil {
-		return err
-	}
-	if err := appendMesosStream(ex.run.Sandbox, ex.fw.id(), ex.info.ExecutorID.Value, a.info.ID.GetValue(), st); err != nil {
+	if err := appendUpdate(t.updates, ex.fw.id(), ex.info.ExecutorID.Value, a.info.ID.GetValue(), st); err != nil {
 		return err
 	}
 	t.seen[string(st.UUID)] = true
