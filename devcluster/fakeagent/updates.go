@@ -107,32 +107,21 @@ func (a *Agent) mergeContainerStatus(ex *executorState, st *mesos.TaskStatus) {
 	st.ContainerStatus = &cs
 }
 
-// monitor waits for the executor's process to end.
+// monitor waits for the executor's process to end. An executor this
+// process started reports its exit on its reaped channel; one recovered
+// after a restart (not our child) is watched through a pidfd (waitExit).
 func (a *Agent) monitor(ex *executorState) {
 	defer a.wg.Done()
-	reaped := reapedChan(ex.run.PID)
-	// An executor this process started reports its exit on reaped; only
-	// one recovered after a restart (not our child) has to be polled.
-	var tick <-chan time.Time
-	if reaped == nil {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
+	if reaped := reapedChan(ex.run.PID); reaped != nil {
 		select {
 		case <-a.ctx.Done():
 			return
 		case <-reaped:
-			a.executorExited(ex, "executor process exited")
-			return
-		case <-tick:
-			if !processAlive(ex.run.PID, ex.run.StartTime) {
-				a.executorExited(ex, "executor process exited")
-				return
-			}
 		}
+	} else if !waitExit(a.ctx, ex.run.PID, ex.run.StartTime, ex.log) {
+		return
 	}
+	a.executorExited(ex, "executor process exited")
 }
 
 // executorExited ends the executor's run as Mesos' executorTerminated does:
