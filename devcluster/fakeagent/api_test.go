@@ -209,14 +209,15 @@ func TestSubscribeStream(t *testing.T) {
 // record at the stream's end (a crash mid-append) is cut off on recovery,
 // so the next update is checkpointed whole after the ones before it.
 func TestAckAfterCheckpoint(t *testing.T) {
+	const taskID = "task-c[0]*" // an id with glob metacharacters is a plain name on disk
 	dir := t.TempDir()
 	a := startAgent(t, dir)
-	fe := launchFake(t, a, framework("fw-c", true, false), "ex-c", "task-c")
+	fe := launchFake(t, a, framework("fw-c", true, false), "ex-c", taskID)
 	c := tcpClient(a, fe)
 	s := c.subscribe(t, "application/x-protobuf", nil, nil)
 	s.expect(t, executor.Event_SUBSCRIBED)
 	launch := s.expect(t, executor.Event_LAUNCH)
-	st := status("task-c", mesos.TASK_RUNNING)
+	st := status(taskID, mesos.TASK_RUNNING)
 	if code, body, err := c.post(c.updateCall(st), "application/x-protobuf"); err != nil || code != http.StatusAccepted {
 		t.Fatalf("UPDATE: %d %s %v", code, body, err)
 	}
@@ -226,7 +227,7 @@ func TestAckAfterCheckpoint(t *testing.T) {
 	if !ok {
 		t.Fatalf("run dir %s is not laid out as Mesos'", fe.env["MESOS_DIRECTORY"])
 	}
-	stream := mesosmeta.UpdatesPath(meta, "task-c")
+	stream := mesosmeta.UpdatesPath(meta, taskID)
 	recs, err := mesosmeta.ReadStream(stream)
 	if err != nil || len(recs) != 1 || recs[0].Ack || !bytes.Equal(recs[0].UUID, st.UUID) {
 		t.Fatalf("checkpoint after ACKNOWLEDGED: %v (%v), want one UPDATE with uuid %x", recs, err, st.UUID)
@@ -245,11 +246,11 @@ func TestAckAfterCheckpoint(t *testing.T) {
 	f.Close()
 
 	b := startAgent(t, dir)
-	task := findTask(t, b, "fw-c", "ex-c", "task-c")
+	task := findTask(t, b, "fw-c", "ex-c", taskID)
 	if task.State != "TASK_RUNNING" {
 		t.Fatalf("recovered task state %s, want TASK_RUNNING", task.State)
 	}
-	fin := status("task-c", mesos.TASK_FINISHED)
+	fin := status(taskID, mesos.TASK_FINISHED)
 	s2 := tcpClient(b, fe).subscribe(t, "application/x-protobuf", []mesos.TaskInfo{launch.Launch.Task}, []executor.Call_Update{{Status: fin}})
 	s2.expect(t, executor.Event_SUBSCRIBED)
 	s2.expect(t, executor.Event_ACKNOWLEDGED)

@@ -179,9 +179,16 @@ func (s *store) taskUpdatesPath(agent, fw, ex, containerID, task string) string 
 // run has one. Should several runs have one, the most recently written
 // wins, with a warning.
 func (s *store) findTaskUpdates(agent, fw, ex, task string, log *zap.Logger) (string, error) {
-	paths, err := filepath.Glob(s.taskUpdatesPath(agent, fw, ex, "*", task))
+	// Not a glob: ids may hold its metacharacters.
+	runs, err := listDirs(filepath.Join(s.root, "slaves", agent, "frameworks", fw, "executors", ex, "runs"))
 	if err != nil {
-		return "", fmt.Errorf("fakeagent: recover updates of task %s: %w", task, err)
+		return "", err
+	}
+	var paths []string
+	for _, c := range runs {
+		if p := s.taskUpdatesPath(agent, fw, ex, c, task); exists(p) {
+			paths = append(paths, p)
+		}
 	}
 	if len(paths) > 1 {
 		log.Warn("task has a status update stream in more than one run; recovering the newest", zap.String("task_id", task), zap.Strings("streams", paths))
