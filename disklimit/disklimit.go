@@ -10,11 +10,11 @@ package disklimit
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/usage"
 )
 
 // DefaultInterval is Thermos' DiskCollectorSettings.DISK_COLLECTION_INTERVAL.
@@ -34,11 +34,13 @@ func (e Exceeded) Message() string {
 
 // Config says what to watch.
 type Config struct {
-	Dir      string                 // the task's sandbox
-	Reserved int64                  // bytes; <= 0: nothing to enforce
-	Interval time.Duration          // between samples; <= 0: DefaultInterval
-	Measure  func(dir string) int64 // nil: Usage
-	Log      *zap.Logger            // nil: no logging
+	Dir      string        // the task's sandbox
+	Reserved int64         // bytes; <= 0: nothing to enforce
+	Interval time.Duration // between samples; <= 0: DefaultInterval
+	// Measure measures Dir; nil: Usage. A task's executor passes its
+	// usage.SharedDisk's, so that one walk serves this and the checkpoint.
+	Measure func(ctx context.Context, dir string) int64
+	Log     *zap.Logger // nil: no logging
 }
 
 // Watch samples cfg.Dir now and then every cfg.Interval, each sample in
@@ -56,7 +58,7 @@ func Watch(ctx context.Context, cfg Config) <-chan Exceeded {
 		cfg.Interval = DefaultInterval
 	}
 	if cfg.Measure == nil {
-		cfg.Measure = Usage
+		cfg.Measure = func(_ context.Context, dir string) int64 { return Usage(dir) }
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -66,7 +68,7 @@ func Watch(ctx context.Context, cfg Config) <-chan Exceeded {
 		tick := time.NewTicker(cfg.Interval)
 		defer tick.Stop()
 		for {
-			used := cfg.Measure(cfg.Dir)
+			used := cfg.Measure(ctx, cfg.Dir)
 			cfg.Log.Debug("sandbox disk use", zap.String("dir", cfg.Dir), zap.Int64("used_bytes", used),
 				zap.Int64("reserved_bytes", cfg.Reserved))
 			// resource_manager.py: "if sample > self._max_disk".
@@ -84,23 +86,7 @@ func Watch(ctx context.Context, cfg Config) <-chan Exceeded {
 	return out
 }
 
-// Usage is the bytes under dir as Thermos counts them: twitter.common's
-// dirutil.du walks the tree (os.walk, symlinked directories not followed)
-// and adds up the size of every file, so apparent sizes, not allocated
-// blocks. Entries that vanish or cannot be read count as 0, as its
-// safe_size does.
-func Usage(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
-			return nil
-		}
-		info, err := de.Info()
-		if err != nil {
-			return nil
-		}
-		n += info.Size()
-		return nil
-	})
-	return n
-}
+// Usage is the bytes under dir as Thermos counts them (usage.FileBytes:
+// twitter.common's dirutil.du, apparent sizes of the files, symlinked
+// directories not followed).
+func Usage(dir string) int64 { return usage.FileBytes(dir) }

@@ -73,7 +73,7 @@ func TestWatch(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			t.Cleanup(cancel)
 			var calls atomic.Int64
-			measure := func(string) int64 {
+			measure := func(context.Context, string) int64 {
 				i := int(calls.Add(1)) - 1
 				return tt.samples[min(i, len(tt.samples)-1)]
 			}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io/fs"
 	"net/netip"
+	"os"
 	"slices"
+	"sync"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
@@ -26,28 +28,97 @@ type AgentView struct {
 	Note string `json:"note,omitempty"`
 }
 
-// agentView reads the agent's view of e's addresses.
-func agentView(e *Entry) AgentView {
+// agentStreams keeps what the observer takes from each task's status
+// update stream (task.updates): the agent's NetworkInfos of the latest
+// update that has any. An entry is reused while the file's inode, size and
+// mtime are those it was read at (fileKey, as the index keeps checkpoints):
+// the agent only appends to the stream (and truncates it on recovery), so
+// a new record changes its size. Without this a task page re-read and
+// re-parsed the whole stream on every request.
+type agentStreams struct {
+	// read reads a stream: mesosmeta.ReadStream (tests count the calls).
+	read func(path string) ([]mesosmeta.Record, error)
+
+	mu sync.Mutex
+	m  map[string]agentStream // guarded by mu; stream path -> what it said
+}
+
+type agentStream struct {
+	key    fileKey
+	runDir string
+	agent  []mesos.NetworkInfo // the agent's entries (SplitViews)
+	note   string              // why there are none
+}
+
+// view is the agent's view of e's addresses.
+func (c *agentStreams) view(e *Entry) AgentView {
 	meta, ok := mesosmeta.MetaRunDir(e.RunDir)
 	if !ok {
 		return AgentView{Note: "the run directory is not laid out as a Mesos agent's"}
 	}
-	recs, err := mesosmeta.ReadStream(mesosmeta.UpdatesPath(meta, e.ID))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return AgentView{Note: "the agent checkpoints no status updates for this task (its framework does not checkpoint)"}
-	case err != nil && len(recs) == 0:
-		return AgentView{Note: "the agent's status update stream is unreadable: " + err.Error()}
+	s := c.stream(mesosmeta.UpdatesPath(meta, e.ID), e.RunDir)
+	if len(s.agent) == 0 {
+		return AgentView{Note: s.note}
 	}
-	_, agent := mesosmeta.SplitViews(mesosmeta.LatestNetworks(recs))
-	if len(agent) == 0 {
-		return AgentView{Note: "no status update of the agent carries addresses yet"}
-	}
-	v := AgentView{Networks: agentNetViews(e.Task, agent)}
+	v := AgentView{Networks: agentNetViews(e.Task, s.agent)}
 	if e.Task != nil {
 		v.Agrees = sameAddresses(networks(e.Task), v.Networks)
 	}
 	return v
+}
+
+// stream returns what the stream at path says, read again only when the
+// file changed since it was last read.
+func (c *agentStreams) stream(path, runDir string) agentStream {
+	fi, err := os.Stat(path)
+	if err != nil {
+		c.mu.Lock()
+		delete(c.m, path)
+		c.mu.Unlock()
+		if errors.Is(err, fs.ErrNotExist) {
+			return agentStream{note: "the agent checkpoints no status updates for this task (its framework does not checkpoint)"}
+		}
+		return agentStream{note: "the agent's status update stream is unreadable: " + err.Error()}
+	}
+	key := keyOf(fi)
+	c.mu.Lock()
+	s, ok := c.m[path]
+	c.mu.Unlock()
+	if ok && s.key == key {
+		return s
+	}
+	read := c.read
+	if read == nil {
+		read = mesosmeta.ReadStream
+	}
+	s = agentStream{key: key, runDir: runDir}
+	recs, err := read(path)
+	switch {
+	case err != nil && len(recs) == 0:
+		s.note = "the agent's status update stream is unreadable: " + err.Error()
+	default:
+		if _, s.agent = mesosmeta.SplitViews(mesosmeta.LatestNetworks(recs)); len(s.agent) == 0 {
+			s.note = "no status update of the agent carries addresses yet"
+		}
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]agentStream{}
+	}
+	c.m[path] = s
+	c.mu.Unlock()
+	return s
+}
+
+// forget drops the streams of run directories no longer indexed.
+func (c *agentStreams) forget(keep map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for path, s := range c.m {
+		if !keep[s.runDir] {
+			delete(c.m, path)
+		}
+	}
 }
 
 func agentNetViews(t *checkpoint.Task, nis []mesos.NetworkInfo) []NetView {

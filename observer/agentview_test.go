@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -94,5 +95,70 @@ func TestAgentView(t *testing.T) {
 				t.Errorf("the task page does not say %q", tt.page)
 			}
 		})
+	}
+}
+
+// TestAgentViewReadsChangedStreamsOnly: the agent's stream is read once
+// however often the task is shown, and again only when the agent has
+// appended to it; a stream that goes away is forgotten.
+func TestAgentViewReadsChangedStreamsOnly(t *testing.T) {
+	f := newFixture(t)
+	var reads atomic.Int64
+	f.srv.agent.read = func(path string) ([]mesosmeta.Record, error) {
+		reads.Add(1)
+		return mesosmeta.ReadStream(path)
+	}
+	views := map[string][]string{"blue": {"198.18.0.2", "2001:db8:1::2"}, "green": {"198.19.0.7", "2001:db8:2::7"}}
+	writeAgentStream(t, f.run, "t-two", views, views)
+	for range 3 {
+		f.mustGet(t, "/task/t-two")
+		f.mustGet(t, "/j/task/t-two")
+	}
+	if n := reads.Load(); n != 1 {
+		t.Errorf("6 requests read the unchanged stream %d times, want 1", n)
+	}
+
+	// The agent appends an update with another address.
+	meta, _ := mesosmeta.MetaRunDir(f.run)
+	path := mesosmeta.UpdatesPath(meta, "t-two")
+	v4 := mesos.IPv4
+	blue, green, addr9, addr7 := "blue", "green", "198.18.0.9", "198.19.0.7"
+	st := mesos.TaskStatus{TaskID: mesos.TaskID{Value: "t-two"}, State: mesos.TASK_RUNNING.Enum(), UUID: bytes.Repeat([]byte{8}, 16),
+		ContainerStatus: &mesos.ContainerStatus{NetworkInfos: []mesos.NetworkInfo{
+			{Name: &blue, IPAddresses: []mesos.NetworkInfo_IPAddress{{Protocol: &v4, IPAddress: &addr9}}},
+			{Name: &green, IPAddresses: []mesos.NetworkInfo_IPAddress{{Protocol: &v4, IPAddress: &addr7}}},
+		}}}
+	rec, err := mesosmeta.AppendUpdate(nil, "fw-1", "thermos-t-two", "agent-1", st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for range 3 {
+		if page := f.mustGet(t, "/task/t-two"); !strings.Contains(page, "198.18.0.9") {
+			t.Fatal("the task page does not show the address the agent appended")
+		}
+	}
+	if n := reads.Load(); n != 2 {
+		t.Errorf("reads after one append and 3 more requests: %d, want 2", n)
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if page := f.mustGet(t, "/task/t-two"); !strings.Contains(page, "its framework does not checkpoint") {
+		t.Error("the task page still shows a stream that is gone")
+	}
+	f.srv.agent.mu.Lock()
+	n := len(f.srv.agent.m)
+	f.srv.agent.mu.Unlock()
+	if n != 0 || reads.Load() != 2 {
+		t.Errorf("after the stream went: %d cached, %d reads; want 0 and 2", n, reads.Load())
 	}
 }

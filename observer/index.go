@@ -191,19 +191,18 @@ func keyOf(fi fs.FileInfo) fileKey {
 
 // runDirs lists the run directories of every executor, as Mesos lays out
 // its work directory (src/slave/paths.cpp, getExecutorRunPath):
-// <root>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<container>.
-// dewar-agent omits the slaves/<agent> level. "latest" symlinks (Mesos'
-// LATEST_SYMLINK) point at one of the runs and are skipped, as are all
-// symlinks.
+// <root>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<container>,
+// which dewar-agent follows too, and which Aurora's own tools assume
+// (src/main/python/apache/aurora/executor/common/executor_detector.py,
+// ExecutorDetector.PATTERN). Thermos' checkpoint root
+// (<root>/checkpoints/<task_id>, apache/thermos/common/path.py) is not
+// looked at: dewar writes no Thermos checkpoints. "latest" symlinks
+// (Mesos' LATEST_SYMLINK) point at one of the runs and are skipped, as are
+// all symlinks.
 func (x *Index) runDirs() []string {
 	var out []string
-	var frameworkDirs []string
 	for _, agent := range subdirs(filepath.Join(x.root, "slaves")) {
-		frameworkDirs = append(frameworkDirs, filepath.Join(agent, "frameworks"))
-	}
-	frameworkDirs = append(frameworkDirs, filepath.Join(x.root, "frameworks"))
-	for _, fws := range frameworkDirs {
-		for _, fw := range subdirs(fws) {
+		for _, fw := range subdirs(filepath.Join(agent, "frameworks")) {
 			for _, ex := range subdirs(filepath.Join(fw, "executors")) {
 				out = append(out, subdirs(filepath.Join(ex, "runs"))...)
 			}

@@ -108,11 +108,11 @@ type taskJSON struct {
 	Health     *checkpoint.Health     `json:"health,omitempty"`
 }
 
-func makeTaskJSON(e *Entry) taskJSON {
+func (s *Server) makeTaskJSON(e *Entry) taskJSON {
 	tj := taskJSON{taskRow: makeTaskRow(e), Processes: map[string][]string{}, Statuses: [][2]any{}, Networks: []NetView{}, Serversets: []checkpoint.Serverset{}}
 	if t := e.Task; t != nil {
 		tj.User, tj.Processes, tj.Networks, tj.Health = t.User, processBuckets(t), networks(t), t.Health
-		tj.Agent = agentView(e)
+		tj.Agent = s.agent.view(e)
 		for _, st := range t.States {
 			tj.Statuses = append(tj.Statuses, [2]any{st.State, seconds(st.Time)})
 		}
@@ -133,7 +133,7 @@ func (s *Server) handleJSONTasks(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown task " + id})
 			return
 		}
-		out[id] = makeTaskJSON(e)
+		out[id] = s.makeTaskJSON(e)
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
@@ -143,7 +143,7 @@ func (s *Server) handleJSONTasks(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, id := range ids {
 		if e := s.index.Get(id); e != nil {
-			out[id] = makeTaskJSON(e)
+			out[id] = s.makeTaskJSON(e)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -47,6 +47,7 @@ type collector struct {
 	index *Index
 	disk  *diskCache
 	usage *usageCache
+	agent *agentStreams
 	log   *zap.Logger
 }
 
@@ -96,6 +97,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	c.disk.forget(dirs)
+	c.agent.forget(dirs)
 	for state, n := range byState {
 		ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(n), state)
 	}
@@ -209,7 +211,7 @@ func sessionUsage(log *zap.Logger) sessions {
 // own process and Go runtime metrics.
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{index: s.index, disk: &s.disk, usage: &s.usage, log: s.log},
+	reg.MustRegister(&collector{index: s.index, disk: &s.disk, usage: &s.usage, agent: &s.agent, log: s.log},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)})

@@ -86,7 +86,7 @@ func (s *Server) handleTask(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		live := s.usage.lazy(s.log)
 		v := &taskView{ID: e.ID, Job: jobKey(t), User: t.User, Hostname: t.Hostname, State: t.State(),
-			RunnerState: runnerState(t), Instance: t.Instance, Networks: networks(t), Agent: agentView(e), Health: "no health check"}
+			RunnerState: runnerState(t), Instance: t.Instance, Networks: networks(t), Agent: s.agent.view(e), Health: "no health check"}
 		if h := t.Health; h != nil {
 			v.Health, v.HealthMessage = h.State, h.Message
 		}

@@ -39,6 +39,7 @@ type Server struct {
 	mux   *http.ServeMux
 	disk  diskCache
 	usage usageCache
+	agent agentStreams
 }
 
 // NewServer returns the observer for opt.Root.

@@ -25,14 +25,10 @@ import (
 // ($MESOS_DIRECTORY, where the observer looks for it), and the sampler of
 // its resource use, which the checkpoint's Close stops.
 func (t *task) openCheckpoint(ctx context.Context) *checkpoint.Writer {
-	dir := t.env.Config.Directory
-	if dir == "" {
-		dir = t.env.Config.Sandbox
-	}
-	if dir == "" {
+	if t.runDir() == "" {
 		return nil
 	}
-	w, err := checkpoint.NewWriter(dir, checkpoint.Task{
+	w, err := checkpoint.NewWriter(t.runDir(), checkpoint.Task{
 		TaskID:      t.info.TaskID.Value,
 		Name:        t.info.GetName(),
 		FrameworkID: t.env.Config.FrameworkID,
@@ -50,14 +46,23 @@ func (t *task) openCheckpoint(ctx context.Context) *checkpoint.Writer {
 		t.log.Warn("cannot write the task checkpoint; dewar-observer will not show this task", zap.Error(err))
 		return nil
 	}
-	t.sampleUsage(ctx, w, dir)
+	t.sampleUsage(ctx, w)
 	return w
+}
+
+// runDir is the task's run directory, $MESOS_DIRECTORY (else
+// $MESOS_SANDBOX), where the checkpoint lives; "" when there is none.
+func (t *task) runDir() string {
+	if t.env.Config.Directory != "" {
+		return t.env.Config.Directory
+	}
+	return t.env.Config.Sandbox
 }
 
 // sampleUsage records the processes' CPU and memory and the run
 // directory's disk use every Options.CheckpointSampleInterval, in a
 // goroutine of its own (never the lifecycle's).
-func (t *task) sampleUsage(ctx context.Context, w *checkpoint.Writer, dir string) {
+func (t *task) sampleUsage(ctx context.Context, w *checkpoint.Writer) {
 	if t.opt.CheckpointSampleInterval < 0 {
 		return
 	}
@@ -66,7 +71,7 @@ func (t *task) sampleUsage(ctx context.Context, w *checkpoint.Writer, dir string
 		// The disk is still sampled.
 		t.log.Warn("cannot sample the task's processes; dewar-observer reads /proc instead", zap.Error(err))
 	}
-	opt := usage.Options{Interval: t.opt.CheckpointSampleInterval, Dir: dir, Sampler: s, Logger: t.log}
+	opt := usage.Options{Interval: t.opt.CheckpointSampleInterval, Dir: t.runDir(), Disk: t.disk, Sampler: s, Logger: t.log}
 	w.Go(ctx, func(ctx context.Context) { usage.Record(ctx, w, opt) })
 }
 

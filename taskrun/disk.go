@@ -7,6 +7,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/dewarhq/dewar/disklimit"
+	"github.com/dewarhq/dewar/usage"
 )
 
 // watchDisk enforces the task's disk reservation on its sandbox, as
@@ -20,14 +21,38 @@ func (t *task) watchDisk(ctx context.Context, p *taskSpec) <-chan disklimit.Exce
 	if reserved <= 0 {
 		return nil
 	}
-	return disklimit.Watch(ctx, disklimit.Config{
-		// Thermos measures the task's sandbox (TaskResourceMonitor's
-		// disk collector is given task_monitor.get_sandbox()).
-		Dir:      filepath.Join(t.env.Config.Sandbox, "sandbox"),
+	cfg := disklimit.Config{
+		Dir:      t.limitDir(),
 		Reserved: reserved,
 		Interval: t.opt.DiskCheckInterval,
 		Log:      t.log,
-	})
+	}
+	if t.disk != nil {
+		cfg.Measure = t.disk.Measure(cfg.Interval)
+	}
+	return disklimit.Watch(ctx, cfg)
+}
+
+// limitDir is what the disk limit measures: the task's sandbox, as
+// Thermos (TaskResourceMonitor's disk collector is given
+// task_monitor.get_sandbox()).
+func (t *task) limitDir() string { return filepath.Join(t.env.Config.Sandbox, "sandbox") }
+
+// sharedDisk is the one walk of the run directory (usage.SharedDisk) that
+// serves both the checkpoint's disk samples (usage.Record, the run
+// directory as du counts it, every CheckpointSampleInterval) and the disk
+// limit (the sandbox as Thermos' du counts it, every DiskCheckInterval):
+// each takes a walk no older than half its interval, so with the defaults
+// (30 s and 60 s) the sandbox is walked every 30 s, not three times a
+// minute. Thermos' limit, too, reads the last sample its background
+// collector finished, up to an interval old (thermos/monitoring/disk.py,
+// DuDiskCollector and AbstractDiskCollector.value). nil when only one of
+// them runs, or neither: that one walks by itself.
+func (t *task) sharedDisk() *usage.SharedDisk {
+	if t.opt.DiskCheckInterval <= 0 || t.opt.CheckpointSampleInterval < 0 || t.runDir() == "" {
+		return nil
+	}
+	return usage.NewSharedDisk(t.runDir(), 0, t.limitDir())
 }
 
 // diskReservation is the task's disk in bytes: the Aurora job's

@@ -18,6 +18,7 @@ import (
 	"github.com/dewarhq/dewar/executor"
 	"github.com/dewarhq/dewar/netdiscover"
 	"github.com/dewarhq/dewar/sandbox"
+	"github.com/dewarhq/dewar/usage"
 )
 
 // Options are the executor-wide settings (the executor's flags).
@@ -112,6 +113,7 @@ func (l *Launcher) Launch(ctx context.Context, env executor.LaunchEnv, info meso
 		done:      make(chan struct{}),
 		log:       l.opt.Logger.With(zap.String("task_id", info.TaskID.Value)),
 	}
+	t.disk = t.sharedDisk()
 	t.ckpt = t.openCheckpoint(ctx)
 	t.report = t.recordingReporter(report)
 	go func() {
@@ -136,6 +138,9 @@ type task struct {
 	report executor.Reporter
 	log    *zap.Logger
 	ckpt   *checkpoint.Writer // the observer's record; nil-safe (see checkpoint.go)
+	// disk is the one walk of the run directory that the checkpoint's disk
+	// samples and the disk limit share (disk.go).
+	disk *usage.SharedDisk
 
 	done chan struct{} // closed after run and its teardown (Done)
 

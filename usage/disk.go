@@ -4,7 +4,10 @@ import (
 	"context"
 	"io/fs"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // DefaultMaxEntries bounds a disk walk: a sandbox with more entries is
@@ -24,29 +27,167 @@ type Disk struct {
 // lead the walk out of the sandbox), unreadable parts skipped. It stops
 // after max entries (<= 0: DefaultMaxEntries) or when ctx is done.
 func DiskUse(ctx context.Context, dir string, max int) Disk {
+	d, _ := walk(ctx, filepath.Clean(dir), max, "")
+	return d
+}
+
+// FileBytes is the bytes under dir as Thermos counts them for its disk
+// limit: twitter.common's dirutil.du walks the tree (os.walk, symlinked
+// directories not followed) and adds up the size of every file, so
+// apparent sizes, not allocated blocks, and no entry bound. Entries that
+// vanish or cannot be read count as 0, as its safe_size does.
+func FileBytes(dir string) int64 {
+	dir = filepath.Clean(dir)
+	_, n := walk(context.Background(), dir, 0, dir)
+	return n
+}
+
+// walk is one walk of root that yields both figures: DiskUse's of root
+// (bounded by max) and, when sub is not "", FileBytes' of sub. Past the
+// bound it stops counting root but goes on through sub, skipping every
+// directory that neither is in sub nor leads to it. root and sub are clean.
+func walk(ctx context.Context, root string, max int, sub string) (Disk, int64) {
 	if max <= 0 {
 		max = DefaultMaxEntries
 	}
+	within := func(p, dir string) bool {
+		return p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) || dir == string(filepath.Separator)
+	}
 	var d Disk
-	filepath.WalkDir(dir, func(_ string, de fs.DirEntry, err error) error {
+	var subBytes int64
+	visits := 0
+	filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // vanished or unreadable: count what can be read
 		}
-		if d.Entries >= max || (d.Entries%1024 == 0 && ctx.Err() != nil) {
+		if visits%1024 == 0 && ctx.Err() != nil {
 			d.Truncated = true
 			return filepath.SkipAll
 		}
-		d.Entries++
+		visits++
+		counting := d.Entries < max
+		inSub := sub != "" && within(p, sub)
+		if counting {
+			d.Entries++
+		} else {
+			d.Truncated = true
+			switch {
+			case sub == "":
+				return filepath.SkipAll
+			case !inSub && de.IsDir() && !within(sub, p):
+				return filepath.SkipDir
+			case !inSub || de.IsDir():
+				return nil // a file outside sub, or a directory in or on the way to it
+			}
+		}
 		info, err := de.Info() // lstat: a symlink is not followed
 		if err != nil {
 			return nil
 		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			d.Bytes += st.Blocks * 512
-		} else {
-			d.Bytes += info.Size()
+		if counting {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				d.Bytes += st.Blocks * 512
+			} else {
+				d.Bytes += info.Size()
+			}
+		}
+		if inSub && !de.IsDir() {
+			subBytes += info.Size()
 		}
 		return nil
 	})
-	return d
+	return d, subBytes
+}
+
+// DiskSample is one walk of a run directory (SharedDisk).
+type DiskSample struct {
+	Disk           // the run directory, as DiskUse counts it
+	SubBytes int64 // the files under the subdirectory, as FileBytes counts them
+	Time     time.Time
+}
+
+// SharedDisk is the one walk of a task's run directory that serves every
+// reader of its disk use: the checkpoint's samples (Record) and the disk
+// limit (package disklimit, through Measure), which would otherwise walk
+// the same sandbox each at its own interval. Each reader asks for a sample
+// no older than half its own interval, so the faster reader's walks serve
+// the slower one and neither's cadence stretches (a reader that accepted
+// a sample its full interval old could, with its ticks a hair apart from
+// the walks, reuse one twice). Concurrent askers share one walk.
+type SharedDisk struct {
+	root, sub  string
+	maxEntries int
+	// walk measures; the real walk unless a test counts them.
+	walk func(ctx context.Context) DiskSample
+
+	mu   sync.Mutex
+	last DiskSample    // guarded by mu; zero Time: none yet
+	busy chan struct{} // guarded by mu; closed when the walk under way ends
+}
+
+// NewSharedDisk walks root (DiskUse, at most maxEntries entries) and, in
+// the same walk, totals sub as FileBytes does; a sub outside root gets a
+// walk of its own.
+func NewSharedDisk(root string, maxEntries int, sub string) *SharedDisk {
+	s := &SharedDisk{root: filepath.Clean(root), maxEntries: maxEntries}
+	if sub != "" {
+		s.sub = filepath.Clean(sub)
+	}
+	s.walk = s.measure
+	return s
+}
+
+func (s *SharedDisk) measure(ctx context.Context) DiskSample {
+	at := time.Now()
+	sub := s.sub
+	outside := sub != "" && !(sub == s.root || strings.HasPrefix(sub, s.root+string(filepath.Separator)))
+	if outside {
+		sub = ""
+	}
+	d, n := walk(ctx, s.root, s.maxEntries, sub)
+	if outside {
+		_, n = walk(ctx, s.sub, 0, s.sub)
+	}
+	return DiskSample{Disk: d, SubBytes: n, Time: at}
+}
+
+// Sample returns a sample begun at most maxAge ago, walking only when
+// there is none (maxAge 0: always). A walk cut short by ctx is returned
+// but not kept.
+func (s *SharedDisk) Sample(ctx context.Context, maxAge time.Duration) DiskSample {
+	for {
+		s.mu.Lock()
+		if !s.last.Time.IsZero() && maxAge > 0 && time.Since(s.last.Time) <= maxAge {
+			d := s.last
+			s.mu.Unlock()
+			return d
+		}
+		if busy := s.busy; busy != nil {
+			s.mu.Unlock()
+			select {
+			case <-busy:
+				continue
+			case <-ctx.Done():
+				return DiskSample{Disk: Disk{Truncated: true}, Time: time.Now()}
+			}
+		}
+		busy := make(chan struct{})
+		s.busy = busy
+		s.mu.Unlock()
+		d := s.walk(ctx)
+		s.mu.Lock()
+		if ctx.Err() == nil {
+			s.last = d
+		}
+		s.busy = nil
+		close(busy)
+		s.mu.Unlock()
+		return d
+	}
+}
+
+// Measure is a disklimit.Config.Measure for a reader every interval: the
+// subdirectory's FileBytes from a sample at most interval/2 old.
+func (s *SharedDisk) Measure(interval time.Duration) func(ctx context.Context, dir string) int64 {
+	return func(ctx context.Context, _ string) int64 { return s.Sample(ctx, interval/2).SubBytes }
 }

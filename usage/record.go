@@ -32,8 +32,12 @@ type Options struct {
 	Dir string
 	// MaxEntries bounds the disk walk; <= 0: DefaultMaxEntries.
 	MaxEntries int
-	Sampler    *Sampler
-	Logger     *zap.Logger
+	// Disk, when set, walks Dir instead: a walk shared with the disk
+	// limit (SharedDisk), whose samples serve here while younger than
+	// half the interval.
+	Disk    *SharedDisk
+	Sampler *Sampler
+	Logger  *zap.Logger
 }
 
 // Record samples the running runs of w's task and opt.Dir every interval,
@@ -50,6 +54,9 @@ func Record(ctx context.Context, w *checkpoint.Writer, opt Options) {
 	if opt.Logger == nil {
 		opt.Logger = zap.NewNop()
 	}
+	if opt.Disk == nil && opt.Dir != "" {
+		opt.Disk = NewSharedDisk(opt.Dir, opt.MaxEntries, "")
+	}
 	tick := time.NewTicker(opt.Interval)
 	defer tick.Stop()
 	for {
@@ -58,7 +65,7 @@ func Record(ctx context.Context, w *checkpoint.Writer, opt Options) {
 		case <-tick.C:
 		case <-ctx.Done():
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			sampleDisk(final, w, opt)
+			sampleDisk(final, w, opt.Disk, 0)
 			cancel()
 			return
 		}
@@ -108,16 +115,20 @@ func SampleOnce(ctx context.Context, w *checkpoint.Writer, opt Options) {
 			return changed
 		})
 	}
-	sampleDisk(ctx, w, opt)
+	disk := opt.Disk
+	if disk == nil && opt.Dir != "" {
+		disk = NewSharedDisk(opt.Dir, opt.MaxEntries, "")
+	}
+	sampleDisk(ctx, w, disk, opt.Interval/2)
 }
 
-func sampleDisk(ctx context.Context, w *checkpoint.Writer, opt Options) {
-	if opt.Dir == "" {
+// sampleDisk records a disk sample at most maxAge old (0: a new walk).
+func sampleDisk(ctx context.Context, w *checkpoint.Writer, disk *SharedDisk, maxAge time.Duration) {
+	if disk == nil {
 		return
 	}
-	d := DiskUse(ctx, opt.Dir, opt.MaxEntries)
-	now := time.Now()
+	d := disk.Sample(ctx, maxAge)
 	w.UpdateIf(func(t *checkpoint.Task) bool {
-		return t.SetDisk(checkpoint.Disk{Bytes: d.Bytes, Entries: d.Entries, Truncated: d.Truncated, Time: now})
+		return t.SetDisk(checkpoint.Disk{Bytes: d.Bytes, Entries: d.Entries, Truncated: d.Truncated, Time: d.Time})
 	})
 }

@@ -2,6 +2,7 @@ package fakeagent_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,9 +13,9 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
+	"github.com/dewarhq/dewar/internal/mesosmeta"
 )
 
 // TestExecutorAPIRejects: every call Mesos refuses is refused with its
@@ -203,40 +204,59 @@ func TestSubscribeStream(t *testing.T) {
 }
 
 // TestAckAfterCheckpoint: when ACKNOWLEDGED arrives, the update is already
-// in the task's fsync'd update stream on disk, and a new agent on the same
-// work dir knows it.
+// in the task's fsync'd update stream on disk, the one Mesos keeps
+// (task.updates), and a new agent on the same work dir knows it. A torn
+// record at the stream's end (a crash mid-append) is cut off on recovery,
+// so the next update is checkpointed whole after the ones before it.
 func TestAckAfterCheckpoint(t *testing.T) {
+	const taskID = "task-c[0]*" // an id with glob metacharacters is a plain name on disk
 	dir := t.TempDir()
 	a := startAgent(t, dir)
-	fe := launchFake(t, a, framework("fw-c", true, false), "ex-c", "task-c")
+	fe := launchFake(t, a, framework("fw-c", true, false), "ex-c", taskID)
 	c := tcpClient(a, fe)
 	s := c.subscribe(t, "application/x-protobuf", nil, nil)
 	s.expect(t, executor.Event_SUBSCRIBED)
-	s.expect(t, executor.Event_LAUNCH)
-	st := status("task-c", mesos.TASK_RUNNING)
+	launch := s.expect(t, executor.Event_LAUNCH)
+	st := status(taskID, mesos.TASK_RUNNING)
 	if code, body, err := c.post(c.updateCall(st), "application/x-protobuf"); err != nil || code != http.StatusAccepted {
 		t.Fatalf("UPDATE: %d %s %v", code, body, err)
 	}
 	s.expect(t, executor.Event_ACKNOWLEDGED)
 	// Read the checkpoint at once, before anything else can happen.
-	f, err := os.Open(filepath.Join(dir, "meta", "frameworks", "fw-c", "executors", "ex-c", "tasks", "task-c", "updates"))
-	if err != nil {
-		t.Fatalf("no update checkpoint after ACKNOWLEDGED: %v", err)
+	meta, ok := mesosmeta.MetaRunDir(fe.env["MESOS_DIRECTORY"])
+	if !ok {
+		t.Fatalf("run dir %s is not laid out as Mesos'", fe.env["MESOS_DIRECTORY"])
 	}
-	frame, err := recordio.NewReader(f).ReadFrame()
-	f.Close()
-	if err != nil {
-		t.Fatalf("update checkpoint unreadable: %v", err)
+	stream := mesosmeta.UpdatesPath(meta, taskID)
+	recs, err := mesosmeta.ReadStream(stream)
+	if err != nil || len(recs) != 1 || recs[0].Ack || !bytes.Equal(recs[0].UUID, st.UUID) {
+		t.Fatalf("checkpoint after ACKNOWLEDGED: %v (%v), want one UPDATE with uuid %x", recs, err, st.UUID)
 	}
-	var onDisk mesos.TaskStatus
-	if err := onDisk.Unmarshal(frame); err != nil || !bytes.Equal(onDisk.UUID, st.UUID) {
-		t.Fatalf("checkpointed %v (%v), want uuid %x", onDisk, err, st.UUID)
+	if own, _ := filepath.Glob(filepath.Join(dir, "meta", "frameworks", "*", "executors", "*", "tasks", "*", "updates")); len(own) > 0 {
+		t.Errorf("a second update stream beside Mesos' task.updates: %v", own)
 	}
 	a.Close()
+
+	torn := binary.NativeEndian.AppendUint32(nil, 100)
+	f, err := os.OpenFile(stream, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(append(torn, 8, 0))
+	f.Close()
+
 	b := startAgent(t, dir)
-	task := findTask(t, b, "fw-c", "ex-c", "task-c")
+	task := findTask(t, b, "fw-c", "ex-c", taskID)
 	if task.State != "TASK_RUNNING" {
 		t.Fatalf("recovered task state %s, want TASK_RUNNING", task.State)
+	}
+	fin := status(taskID, mesos.TASK_FINISHED)
+	s2 := tcpClient(b, fe).subscribe(t, "application/x-protobuf", []mesos.TaskInfo{launch.Launch.Task}, []executor.Call_Update{{Status: fin}})
+	s2.expect(t, executor.Event_SUBSCRIBED)
+	s2.expect(t, executor.Event_ACKNOWLEDGED)
+	recs, err = mesosmeta.ReadStream(stream)
+	if err != nil || len(recs) != 2 || !bytes.Equal(recs[1].UUID, fin.UUID) {
+		t.Fatalf("stream after a torn tail and one more update: %d records (%v), want RUNNING then FINISHED", len(recs), err)
 	}
 }
 

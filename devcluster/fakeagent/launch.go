@@ -175,7 +175,7 @@ func (a *Agent) newRunLocked(f *framework, info mesos.ExecutorInfo, prev *execut
 // it); an executor still REGISTERING gets it on SUBSCRIBE, as Mesos'
 // queuedTasks (src/slave/slave.cpp, Slave::__run).
 func (a *Agent) addTaskLocked(ex *executorState, info mesos.TaskInfo) (*taskState, error) {
-	t := &taskState{info: info, dir: a.store.taskDir(ex.fw.id(), ex.id(), info.TaskID.Value), seen: map[string]bool{}}
+	t := a.newTask(ex, info)
 	if err := writeProto(filepath.Join(t.dir, "task.info"), &t.info); err != nil {
 		return nil, err
 	}

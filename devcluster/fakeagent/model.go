@@ -70,8 +70,9 @@ func (e *executorState) send(ev *executor.Event) {
 
 type taskState struct {
 	info          mesos.TaskInfo
-	dir           string
-	launched      bool // LAUNCH sent to the executor (Mesos' launchedTasks)
+	dir           string // checkpoint dir (task.info, launched)
+	updates       string // the task.updates stream, in the run it was launched in
+	launched      bool   // LAUNCH sent to the executor (Mesos' launchedTasks)
 	killRequested bool
 	latest        *mesos.TaskStatus
 	seen          map[string]bool // uuids already checkpointed
@@ -195,7 +196,14 @@ func (a *Agent) recoverExecutor(fw *framework, exID string) (*executorState, err
 		if err := readProto(filepath.Join(tdir, "task.info"), &t.info); err != nil {
 			return nil, err
 		}
-		ups, err := readUpdates(tdir)
+		t.updates, err = a.store.findTaskUpdates(a.info.ID.GetValue(), fw.id(), exID, tID, ex.log)
+		if err != nil {
+			return nil, err
+		}
+		if t.updates == "" { // no update yet: they will go to the current run
+			t.updates = a.store.taskUpdatesPath(a.info.ID.GetValue(), fw.id(), exID, run.ContainerID, tID)
+		}
+		ups, err := readUpdates(t.updates)
 		if err != nil {
 			return nil, err
 		}

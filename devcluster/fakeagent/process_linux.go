@@ -2,6 +2,8 @@ package fakeagent
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +11,10 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // reaped maps the pid of every executor this process started to a channel
@@ -22,6 +28,102 @@ func reapedChan(pid int) <-chan struct{} {
 		return ch.(chan struct{})
 	}
 	return nil
+}
+
+// pidfdOpen is unix.PidfdOpen; tests replace it to take the fallback.
+var pidfdOpen = unix.PidfdOpen
+
+// pollInterval is how often the fallback looks for the process.
+const pollInterval = 200 * time.Millisecond
+
+// waitExit blocks until the process pid, which started at start, has
+// ended (true), or ctx is done (false). It serves executors recovered
+// after a restart, which are not this process' children and so cannot be
+// waited for: it polls a pidfd (pidfd_open(2), Linux 5.3), which becomes
+// readable when the process exits. Only a kernel without pidfd_open
+// (ENOSYS) makes it look at /proc every pollInterval instead, and it logs
+// that once.
+func waitExit(ctx context.Context, pid int, start uint64, log *zap.Logger) bool {
+	fd, err := pidfdOpen(pid, 0)
+	switch {
+	case errors.Is(err, unix.ESRCH):
+		return true
+	case errors.Is(err, unix.ENOSYS):
+		log.Info("pidfd_open is not supported by this kernel (ENOSYS); polling the recovered executor for its exit", zap.Int("pid", pid), zap.Duration("interval", pollInterval))
+		return pollExit(ctx, pid, start)
+	case err != nil:
+		// EMFILE and the like: the executor must still be watched.
+		log.Warn("pidfd_open failed; polling the recovered executor for its exit", zap.Int("pid", pid), zap.Duration("interval", pollInterval), zap.Error(err))
+		return pollExit(ctx, pid, start)
+	}
+	defer unix.Close(fd)
+	// The pidfd is of whatever had pid when it was opened. If our executor
+	// still has pid now, it had it then (one pid, one process at a time),
+	// so the pidfd is the executor's; if not, the executor is gone.
+	if !processAlive(pid, start) {
+		return true
+	}
+	exited, err := waitReadable(ctx, fd)
+	if err != nil {
+		log.Warn("waiting on the executor's pidfd failed; polling for its exit", zap.Int("pid", pid), zap.Error(err))
+		return pollExit(ctx, pid, start)
+	}
+	return exited
+}
+
+// waitReadable polls fd until it is readable (true) or ctx is done
+// (false). An eventfd, written when ctx is done, wakes the poll.
+func waitReadable(ctx context.Context, fd int) (bool, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return false, fmt.Errorf("eventfd: %w", err)
+	}
+	var mu sync.Mutex // guards efd against the wake-up writing to it once closed
+	wake := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if efd >= 0 {
+			_, _ = unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		}
+	})
+	defer func() {
+		wake()
+		mu.Lock()
+		unix.Close(efd)
+		efd = -1
+		mu.Unlock()
+	}()
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("poll pidfd: %w", err)
+		}
+		switch {
+		case fds[0].Revents != 0:
+			return true, nil
+		case fds[1].Revents != 0:
+			return false, nil
+		}
+	}
+}
+
+// pollExit looks at /proc every pollInterval until the process has ended
+// (true) or ctx is done (false).
+func pollExit(ctx context.Context, pid int, start uint64) bool {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for processAlive(pid, start) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // startProcess starts argv in its own session (so that a signal to the

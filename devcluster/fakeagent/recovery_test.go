@@ -3,10 +3,15 @@ package fakeagent_test
 import (
 	"bytes"
 	"net/http"
+	"syscall"
 	"testing"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
+
+	"github.com/dewarhq/dewar/internal/mesosmeta"
+	"github.com/dewarhq/dewar/internal/testenv"
 )
 
 // TestRestartLosesNoUpdate: an update checkpointed but never acknowledged
@@ -120,5 +125,48 @@ func TestDroppedOnResubscribe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRecoveryAcrossRuns: a task's updates stay in the task.updates of the
+// run it was launched in, as Mesos keeps them; after a restart the agent
+// finds each task's stream in its own run, also an earlier run's.
+func TestRecoveryAcrossRuns(t *testing.T) {
+	dir := t.TempDir()
+	a := startAgent(t, dir)
+	got := record(a)
+	fw := framework("fw-m", true, true)
+	fe1 := launchFake(t, a, fw, "ex-m", "task-1")
+	s := tcpClient(a, fe1).subscribe(t, "application/x-protobuf", nil, nil)
+	s.expect(t, executor.Event_SUBSCRIBED)
+	s.expect(t, executor.Event_LAUNCH)
+	if err := syscall.Kill(fe1.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	got.waitState(t, "task-1", mesos.TASK_FAILED)
+	testenv.WaitUntil(t, 10*time.Second, "the first run to end", func() bool { return findExecutor(t, a, "fw-m", "ex-m").State == "terminated" })
+
+	fe2 := launchFake(t, a, fw, "ex-m", "task-2")
+	c2 := tcpClient(a, fe2)
+	s2 := c2.subscribe(t, "application/x-protobuf", nil, nil)
+	s2.expect(t, executor.Event_SUBSCRIBED)
+	s2.expect(t, executor.Event_LAUNCH)
+	if code, body, err := c2.post(c2.updateCall(status("task-2", mesos.TASK_RUNNING)), "application/x-protobuf"); err != nil || code != http.StatusAccepted {
+		t.Fatalf("UPDATE: %d %s %v", code, body, err)
+	}
+	s2.expect(t, executor.Event_ACKNOWLEDGED)
+	a.Close()
+
+	for fe, task := range map[*fakeExecutor]string{fe1: "task-1", fe2: "task-2"} {
+		meta, _ := mesosmeta.MetaRunDir(fe.env["MESOS_DIRECTORY"])
+		if recs, err := mesosmeta.ReadStream(mesosmeta.UpdatesPath(meta, task)); err != nil || len(recs) != 1 {
+			t.Errorf("%s's stream in its own run: %d records, %v; want 1", task, len(recs), err)
+		}
+	}
+	b := startAgent(t, dir)
+	for task, want := range map[string]string{"task-1": "TASK_FAILED", "task-2": "TASK_RUNNING"} {
+		if st := findTask(t, b, "fw-m", "ex-m", task).State; st != want {
+			t.Errorf("%s recovered as %s, want %s", task, st, want)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package fakeagent
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,10 +10,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/internal/mesosmeta"
-	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 )
 
 // The checkpoint layout under <work>/meta, one directory per framework,
@@ -26,9 +28,8 @@ import (
 //	meta/frameworks/<fw>/executors/<ex>/run.json        container, pid, token (0600)
 //	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/task.info   TaskInfo (protobuf)
 //	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/launched    marker: LAUNCH was sent
-//	meta/frameworks/<fw>/executors/<ex>/tasks/<t>/updates     RecordIO of TaskStatus
 //	meta/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>/tasks/<t>/task.updates
-//	                                                    the same, as Mesos writes it (appendMesosStream)
+//	                    the task's status updates, where and as Mesos writes them (appendUpdate)
 //
 // Every write is fsync'd (file and directory) before the agent acts on it:
 // an acknowledgement promises the update survives a crash.
@@ -166,51 +167,71 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// appendUpdate appends one TaskStatus record to the task's update stream and
-// fsyncs it. Only after it returns may the update be acknowledged.
-func appendUpdate(taskDir string, st *mesos.TaskStatus) error {
-	if err := os.MkdirAll(taskDir, 0o755); err != nil {
-		return fmt.Errorf("fakeagent: checkpoint dir: %w", err)
-	}
-	b, err := st.Marshal()
-	if err != nil {
-		return fmt.Errorf("fakeagent: encode status update: %w", err)
-	}
-	path := filepath.Join(taskDir, "updates")
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("fakeagent: checkpoint update: %w", err)
-	}
-	err = errors.Join(recordio.NewWriter(f).WriteFrame(b), f.Sync(), f.Close())
-	if err != nil {
-		return fmt.Errorf("fakeagent: checkpoint update to %s: %w", path, err)
-	}
-	if statErr != nil { // new file: make its directory entry durable too
-		return syncDir(taskDir)
-	}
-	return nil
+// taskUpdatesPath is where Mesos checkpoints the status updates of task in
+// the executor's run containerID (src/slave/paths.cpp, getTaskUpdatesPath):
+// meta/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>/tasks/<task>/task.updates.
+func (s *store) taskUpdatesPath(agent, fw, ex, containerID, task string) string {
+	return filepath.Join(s.root, "slaves", agent, "frameworks", fw, "executors", ex, "runs", containerID, "tasks", task, mesosmeta.UpdatesFile)
 }
 
-// appendMesosStream also writes the update where and as the Mesos agent
-// checkpoints it (src/slave/paths.hpp: meta/slaves/.../runs/<container>/
-// tasks/<task>/task.updates, StatusUpdateRecords; mesosmeta), so that what
-// reads a Mesos work dir (dewar-observer's view of the agent's addresses)
-// reads the fake agent's too. Only UPDATE records: the fake agent keeps no
-// scheduler acknowledgements. Recovery reads the fake's own stream.
-func appendMesosStream(runDir, frameworkID, executorID, agentID string, st mesos.TaskStatus) error {
-	meta, ok := mesosmeta.MetaRunDir(runDir)
-	if !ok {
-		return fmt.Errorf("fakeagent: run dir %s is not laid out as Mesos'", runDir)
+// findTaskUpdates returns the stream of task among the executor's runs
+// (a task's updates all go to the run it was launched in), or "" when no
+// run has one. Should several runs have one, the most recently written
+// wins, with a warning.
+func (s *store) findTaskUpdates(agent, fw, ex, task string, log *zap.Logger) (string, error) {
+	// Not a glob: ids may hold its metacharacters.
+	runs, err := listDirs(filepath.Join(s.root, "slaves", agent, "frameworks", fw, "executors", ex, "runs"))
+	if err != nil {
+		return "", err
 	}
+	var paths []string
+	for _, c := range runs {
+		if p := s.taskUpdatesPath(agent, fw, ex, c, task); exists(p) {
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) > 1 {
+		log.Warn("task has a status update stream in more than one run; recovering the newest", zap.String("task_id", task), zap.Strings("streams", paths))
+		slices.SortFunc(paths, func(a, b string) int { return modTime(a).Compare(modTime(b)) })
+	}
+	if len(paths) == 0 {
+		return "", nil
+	}
+	return paths[len(paths)-1], nil
+}
+
+func modTime(path string) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+// appendUpdate checkpoints st where and as the Mesos agent does (the
+// task's task.updates, one StatusUpdateRecord of type UPDATE:
+// src/slave/task_status_update_manager.cpp, TaskStatusUpdateStream::handle;
+// mesosmeta), so that what reads a Mesos work dir (dewar-observer's view
+// of the agent's addresses) reads the fake agent's too, and recovery reads
+// the same stream back. Only after it returns may the update be
+// acknowledged to the executor; unlike Mesos, which writes without O_SYNC
+// ("we only read this file if the host did not crash"), it fsyncs: the
+// fake agent's acknowledgement promises the update survives a crash.
+//
+// ACK records (type ACK, written by TaskStatusUpdateStream::acknowledgement
+// when the framework acknowledges an update) are not written: the fake
+// master keeps the framework's acknowledgements in memory and never hands
+// them to the agent, which does not retry updates to the master.
+func appendUpdate(path, frameworkID, executorID, agentID string, st mesos.TaskStatus) error {
 	rec, err := mesosmeta.AppendUpdate(nil, frameworkID, executorID, agentID, st)
 	if err != nil {
 		return fmt.Errorf("fakeagent: encode status update record: %w", err)
 	}
-	path := mesosmeta.UpdatesPath(meta, st.TaskID.Value)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("fakeagent: checkpoint dir: %w", err)
 	}
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("fakeagent: checkpoint update: %w", err)
@@ -218,33 +239,38 @@ func appendMesosStream(runDir, frameworkID, executorID, agentID string, st mesos
 	if err := errors.Join(write(f, rec), f.Sync(), f.Close()); err != nil {
 		return fmt.Errorf("fakeagent: checkpoint update to %s: %w", path, err)
 	}
+	if statErr != nil { // new file: make its directory entry durable too
+		return syncDir(dir)
+	}
 	return nil
 }
 
-// readUpdates returns the task's checkpointed updates in order. A torn last
-// record (crash mid-append) is dropped: it was never acknowledged.
-func readUpdates(taskDir string) ([]mesos.TaskStatus, error) {
-	f, err := os.Open(filepath.Join(taskDir, "updates"))
+// readUpdates returns the task's checkpointed updates in order, and trims
+// a torn last record (a crash mid-append; it was never acknowledged) off
+// the file so that appending goes on cleanly (mesosmeta.RecoverStream).
+// Following TaskStatusUpdateStream::update, an update whose uuid was
+// already checkpointed is a duplicate: it is dropped here as there.
+func readUpdates(path string) ([]mesos.TaskStatus, error) {
+	if path == "" {
+		return nil, nil
+	}
+	recs, err := mesosmeta.RecoverStream(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fakeagent: read updates: %w", err)
+		return nil, fmt.Errorf("fakeagent: recover status updates: %w; remove the work dir to start afresh", err)
 	}
-	defer f.Close()
-	r := recordio.NewReader(bufio.NewReader(f))
 	var out []mesos.TaskStatus
-	for {
-		b, err := r.ReadFrame()
-		if err != nil {
-			return out, nil //nolint:nilerr // EOF or a torn tail: see above
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if r.Ack || seen[string(r.UUID)] {
+			continue
 		}
-		var st mesos.TaskStatus
-		if err := st.Unmarshal(b); err != nil {
-			return out, nil //nolint:nilerr // torn tail
-		}
-		out = append(out, st)
+		seen[string(r.UUID)] = true
+		out = append(out, r.Status)
 	}
+	return out, nil
 }
 
 func listDirs(dir string) ([]string, error) {

@@ -17,8 +17,8 @@ func (a *Agent) executorUpdateLocked(ex *executorState, st mesos.TaskStatus) err
 	if t == nil {
 		// An update for a task the agent does not know (lost with a wiped
 		// checkpoint): keep it, so that it still reaches the framework.
-		t = &taskState{info: mesos.TaskInfo{Name: st.TaskID.Value, TaskID: st.TaskID, AgentID: *a.info.ID}, seen: map[string]bool{}, launched: true}
-		t.dir = a.store.taskDir(ex.fw.id(), ex.id(), st.TaskID.Value)
+		t = a.newTask(ex, mesos.TaskInfo{Name: st.TaskID.Value, TaskID: st.TaskID, AgentID: *a.info.ID})
+		t.launched = true
 		if err := writeProto(filepath.Join(t.dir, "task.info"), &t.info); err != nil {
 			return err
 		}
@@ -47,6 +47,18 @@ func (a *Agent) agentUpdateLocked(ex *executorState, t *taskState, state mesos.T
 	return a.checkpointLocked(ex, t, st)
 }
 
+// newTask is the state of a task new to ex. Its updates go to the stream
+// of ex's current run, where Mesos keeps them (the run the task was
+// launched in), for the task's whole life.
+func (a *Agent) newTask(ex *executorState, info mesos.TaskInfo) *taskState {
+	return &taskState{
+		info:    info,
+		dir:     a.store.taskDir(ex.fw.id(), ex.id(), info.TaskID.Value),
+		updates: a.store.taskUpdatesPath(a.info.ID.GetValue(), ex.fw.id(), ex.id(), ex.run.ContainerID, info.TaskID.Value),
+		seen:    map[string]bool{},
+	}
+}
+
 // checkpointLocked completes st with the agent's view, appends it to the
 // task's update stream (fsync'd), records it as the task's latest status,
 // prints it and queues it for the OnUpdate callbacks.
@@ -63,10 +75,7 @@ func (a *Agent) checkpointLocked(ex *executorState, t *taskState, st mesos.TaskS
 		st.Timestamp = &now
 	}
 	a.mergeContainerStatus(ex, &st)
-	if err := appendUpdate(t.dir, &st); err != nil {
-		return err
-	}
-	if err := appendMesosStream(ex.run.Sandbox, ex.fw.id(), ex.info.ExecutorID.Value, a.info.ID.GetValue(), st); err != nil {
+	if err := appendUpdate(t.updates, ex.fw.id(), ex.info.ExecutorID.Value, a.info.ID.GetValue(), st); err != nil {
 		return err
 	}
 	t.seen[string(st.UUID)] = true
@@ -98,32 +107,21 @@ func (a *Agent) mergeContainerStatus(ex *executorState, st *mesos.TaskStatus) {
 	st.ContainerStatus = &cs
 }
 
-// monitor waits for the executor's process to end.
+// monitor waits for the executor's process to end. An executor this
+// process started reports its exit on its reaped channel; one recovered
+// after a restart (not our child) is watched through a pidfd (waitExit).
 func (a *Agent) monitor(ex *executorState) {
 	defer a.wg.Done()
-	reaped := reapedChan(ex.run.PID)
-	// An executor this process started reports its exit on reaped; only
-	// one recovered after a restart (not our child) has to be polled.
-	var tick <-chan time.Time
-	if reaped == nil {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
+	if reaped := reapedChan(ex.run.PID); reaped != nil {
 		select {
 		case <-a.ctx.Done():
 			return
 		case <-reaped:
-			a.executorExited(ex, "executor process exited")
-			return
-		case <-tick:
-			if !processAlive(ex.run.PID, ex.run.StartTime) {
-				a.executorExited(ex, "executor process exited")
-				return
-			}
 		}
+	} else if !waitExit(a.ctx, ex.run.PID, ex.run.StartTime, ex.log) {
+		return
 	}
+	a.executorExited(ex, "executor process exited")
 }
 
 // executorExited ends the executor's run as Mesos' executorTerminated does:

@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -84,26 +85,63 @@ func ReadStream(path string) ([]Record, error) {
 // stream without an error; a record that does not decode is an error,
 // returned with the records before it.
 func ParseStream(b []byte) ([]Record, error) {
-	var out []Record
-	for len(b) > 0 {
-		if len(b) < 4 {
-			return out, nil
+	recs, _, err := parse(b)
+	return recs, err
+}
+
+// parse is ParseStream that also says how many bytes the whole records
+// before a torn tail or a bad record take.
+func parse(b []byte) (recs []Record, whole int, err error) {
+	for whole < len(b) {
+		rest := b[whole:]
+		if len(rest) < 4 {
+			return recs, whole, nil
 		}
-		size := binary.NativeEndian.Uint32(b)
+		size := binary.NativeEndian.Uint32(rest)
 		if size > maxRecord {
-			return out, fmt.Errorf("record %d: length %d is not a status update record's", len(out), size)
+			return recs, whole, fmt.Errorf("record %d: length %d is not a status update record's", len(recs), size)
 		}
-		if uint64(len(b)-4) < uint64(size) {
-			return out, nil
+		if uint64(len(rest)-4) < uint64(size) {
+			return recs, whole, nil
 		}
-		r, err := decodeRecord(b[4 : 4+size])
+		r, err := decodeRecord(rest[4 : 4+size])
 		if err != nil {
-			return out, fmt.Errorf("record %d: %w", len(out), err)
+			return recs, whole, fmt.Errorf("record %d: %w", len(recs), err)
 		}
-		out = append(out, r)
-		b = b[4+size:]
+		recs = append(recs, r)
+		whole += 4 + int(size)
 	}
-	return out, nil
+	return recs, whole, nil
+}
+
+// RecoverStream reads the stream at path for a writer that goes on
+// appending to it, as the agent recovers a task (src/slave/state.cpp,
+// TaskState::recover): the records are read up to a torn tail, and the
+// file is truncated to the whole records ("Always truncate the file to
+// contain only valid updates"), so that the next record appended is not
+// glued to half of one. A record that does not decode is an error (the
+// agent's strict recovery fails the same way), after the truncation. A
+// missing file is fs.ErrNotExist.
+func RecoverStream(path string) ([]Record, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	recs, whole, perr := parse(b)
+	if whole < len(b) {
+		if err := errors.Join(f.Truncate(int64(whole)), f.Sync()); err != nil {
+			return recs, fmt.Errorf("truncate %s to its %d whole records: %w", path, len(recs), err)
+		}
+	}
+	if perr != nil {
+		return recs, fmt.Errorf("%s: %w", path, perr)
+	}
+	return recs, nil
 }
 
 func decodeRecord(msg []byte) (Record, error) {

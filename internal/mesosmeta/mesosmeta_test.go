@@ -3,7 +3,11 @@ package mesosmeta
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -83,6 +87,53 @@ func TestTornTail(t *testing.T) {
 	bad = append(bad, 0xff, 0xff, 0xff)
 	if _, err := ParseStream(append(sampleStream(t), bad...)); err == nil {
 		t.Error("a record that is not a StatusUpdateRecord decoded without an error")
+	}
+}
+
+// TestRecoverStreamTruncates: recovery cuts a torn tail off the file, as
+// the agent does (src/slave/state.cpp, TaskState::recover), so a record
+// appended afterwards reads back whole; a bad record is an error and what
+// follows it is cut off too.
+func TestRecoverStreamTruncates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), UpdatesFile)
+	whole := sampleStream(t)
+	if err := os.WriteFile(path, whole[:len(whole)-5], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := RecoverStream(path)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("recovered %d records, %v; want the 3 whole ones, no error", len(recs), err)
+	}
+	next, err := AppendUpdate(nil, "fw-1", "ex-1", "agent-1", update(mesos.TASK_FINISHED, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(next); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	recs, err = ReadStream(path)
+	if err != nil || len(recs) != 4 || recs[3].Status.GetState() != mesos.TASK_FINISHED {
+		t.Fatalf("after recovery and one append: %d records, %v; want 4 ending in TASK_FINISHED", len(recs), err)
+	}
+
+	bad := binary.NativeEndian.AppendUint32(nil, 3)
+	bad = append(bad, 0xff, 0xff, 0xff)
+	if err := os.WriteFile(path, append(append(sampleStream(t), bad...), next...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := RecoverStream(path); err == nil || len(recs) != 4 {
+		t.Errorf("a bad record: %d records, %v; want the 4 before it and an error", len(recs), err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != int64(len(whole)) {
+		t.Errorf("after a bad record the file has %v bytes (%v), want the %d of the whole records before it", fi.Size(), err, len(whole))
+	}
+	if _, err := RecoverStream(filepath.Join(t.TempDir(), "none")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing stream: %v, want fs.ErrNotExist", err)
 	}
 }
 
