@@ -91,7 +91,7 @@ func (a *Announcer) run() {
 // reconcile makes ZooKeeper hold exactly the desired members of this
 // session.
 func (a *Announcer) reconcile(st *state, desired map[slot][]byte) error {
-	if a.conn().State() != zk.StateHasSession {
+	if !a.cur.Load().serves() {
 		return errNoSession
 	}
 	sid := a.conn().SessionID()

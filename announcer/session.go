@@ -64,6 +64,15 @@ func (zc *zkConn) track(ev zk.Event) {
 	}
 }
 
+// serves says that zc has a session and is not being closed. A connection
+// retired while it is still the current one (see keepSession: an ensemble
+// that lost its data) may yet get a session from go-zookeeper, whose loop
+// notices Close only between connection attempts; that session is about
+// to close and must not be used or kept.
+func (zc *zkConn) serves() bool {
+	return zc.State() == zk.StateHasSession && !zc.closing.Load()
+}
+
 // refusedSince is when servers started refusing the handshake (zero: they
 // have not since the last session).
 func (zc *zkConn) refusedSince() time.Time {
@@ -319,7 +328,7 @@ func (rs *rescue) untilSwitch(alive bool, sessionTimeout time.Duration) (look, l
 // wants to run again (0: when something changes).
 func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 	cur := a.cur.Load()
-	if cur.State() == zk.StateHasSession {
+	if cur.serves() {
 		if rs.probe != nil {
 			a.log.Info("zookeeper session back; closing the fresh connection")
 			a.retire(rs.probe)
@@ -386,7 +395,7 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		}
 		return look
 	}
-	if cur.State() == zk.StateHasSession {
+	if cur.serves() {
 		return 0 // back just now: keep it (next call closes the probe)
 	}
 	for _, node := range alive {
