@@ -169,7 +169,7 @@ func (f *Framework) update(ctx context.Context, st mesos.TaskStatus) error {
 		if err := f.call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
 			log.Warn("teardown", zap.Error(err))
 		}
-		if err := f.cfg.Store.UpdateMeta(func(m *Meta) { m.FrameworkID = "" }); err != nil {
+		if err := f.cfg.Store.ForgetFramework(); err != nil {
 			return err
 		}
 		f.doneOnce.Do(func() { close(f.done) })

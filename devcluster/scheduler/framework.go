@@ -66,7 +66,9 @@ type Framework struct {
 	// fwID is the framework id Mesos gave (kept in the store for failover).
 	fwID string
 	// current is the latest task of each instance, state its last state.
-	current    map[int]*TaskRecord
+	current map[int]*TaskRecord
+	// killed holds the instances killed on purpose; Meta.Killed keeps
+	// them across restarts of `run`.
 	killed     map[int]bool
 	subscribed bool
 	done       chan struct{} // closed when the job has nothing left to run
@@ -112,6 +114,9 @@ func New(cfg Config, job *aurora.MesosJob, jobJSON []byte) (*Framework, error) {
 		return nil, err
 	}
 	f.fwID = meta.FrameworkID
+	for _, i := range meta.Killed {
+		f.killed[i] = true
+	}
 	recs, err := cfg.Store.Tasks()
 	if err != nil {
 		return nil, err

@@ -1,11 +1,15 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +17,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent/master"
@@ -29,6 +34,7 @@ type agent struct {
 	execs     map[string]*mesos.ExecutorInfo
 	fwIDs     map[string]string
 	shutdowns int
+	declines  int // DECLINE calls the master received
 }
 
 func (a *agent) Info() mesos.AgentInfo {
@@ -88,9 +94,35 @@ func startMaster(t *testing.T) (*agent, string) {
 	t.Helper()
 	a := &agent{t: t, execs: map[string]*mesos.ExecutorInfo{}, fwIDs: map[string]string{}}
 	a.m = master.New(zaptest.NewLogger(t), a, master.Config{DefaultRefuse: 100 * time.Millisecond, OfferInterval: 50 * time.Millisecond})
-	srv := httptest.NewServer(a.m)
+	srv := httptest.NewServer(a.countDeclines(a.m))
 	t.Cleanup(func() { a.m.Close(); srv.Close() })
 	return a, strings.TrimPrefix(srv.URL, "http://")
+}
+
+// countDeclines counts the DECLINE calls on their way to the master: a
+// decline is the stub saying "nothing to launch" when an offer came.
+func (a *agent) countDeclines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var c scheduler.Call
+		if c.Unmarshal(body) == nil && c.Type == scheduler.Call_DECLINE {
+			a.mu.Lock()
+			a.declines++
+			a.mu.Unlock()
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *agent) counts() (launches, declines int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.execs), a.declines
 }
 
 type running struct {
@@ -100,13 +132,23 @@ type running struct {
 
 func startStub(t *testing.T, masterAddr string, store *Store, jobFile string) running {
 	t.Helper()
+	return startStubWith(t, masterAddr, store, jobFile, nil)
+}
+
+// startStubWith runs the stub with a Config that edit may change.
+func startStubWith(t *testing.T, masterAddr string, store *Store, jobFile string, edit func(*Config)) running {
+	t.Helper()
 	job, data := loadJob(t, jobFile)
-	fw, err := New(Config{
+	cfg := Config{
 		Master: masterAddr, Store: store,
 		Policy:   Policy{EnableCNI: true, AllowedNetworks: []string{"blue", "green"}},
 		Executor: ExecutorSettings{Command: "/usr/bin/dewar-executor", CPUs: 0.25, MemMB: 128},
 		Log:      zaptest.NewLogger(t),
-	}, job, data)
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	fw, err := New(cfg, job, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +265,54 @@ func TestStubRunsRestartsReconcilesAndKills(t *testing.T) {
 	}
 }
 
+// A killed instance stays killed when `run` restarts: the kill is in the
+// database, not only in the memory of the `run` that received it.
+func TestKilledInstanceStaysKilledAcrossRestart(t *testing.T) {
+	a, addr := startMaster(t)
+	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A relaunch delay this short makes a forgotten kill show at the
+	// restarted stub's first offer.
+	fast := func(c *Config) { c.RelaunchDelay = time.Millisecond }
+	first := startStubWith(t, addr, store, "web_cni.json", fast)
+	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
+	out, err := requestKillWhenSubscribed(t, context.Background(), store, 0)
+	if err != nil || !strings.Contains(out, "instance 0: killing task "+latest[0].TaskID) {
+		t.Fatalf("kill instance 0 = %q, %v", out, err)
+	}
+	waitFor(t, store, "instance 0 KILLED", func(l map[int]TaskRecord) bool {
+		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_RUNNING"
+	})
+	first.stop()
+	<-first.done
+	first.done <- nil // for the cleanup
+
+	_, declinedBefore := a.counts()
+	startStubWith(t, addr, store, "web_cni.json", fast)
+	// The restarted stub subscribes, reconciles and is offered the free
+	// resources at once; declining them is its answer that nothing is to
+	// be launched.
+	testenv.WaitUntilState(t, 30*time.Second, "the restarted stub declines an offer", func() (bool, string) {
+		launches, declines := a.counts()
+		if launches != 2 {
+			t.Fatalf("%d launches, want 2: the restarted stub relaunched killed instance 0", launches)
+		}
+		return declines > declinedBefore, fmt.Sprintf("%d declines", declines)
+	})
+	var status strings.Builder
+	if err := WriteStatus(&status, store); err != nil {
+		t.Fatal(err)
+	}
+	if want := "instance 0  " + latest[0].TaskID + "  TASK_KILLED  killed: not relaunched"; !strings.Contains(status.String(), want) {
+		t.Fatalf("status after the restart lacks %q:\n%s", want, status.String())
+	}
+	if strings.Contains(status.String(), "instance 1  "+latest[1].TaskID+"  TASK_RUNNING  killed") {
+		t.Fatalf("status marks instance 1 as killed:\n%s", status.String())
+	}
+}
+
 // requestKillWhenSubscribed retries while the restarted stub is still
 // subscribing.
 func requestKillWhenSubscribed(t *testing.T, ctx context.Context, store *Store, instance int) (string, error) {
@@ -292,6 +382,9 @@ func TestKillWithoutRunningStub(t *testing.T) {
 	waitFor(t, store, "instance 0 KILLED", func(l map[int]TaskRecord) bool {
 		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_RUNNING"
 	})
+	if meta, _ := store.Meta(); !slices.Equal(meta.Killed, []int{0}) {
+		t.Fatalf("killed instances recorded = %v, want [0]: a later run would relaunch instance 0", meta.Killed)
+	}
 	if _, err := KillDirect(ctx, addr, store, -1, log); err != nil {
 		t.Fatalf("KillDirect(job): %v", err)
 	}

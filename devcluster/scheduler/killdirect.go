@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -54,6 +56,14 @@ func KillDirect(ctx context.Context, master string, store *Store, instance int, 
 		}
 	}
 	wholeJob := instance < 0
+	killed := []int{instance}
+	if wholeJob {
+		killed = slices.Collect(maps.Keys(latest))
+	}
+	// Recorded first: a `run` started after this must not relaunch them.
+	if err := store.MarkKilled(killed); err != nil {
+		return nil, fmt.Errorf("record the kill: %w", err)
+	}
 	if len(targets) == 0 && !wholeJob {
 		return msgs, nil
 	}
@@ -123,7 +133,7 @@ func KillDirect(ctx context.Context, master string, store *Store, instance int, 
 		if err := call(&scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
 			return msgs, fmt.Errorf("teardown: %w", err)
 		}
-		if err := store.UpdateMeta(func(m *Meta) { m.FrameworkID = "" }); err != nil {
+		if err := store.ForgetFramework(); err != nil {
 			return msgs, err
 		}
 		msgs = append(msgs, "framework "+meta.FrameworkID+" torn down")
