@@ -34,7 +34,8 @@ type agent struct {
 	execs     map[string]*mesos.ExecutorInfo
 	fwIDs     map[string]string
 	shutdowns int
-	declines  int // DECLINE calls the master received
+	declines  int                   // DECLINE calls the master received
+	subs      []mesos.FrameworkInfo // FrameworkInfo of every SUBSCRIBE
 }
 
 func (a *agent) Info() mesos.AgentInfo {
@@ -94,14 +95,15 @@ func startMaster(t *testing.T) (*agent, string) {
 	t.Helper()
 	a := &agent{t: t, execs: map[string]*mesos.ExecutorInfo{}, fwIDs: map[string]string{}}
 	a.m = master.New(zaptest.NewLogger(t), a, master.Config{DefaultRefuse: 100 * time.Millisecond, OfferInterval: 50 * time.Millisecond})
-	srv := httptest.NewServer(a.countDeclines(a.m))
+	srv := httptest.NewServer(a.recordCalls(a.m))
 	t.Cleanup(func() { a.m.Close(); srv.Close() })
 	return a, strings.TrimPrefix(srv.URL, "http://")
 }
 
-// countDeclines counts the DECLINE calls on their way to the master: a
-// decline is the stub saying "nothing to launch" when an offer came.
-func (a *agent) countDeclines(next http.Handler) http.Handler {
+// recordCalls notes calls on their way to the master: how many DECLINEs
+// (the stub saying "nothing to launch" when an offer came) and what each
+// SUBSCRIBE presented.
+func (a *agent) recordCalls(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -109,9 +111,14 @@ func (a *agent) countDeclines(next http.Handler) http.Handler {
 			return
 		}
 		var c scheduler.Call
-		if c.Unmarshal(body) == nil && c.Type == scheduler.Call_DECLINE {
+		if c.Unmarshal(body) == nil {
 			a.mu.Lock()
-			a.declines++
+			switch c.Type {
+			case scheduler.Call_DECLINE:
+				a.declines++
+			case scheduler.Call_SUBSCRIBE:
+				a.subs = append(a.subs, *c.GetSubscribe().GetFrameworkInfo())
+			}
 			a.mu.Unlock()
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -364,7 +371,9 @@ func TestKillWithoutRunningStub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := startStub(t, addr, store, "web_cni.json")
+	// Mesos keeps a framework's user for its life; kill presents the user
+	// and name `run` registered with, not its own.
+	r := startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.User, c.FrameworkName = "aurora", "web-stub" })
 	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
 	r.stop()
 	<-r.done
@@ -402,4 +411,46 @@ func TestKillWithoutRunningStub(t *testing.T) {
 		defer a.mu.Unlock()
 		return a.shutdowns == 1
 	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.subs) != 3 {
+		t.Fatalf("%d SUBSCRIBE calls, want 3 (run, kill, kill)", len(a.subs))
+	}
+	for i, info := range a.subs {
+		if info.User != "aurora" || info.Name != "web-stub" || !info.GetCheckpoint() {
+			t.Errorf("SUBSCRIBE %d as user %q name %q checkpoint %v; want aurora, web-stub, true as registered", i, info.User, info.Name, info.GetCheckpoint())
+		}
+		if i > 0 && info.GetID().GetValue() != a.subs[1].GetID().GetValue() {
+			t.Errorf("SUBSCRIBE %d as framework %q, want the recorded %q", i, info.GetID().GetValue(), a.subs[1].GetID().GetValue())
+		}
+	}
+}
+
+func TestFrameworkUser(t *testing.T) {
+	registered := Meta{FrameworkID: "fw-1", User: "aurora"}
+	tests := []struct {
+		name    string
+		flag    string
+		meta    Meta
+		want    string
+		wantErr bool
+	}{
+		{"new framework, --user", "alice", Meta{}, "alice", false},
+		{"new framework, no --user", "", Meta{}, currentUser(), false},
+		{"recorded framework, no --user", "", registered, "aurora", false},
+		{"recorded framework, same --user", "aurora", registered, "aurora", false},
+		{"recorded framework, other --user", "alice", registered, "", true},
+		{"torn down framework", "alice", Meta{User: "aurora"}, "alice", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := frameworkUser(tt.flag, tt.meta)
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Fatalf("frameworkUser(%q, %+v) = %q, %v; want %q, error %v", tt.flag, tt.meta, got, err, tt.want, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "--user aurora") {
+				t.Fatalf("error %q does not say which --user to pass", err)
+			}
+		})
+	}
 }

@@ -32,8 +32,12 @@ type TaskRecord struct {
 // Meta is the stub's own state.
 type Meta struct {
 	FrameworkID string `json:"framework_id,omitempty"`
-	JobJSON     []byte `json:"job,omitempty"`
-	ControlAddr string `json:"control_addr,omitempty"`
+	// User and FrameworkName are the FrameworkInfo fields the framework
+	// was registered with; they are recorded with its id.
+	User          string `json:"user,omitempty"`
+	FrameworkName string `json:"framework_name,omitempty"`
+	JobJSON       []byte `json:"job,omitempty"`
+	ControlAddr   string `json:"control_addr,omitempty"`
 	// Killed lists the instances killed on purpose (`dewar-scheduler
 	// kill`), which no `run` may launch again while the framework lives.
 	Killed []int `json:"killed,omitempty"`
@@ -148,7 +152,7 @@ func (s *Store) MarkKilled(instances []int) error {
 // under the old one go too.
 func (s *Store) ForgetFramework() error {
 	return s.UpdateMeta(func(m *Meta) {
-		m.FrameworkID = ""
+		m.FrameworkID, m.User, m.FrameworkName = "", "", ""
 		m.Killed = nil
 	})
 }

@@ -30,11 +30,17 @@ func (m *Master) subscribe(info mesos.FrameworkInfo) (*subscription, string, err
 	}
 	fw, ok := m.frameworks[id]
 	if !ok {
-		fw = &framework{id: id}
+		fw = &framework{id: id, idOnly: true}
 		m.frameworks[id] = fw
+	}
+	if !fw.idOnly {
+		if err := m.keepImmutableLocked(fw, &info); err != nil {
+			return nil, "", err
+		}
 	}
 	m.dropSubscriptionLocked(fw)
 	fw.info = info
+	fw.idOnly = false
 	fw.refuseTill = time.Time{}
 	fw.suppressed = false
 	fw.sub = newSubscription()
@@ -50,6 +56,39 @@ func (m *Master) subscribe(info mesos.FrameworkInfo) (*subscription, string, err
 	}
 	m.kickAllocator()
 	return fw.sub, id, nil
+}
+
+// errRefused is a SUBSCRIBE that Mesos answers with an ERROR event on the
+// stream (a FrameworkErrorMessage) rather than an HTTP error.
+type errRefused struct{ msg string }
+
+func (e errRefused) Error() string { return e.msg }
+
+// keepImmutableLocked applies Mesos' rules for a known framework that
+// subscribes again (Master::_subscribe): user and checkpoint are put back
+// to the registered values, with a warning, never changed
+// (src/master/validation.cpp, framework::preserveImmutableFields;
+// MESOS-703); then a changed principal refuses the subscription
+// (framework::validateUpdate: "Changing framework's principal is not
+// allowed."). validateUpdate refuses a changed user or checkpoint too, but
+// on SUBSCRIBE they were already put back; it bites for UPDATE_FRAMEWORK,
+// which the fake master does not serve.
+func (m *Master) keepImmutableLocked(fw *framework, info *mesos.FrameworkInfo) error {
+	old := fw.info
+	if info.User != old.User {
+		m.log.Warn("cannot update FrameworkInfo.user; keeping the registered one (MESOS-703)",
+			zap.String("framework", fw.id), zap.String("user", old.User), zap.String("asked", info.User))
+		info.User = old.User
+	}
+	if info.GetCheckpoint() != old.GetCheckpoint() {
+		m.log.Warn("cannot update FrameworkInfo.checkpoint; keeping the registered one (MESOS-703)",
+			zap.String("framework", fw.id), zap.Bool("checkpoint", old.GetCheckpoint()))
+		info.Checkpoint = old.Checkpoint
+	}
+	if info.Principal == nil != (old.Principal == nil) || info.GetPrincipal() != old.GetPrincipal() {
+		return errRefused{"Changing framework's principal is not allowed."}
+	}
+	return nil
 }
 
 // handleCall runs a non-SUBSCRIBE call of a subscribed framework. An error

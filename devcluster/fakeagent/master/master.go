@@ -84,8 +84,13 @@ type Master struct {
 type taskKey struct{ framework, id string }
 
 type framework struct {
-	id         string
-	info       mesos.FrameworkInfo
+	id   string
+	info mesos.FrameworkInfo
+	// idOnly: info holds only the id, the framework having come back
+	// through its tasks' updates before its scheduler subscribed (as
+	// Master::_subscribe's recoverFramework); its next SUBSCRIBE supplies
+	// the rest.
+	idOnly     bool
 	sub        *subscription // nil while disconnected
 	refuseTill time.Time
 	suppressed bool
@@ -229,7 +234,7 @@ func (m *Master) updateLocked(frameworkID string, st mesos.TaskStatus) {
 		// After a restart of the fake agent its executors come back before
 		// their scheduler: keep the framework so it can re-subscribe with
 		// its id and receive what it missed.
-		fw = &framework{id: frameworkID, info: mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: frameworkID}}}
+		fw = &framework{id: frameworkID, info: mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: frameworkID}}, idOnly: true}
 		m.frameworks[frameworkID] = fw
 	}
 	if len(st.UUID) > 0 {

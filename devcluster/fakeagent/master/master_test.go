@@ -12,6 +12,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
@@ -346,4 +348,40 @@ func TestUnacknowledgedUpdatesAreRetried(t *testing.T) {
 		t.Fatalf("retried update has uuid %x, want %x", again.UUID, first.UUID)
 	}
 	c.Call(calls.Acknowledge("agent-1", "t1", again.UUID))
+}
+
+// A framework keeps the user and checkpoint it registered with: a failover
+// that presents others gets them put back, as Mesos' preserveImmutableFields
+// does; a changed principal is refused with an ERROR event.
+func TestResubscribeKeepsImmutableFields(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "alice", Name: "test", Checkpoint: ptr(true)})
+	c.Close()
+
+	id := &mesos.FrameworkID{Value: c.ID}
+	c2 := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{ID: id, User: "bob", Name: "test 2", Checkpoint: ptr(false)})
+	offer := c2.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+	c2.Call(launch(offer, newTask("t1", offer, 1)))
+	c2.Update(mesos.TASK_RUNNING)
+	h.agent.mu.Lock()
+	fw := h.agent.fws[0]
+	h.agent.mu.Unlock()
+	if fw.User != "alice" || !fw.GetCheckpoint() || fw.Name != "test 2" {
+		t.Fatalf("task launched for user %q checkpoint %v name %q; want the registered alice and true, the new name", fw.User, fw.GetCheckpoint(), fw.Name)
+	}
+	c2.Close()
+
+	cli := httpcli.New(httpcli.Endpoint(h.url), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+	resp, err := httpsched.NewCaller(cli).Call(context.Background(), calls.Subscribe(&mesos.FrameworkInfo{ID: id, User: "alice", Name: "test", Principal: ptr("mallory")}))
+	if err != nil {
+		t.Fatalf("SUBSCRIBE with another principal: %v, want an ERROR event on the stream", err)
+	}
+	defer resp.Close()
+	var ev scheduler.Event
+	if err := resp.Decode(&ev); err != nil || ev.Type != scheduler.Event_ERROR || ev.GetError().GetMessage() != "Changing framework's principal is not allowed." {
+		t.Fatalf("first event %v (%v), want ERROR \"Changing framework's principal is not allowed.\"", ev.String(), err)
+	}
+	if err := resp.Decode(&ev); err == nil {
+		t.Fatalf("event %v after the ERROR, want the stream closed", ev.Type)
+	}
 }
