@@ -35,7 +35,11 @@ func newSubscription() *subscription {
 	return &subscription{streamID: newID(), Outbox: chans.NewOutbox[*scheduler.Event](streamQueueSize)}
 }
 
-// ServeHTTP serves POST /api/v1/scheduler.
+// ServeHTTP serves POST /api/v1/scheduler with Master::Http::scheduler's
+// checks (src/master/http.cpp): POST only (405), a known Content-Type
+// (415), a parsable Call (400), framework_id on every call but SUBSCRIBE
+// (400), a subscribed framework (403) and its stream's Mesos-Stream-Id
+// (400).
 func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
