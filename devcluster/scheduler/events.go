@@ -65,7 +65,9 @@ func (f *Framework) onSubscribed(ctx context.Context, fwID string) error {
 		return err
 	}
 	if len(recon) == 0 {
-		return nil
+		// Every instance may have been killed (or a batch job finished)
+		// while no `run` was up.
+		return f.finishIfDone(ctx)
 	}
 	return f.call(ctx, calls.Reconcile(calls.ReconcileTasks(recon)))
 }
@@ -145,7 +147,6 @@ func (f *Framework) update(ctx context.Context, st mesos.TaskStatus) error {
 	if err != nil {
 		return err
 	}
-	log := f.log.With(zap.String("task", taskID), zap.Stringer("state", st.GetState()))
 	if known {
 		f.mu.Lock()
 		if cur, ok := f.current[rec.Instance]; ok && cur.TaskID == taskID {
@@ -159,16 +160,22 @@ func (f *Framework) update(ctx context.Context, st mesos.TaskStatus) error {
 			return err
 		}
 	}
-	if f.checkDone() {
-		// Nothing will run again: leave no framework behind on the master.
-		if err := f.call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
-			log.Warn("teardown", zap.Error(err))
-		}
-		if err := f.cfg.Store.ForgetFramework(); err != nil {
-			return err
-		}
-		f.doneOnce.Do(func() { close(f.done) })
+	return f.finishIfDone(ctx)
+}
+
+// finishIfDone tears the framework down when nothing will run again,
+// leaving no framework behind on the master, and ends Run.
+func (f *Framework) finishIfDone(ctx context.Context) error {
+	if !f.checkDone() {
+		return nil
 	}
+	if err := f.call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
+		f.log.Warn("teardown", zap.Error(err))
+	}
+	if err := f.cfg.Store.ForgetFramework(); err != nil {
+		return err
+	}
+	f.doneOnce.Do(func() { close(f.done) })
 	return nil
 }
 

@@ -426,6 +426,49 @@ func TestKillWithoutRunningStub(t *testing.T) {
 	}
 }
 
+// Instances killed one by one while no `run` was up leave nothing to run:
+// the next `run` launches nothing, tears the framework down and ends.
+func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
+	a, addr := startMaster(t)
+	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startStub(t, addr, store, "web_cni.json")
+	waitFor(t, store, "both instances RUNNING", allRunning(2))
+	r.stop()
+	<-r.done
+	r.done <- nil // for the cleanup
+	log := zaptest.NewLogger(t)
+	for _, i := range []int{0, 1} {
+		if _, err := KillDirect(context.Background(), addr, store, i, log); err != nil {
+			t.Fatalf("KillDirect(%d): %v", i, err)
+		}
+	}
+
+	r = startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.RelaunchDelay = time.Millisecond })
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("Run = %v, want nil: nothing was left to run", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not end although every instance was killed")
+	}
+	if launches, _ := a.counts(); launches != 2 {
+		t.Fatalf("%d launches, want 2", launches)
+	}
+	if meta, _ := store.Meta(); meta.FrameworkID != "" || meta.Killed != nil {
+		t.Fatalf("meta after the job ended = %+v, want framework and kills forgotten", meta)
+	}
+	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.shutdowns == 1
+	})
+}
+
 func TestFrameworkUser(t *testing.T) {
 	registered := Meta{FrameworkID: "fw-1", User: "aurora"}
 	tests := []struct {
