@@ -137,6 +137,24 @@ type running struct {
 	stop context.CancelFunc
 }
 
+// halt stops the stub as Ctrl-C does and returns what Run returned.
+func (r running) halt() error {
+	r.stop()
+	err := <-r.done
+	r.done <- err // for the cleanup
+	return err
+}
+
+// newStore opens a fresh database.
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 func startStub(t *testing.T, masterAddr string, store *Store, jobFile string) running {
 	t.Helper()
 	return startStubWith(t, masterAddr, store, jobFile, nil)
@@ -201,10 +219,7 @@ func allRunning(n int) func(map[int]TaskRecord) bool {
 
 func TestStubRunsRestartsReconcilesAndKills(t *testing.T) {
 	a, addr := startMaster(t)
-	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newStore(t)
 	first := startStub(t, addr, store, "web_cni.json")
 	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
 	for i, r := range latest {
@@ -222,11 +237,9 @@ func TestStubRunsRestartsReconcilesAndKills(t *testing.T) {
 
 	// Restart the stub: it keeps the addresses, re-subscribes as the same
 	// framework and reconciles its tasks.
-	first.stop()
-	if err := <-first.done; !errors.Is(err, context.Canceled) {
+	if err := first.halt(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run after cancel = %v, want context.Canceled", err)
 	}
-	first.done <- nil // for the cleanup
 	startStub(t, addr, store, "web_cni.json")
 	latest = waitFor(t, store, "reconciliation", func(l map[int]TaskRecord) bool {
 		return allRunning(2)(l) && l[0].Reason == "REASON_RECONCILIATION" && l[1].Reason == "REASON_RECONCILIATION"
@@ -276,10 +289,7 @@ func TestStubRunsRestartsReconcilesAndKills(t *testing.T) {
 // database, not only in the memory of the `run` that received it.
 func TestKilledInstanceStaysKilledAcrossRestart(t *testing.T) {
 	a, addr := startMaster(t)
-	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newStore(t)
 	// A relaunch delay this short makes a forgotten kill show at the
 	// restarted stub's first offer.
 	fast := func(c *Config) { c.RelaunchDelay = time.Millisecond }
@@ -292,9 +302,7 @@ func TestKilledInstanceStaysKilledAcrossRestart(t *testing.T) {
 	waitFor(t, store, "instance 0 KILLED", func(l map[int]TaskRecord) bool {
 		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_RUNNING"
 	})
-	first.stop()
-	<-first.done
-	first.done <- nil // for the cleanup
+	_ = first.halt()
 
 	_, declinedBefore := a.counts()
 	startStubWith(t, addr, store, "web_cni.json", fast)
@@ -339,10 +347,7 @@ func equalViews(a, b []Network) bool {
 }
 
 func TestStubRejectsBeforeLaunching(t *testing.T) {
-	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newStore(t)
 	tests := []struct {
 		name   string
 		job    string
@@ -367,17 +372,12 @@ func TestStubRejectsBeforeLaunching(t *testing.T) {
 // subscribing as the recorded framework.
 func TestKillWithoutRunningStub(t *testing.T) {
 	a, addr := startMaster(t)
-	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newStore(t)
 	// Mesos keeps a framework's user for its life; kill presents the user
 	// and name `run` registered with, not its own.
 	r := startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.User, c.FrameworkName = "aurora", "web-stub" })
 	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
-	r.stop()
-	<-r.done
-	r.done <- nil // for the cleanup
+	_ = r.halt()
 
 	ctx := context.Background()
 	if _, err := RequestKill(ctx, store, 0); !errors.Is(err, ErrStubNotRunning) {
@@ -430,15 +430,10 @@ func TestKillWithoutRunningStub(t *testing.T) {
 // the next `run` launches nothing, tears the framework down and ends.
 func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
 	a, addr := startMaster(t)
-	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newStore(t)
 	r := startStub(t, addr, store, "web_cni.json")
 	waitFor(t, store, "both instances RUNNING", allRunning(2))
-	r.stop()
-	<-r.done
-	r.done <- nil // for the cleanup
+	_ = r.halt()
 	log := zaptest.NewLogger(t)
 	for _, i := range []int{0, 1} {
 		if _, err := KillDirect(context.Background(), addr, store, i, log); err != nil {
