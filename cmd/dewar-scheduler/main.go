@@ -70,7 +70,7 @@ func runJob(ctx context.Context, args []string) error {
 		db          = fs.String("db", "dewar-scheduler.db", "bbolt database holding the framework id and every task's state and addresses")
 		jobFile     = fs.String("job", "", "MesosJob JSON (as pystachio renders it) to run")
 		name        = fs.String("framework-name", "dewar-scheduler", "framework name")
-		user        = fs.String("user", "", "user the tasks run as (default: the current user)")
+		user        = fs.String("user", "", "user the tasks run as (default: the user the framework in --db was registered with, else the current user)")
 		enableCNI   = fs.Bool("enable-cni", false, "let jobs join CNI networks (the job's \"networks\"); off: such jobs are rejected")
 		allowed     = fs.String("allowed-networks", "", "comma-separated CNI networks jobs may join (with --enable-cni)")
 		execCmd     = fs.String("executor-command", "", "path of dewar-executor on the agent")

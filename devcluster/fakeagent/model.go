@@ -22,15 +22,6 @@ func (f *framework) id() string { return f.info.GetID().GetValue() }
 
 func (f *framework) checkpoints() bool { return f.info.GetCheckpoint() }
 
-func (f *framework) partitionAware() bool {
-	for _, c := range f.info.Capabilities {
-		if c.GetType() == mesos.FrameworkInfo_Capability_PARTITION_AWARE {
-			return true
-		}
-	}
-	return false
-}
-
 // executorState is one executor of a framework and its current run.
 type executorState struct {
 	fw       *framework

@@ -7,6 +7,8 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/internal/partitionaware"
 )
 
 // phase is the agent's recovery state as the executor API sees it.
@@ -119,12 +121,8 @@ func (a *Agent) reregisterExecutorTimeout() {
 		}
 	}
 	for _, ex := range late {
-		state := mesos.TASK_GONE
-		if !ex.fw.partitionAware() {
-			state = mesos.TASK_LOST
-		}
 		ex.termination = &termination{
-			state:   state,
+			state:   partitionaware.State(ex.fw.info, mesos.TASK_GONE),
 			reason:  mesos.REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
 			message: "Executor did not reregister within " + mesosDuration(a.cfg.ExecutorReregistrationTimeout),
 		}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dewarhq/dewar/internal/chans"
+	"github.com/dewarhq/dewar/internal/partitionaware"
 )
 
 const streamQueueSize = 1024
@@ -192,10 +193,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, ex *executorSt
 		// died first): as Mesos (src/slave/slave.cpp, Slave::subscribe:
 		// "Task launched during agent restart"), TASK_DROPPED for
 		// partition-aware frameworks, TASK_LOST for the others.
-		state := mesos.TASK_DROPPED
-		if !ex.fw.partitionAware() {
-			state = mesos.TASK_LOST
-		}
+		state := partitionaware.State(ex.fw.info, mesos.TASK_DROPPED)
 		if err := a.agentUpdateLocked(ex, t, state, mesos.REASON_AGENT_RESTARTED, "Task launched during agent restart"); err != nil {
 			failed = err
 			break

@@ -60,10 +60,15 @@ func (f *Framework) killTargets(q string) ([]int, error) {
 // their live tasks. It returns one line per instance.
 func (f *Framework) Kill(ctx context.Context, instances []int) ([]string, error) {
 	f.mu.Lock()
-	if !f.subscribed {
-		f.mu.Unlock()
+	subscribed := f.subscribed
+	f.mu.Unlock()
+	if !subscribed {
 		return nil, errors.New("the stub is not subscribed to the master right now; retry in a few seconds")
 	}
+	if err := f.cfg.Store.MarkKilled(instances); err != nil {
+		return nil, fmt.Errorf("record the kill: %w", err)
+	}
+	f.mu.Lock()
 	var msgs []string
 	var kill, agentIDs []string
 	for _, i := range instances {

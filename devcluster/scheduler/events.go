@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -29,8 +28,6 @@ func (f *Framework) handle(ctx context.Context, ev scheduler.Event) error {
 	case scheduler.Event_UPDATE:
 		return f.update(ctx, ev.Update.Status)
 	case scheduler.Event_HEARTBEAT:
-	case scheduler.Event_ERROR:
-		return fmt.Errorf("master sent ERROR: %s", ev.GetError().GetMessage())
 	default:
 		f.log.Info("event ignored", zap.Stringer("type", ev.Type))
 	}
@@ -39,16 +36,9 @@ func (f *Framework) handle(ctx context.Context, ev scheduler.Event) error {
 
 func (f *Framework) call(ctx context.Context, c *scheduler.Call) error {
 	f.mu.Lock()
-	c.FrameworkID = &mesos.FrameworkID{Value: f.fwID}
+	fwID := f.fwID
 	f.mu.Unlock()
-	resp, err := f.caller.Call(ctx, c)
-	if resp != nil {
-		resp.Close()
-	}
-	if err != nil {
-		return fmt.Errorf("%v call: %w", c.Type, err)
-	}
-	return nil
+	return callAs(ctx, f.caller, fwID, c)
 }
 
 // subscribed records the framework id and asks for the state of every task
@@ -66,11 +56,18 @@ func (f *Framework) onSubscribed(ctx context.Context, fwID string) error {
 	}
 	f.mu.Unlock()
 	f.log.Info("subscribed", zap.String("framework", fwID), zap.Int("reconciling", len(recon)))
-	if err := f.cfg.Store.UpdateMeta(func(m *Meta) { m.FrameworkID = fwID }); err != nil {
+	// The user and name go with the id: whoever subscribes as this
+	// framework later (a restarted `run`, `kill --master`) presents them.
+	err := f.cfg.Store.UpdateMeta(func(m *Meta) {
+		m.FrameworkID, m.User, m.FrameworkName = fwID, f.cfg.User, f.cfg.FrameworkName
+	})
+	if err != nil {
 		return err
 	}
 	if len(recon) == 0 {
-		return nil
+		// Every instance may have been killed (or a batch job finished)
+		// while no `run` was up.
+		return f.finishIfDone(ctx)
 	}
 	return f.call(ctx, calls.Reconcile(calls.ReconcileTasks(recon)))
 }
@@ -150,7 +147,6 @@ func (f *Framework) update(ctx context.Context, st mesos.TaskStatus) error {
 	if err != nil {
 		return err
 	}
-	log := f.log.With(zap.String("task", taskID), zap.Stringer("state", st.GetState()))
 	if known {
 		f.mu.Lock()
 		if cur, ok := f.current[rec.Instance]; ok && cur.TaskID == taskID {
@@ -164,16 +160,22 @@ func (f *Framework) update(ctx context.Context, st mesos.TaskStatus) error {
 			return err
 		}
 	}
-	if f.checkDone() {
-		// Nothing will run again: leave no framework behind on the master.
-		if err := f.call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
-			log.Warn("teardown", zap.Error(err))
-		}
-		if err := f.cfg.Store.UpdateMeta(func(m *Meta) { m.FrameworkID = "" }); err != nil {
-			return err
-		}
-		f.doneOnce.Do(func() { close(f.done) })
+	return f.finishIfDone(ctx)
+}
+
+// finishIfDone tears the framework down when nothing will run again,
+// leaving no framework behind on the master, and ends Run.
+func (f *Framework) finishIfDone(ctx context.Context) error {
+	if !f.checkDone() {
+		return nil
 	}
+	if err := f.call(ctx, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
+		f.log.Warn("teardown", zap.Error(err))
+	}
+	if err := f.cfg.Store.ForgetFramework(); err != nil {
+		return err
+	}
+	f.doneOnce.Do(func() { close(f.done) })
 	return nil
 }
 

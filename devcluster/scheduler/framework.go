@@ -12,11 +12,6 @@ import (
 	"sync"
 	"time"
 
-	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	"go.uber.org/zap"
 
@@ -29,10 +24,12 @@ type Config struct {
 	// Master is the master (or dewar-agent) as host:port or URL.
 	Master        string
 	FrameworkName string // default "dewar-scheduler"
-	User          string // default: the current user
-	Policy        Policy
-	Executor      ExecutorSettings
-	Store         *Store
+	// User the tasks run as; default: the user the recorded framework was
+	// registered with, else the current user.
+	User     string
+	Policy   Policy
+	Executor ExecutorSettings
+	Store    *Store
 	// ControlAddr is where the stub serves its control endpoint (kill);
 	// default 127.0.0.1:0. The chosen address is recorded in the store.
 	ControlAddr string
@@ -41,6 +38,8 @@ type Config struct {
 	RelaunchDelay time.Duration
 	Log           *zap.Logger
 }
+
+const defaultFrameworkName = "dewar-scheduler"
 
 // SchedulerURL turns --master into the scheduler API endpoint.
 func SchedulerURL(master string) string {
@@ -66,7 +65,9 @@ type Framework struct {
 	// fwID is the framework id Mesos gave (kept in the store for failover).
 	fwID string
 	// current is the latest task of each instance, state its last state.
-	current    map[int]*TaskRecord
+	current map[int]*TaskRecord
+	// killed holds the instances killed on purpose; Meta.Killed keeps
+	// them across restarts of `run`.
 	killed     map[int]bool
 	subscribed bool
 	done       chan struct{} // closed when the job has nothing left to run
@@ -86,10 +87,7 @@ func New(cfg Config, job *aurora.MesosJob, jobJSON []byte) (*Framework, error) {
 		return nil, errors.New("no executor command; pass --executor-command PATH (dewar-executor on the agent)")
 	}
 	if cfg.FrameworkName == "" {
-		cfg.FrameworkName = "dewar-scheduler"
-	}
-	if cfg.User == "" {
-		cfg.User = currentUser()
+		cfg.FrameworkName = defaultFrameworkName
 	}
 	if cfg.ControlAddr == "" {
 		cfg.ControlAddr = "127.0.0.1:0"
@@ -111,7 +109,13 @@ func New(cfg Config, job *aurora.MesosJob, jobJSON []byte) (*Framework, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.cfg.User, err = frameworkUser(cfg.User, meta); err != nil {
+		return nil, err
+	}
 	f.fwID = meta.FrameworkID
+	for _, i := range meta.Killed {
+		f.killed[i] = true
+	}
 	recs, err := cfg.Store.Tasks()
 	if err != nil {
 		return nil, err
@@ -124,13 +128,26 @@ func New(cfg Config, job *aurora.MesosJob, jobJSON []byte) (*Framework, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli := httpcli.New(
-		httpcli.Endpoint(SchedulerURL(cfg.Master)),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(30*time.Second))),
-	)
-	f.caller = httpsched.NewCaller(cli, httpsched.AllowReconnection(true))
+	f.caller = newCaller(cfg.Master)
 	return f, nil
+}
+
+// frameworkUser is the user to subscribe as: the one the recorded framework
+// was registered with (Mesos keeps it for the framework's life, see
+// frameworkInfo), else flagUser, else the current user.
+func frameworkUser(flagUser string, meta Meta) (string, error) {
+	switch {
+	case meta.FrameworkID == "" || meta.User == "":
+	case flagUser == "" || flagUser == meta.User:
+		return meta.User, nil
+	default:
+		return "", fmt.Errorf("--user %s: framework %s in this database was registered with user %s, and Mesos keeps a framework's user for its life; "+
+			"run with --user %s, or kill the job (dewar-scheduler kill) to register a new framework", flagUser, meta.FrameworkID, meta.User, meta.User)
+	}
+	if flagUser != "" {
+		return flagUser, nil
+	}
+	return currentUser(), nil
 }
 
 func currentUser() string {
@@ -200,44 +217,23 @@ func (f *Framework) Run(ctx context.Context) error {
 // subscribeOnce holds one subscription until it breaks.
 func (f *Framework) subscribeOnce(ctx context.Context) error {
 	f.mu.Lock()
-	fwID := f.fwID
+	id := identity{ID: f.fwID, User: f.cfg.User, Name: f.cfg.FrameworkName}
 	f.mu.Unlock()
-	host, _ := os.Hostname()
-	failover := (7 * 24 * time.Hour).Seconds()
-	info := &mesos.FrameworkInfo{
-		User: f.cfg.User, Name: f.cfg.FrameworkName, Hostname: &host,
-		Checkpoint: ptr(true), FailoverTimeout: &failover,
-	}
-	if fwID != "" {
-		info.ID = &mesos.FrameworkID{Value: fwID}
-	}
-	subCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := f.caller.Call(subCtx, calls.Subscribe(info))
+	sub, subCtx, err := subscribe(ctx, f.caller, f.cfg.Master, id)
 	if err != nil {
-		return fmt.Errorf("subscribe to %s: %w", SchedulerURL(f.cfg.Master), err)
+		return err
 	}
-	defer resp.Close()
+	defer sub.Close()
 	defer func() {
 		f.mu.Lock()
 		f.subscribed = false
 		f.mu.Unlock()
 	}()
-
-	// Mesos promises a HEARTBEAT every interval; silence for several of
-	// them means the connection is dead even if TCP has not noticed.
-	silence := time.Minute
-	watchdog := time.AfterFunc(silence, cancel)
-	defer watchdog.Stop()
 	for {
-		var ev scheduler.Event
-		if err := resp.Decode(&ev); err != nil {
-			return fmt.Errorf("event stream: %w", err)
+		ev, err := sub.next()
+		if err != nil {
+			return err
 		}
-		if hb := ev.GetSubscribed().GetHeartbeatIntervalSeconds(); hb > 0 {
-			silence = time.Duration(3 * hb * float64(time.Second))
-		}
-		watchdog.Reset(silence)
 		if err := f.handle(subCtx, ev); err != nil {
 			return err
 		}

@@ -1,11 +1,15 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +17,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dewarhq/dewar/devcluster/fakeagent/master"
@@ -29,6 +34,8 @@ type agent struct {
 	execs     map[string]*mesos.ExecutorInfo
 	fwIDs     map[string]string
 	shutdowns int
+	declines  int                   // DECLINE calls the master received
+	subs      []mesos.FrameworkInfo // FrameworkInfo of every SUBSCRIBE
 }
 
 func (a *agent) Info() mesos.AgentInfo {
@@ -88,9 +95,41 @@ func startMaster(t *testing.T) (*agent, string) {
 	t.Helper()
 	a := &agent{t: t, execs: map[string]*mesos.ExecutorInfo{}, fwIDs: map[string]string{}}
 	a.m = master.New(zaptest.NewLogger(t), a, master.Config{DefaultRefuse: 100 * time.Millisecond, OfferInterval: 50 * time.Millisecond})
-	srv := httptest.NewServer(a.m)
+	srv := httptest.NewServer(a.recordCalls(a.m))
 	t.Cleanup(func() { a.m.Close(); srv.Close() })
 	return a, strings.TrimPrefix(srv.URL, "http://")
+}
+
+// recordCalls notes calls on their way to the master: how many DECLINEs
+// (the stub saying "nothing to launch" when an offer came) and what each
+// SUBSCRIBE presented.
+func (a *agent) recordCalls(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var c scheduler.Call
+		if c.Unmarshal(body) == nil {
+			a.mu.Lock()
+			switch c.Type {
+			case scheduler.Call_DECLINE:
+				a.declines++
+			case scheduler.Call_SUBSCRIBE:
+				a.subs = append(a.subs, *c.GetSubscribe().GetFrameworkInfo())
+			}
+			a.mu.Unlock()
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *agent) counts() (launches, declines int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.execs), a.declines
 }
 
 type running struct {
@@ -98,15 +137,43 @@ type running struct {
 	stop context.CancelFunc
 }
 
+// halt stops the stub as Ctrl-C does and returns what Run returned.
+func (r running) halt() error {
+	r.stop()
+	err := <-r.done
+	r.done <- err // for the cleanup
+	return err
+}
+
+// newStore opens a fresh database.
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 func startStub(t *testing.T, masterAddr string, store *Store, jobFile string) running {
 	t.Helper()
+	return startStubWith(t, masterAddr, store, jobFile, nil)
+}
+
+// startStubWith runs the stub with a Config that edit may change.
+func startStubWith(t *testing.T, masterAddr string, store *Store, jobFile string, edit func(*Config)) running {
+	t.Helper()
 	job, data := loadJob(t, jobFile)
-	fw, err := New(Config{
+	cfg := Config{
 		Master: masterAddr, Store: store,
 		Policy:   Policy{EnableCNI: true, AllowedNetworks: []string{"blue", "green"}},
 		Executor: ExecutorSettings{Command: "/usr/bin/dewar-executor", CPUs: 0.25, MemMB: 128},
 		Log:      zaptest.NewLogger(t),
-	}, job, data)
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	fw, err := New(cfg, job, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,10 +219,7 @@ func allRunning(n int) func(map[int]TaskRecord) bool {
 
 func TestStubRunsRestartsReconcilesAndKills(t *testing.T) {
 	a, addr := startMaster(t)
-	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newStore(t)
 	first := startStub(t, addr, store, "web_cni.json")
 	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
 	for i, r := range latest {
@@ -173,11 +237,9 @@ func TestStubRunsRestartsReconcilesAndKills(t *testing.T) {
 
 	// Restart the stub: it keeps the addresses, re-subscribes as the same
 	// framework and reconciles its tasks.
-	first.stop()
-	if err := <-first.done; !errors.Is(err, context.Canceled) {
+	if err := first.halt(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run after cancel = %v, want context.Canceled", err)
 	}
-	first.done <- nil // for the cleanup
 	startStub(t, addr, store, "web_cni.json")
 	latest = waitFor(t, store, "reconciliation", func(l map[int]TaskRecord) bool {
 		return allRunning(2)(l) && l[0].Reason == "REASON_RECONCILIATION" && l[1].Reason == "REASON_RECONCILIATION"
@@ -223,6 +285,49 @@ func TestStubRunsRestartsReconcilesAndKills(t *testing.T) {
 	}
 }
 
+// A killed instance stays killed when `run` restarts: the kill is in the
+// database, not only in the memory of the `run` that received it.
+func TestKilledInstanceStaysKilledAcrossRestart(t *testing.T) {
+	a, addr := startMaster(t)
+	store := newStore(t)
+	// A relaunch delay this short makes a forgotten kill show at the
+	// restarted stub's first offer.
+	fast := func(c *Config) { c.RelaunchDelay = time.Millisecond }
+	first := startStubWith(t, addr, store, "web_cni.json", fast)
+	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
+	out, err := requestKillWhenSubscribed(t, context.Background(), store, 0)
+	if err != nil || !strings.Contains(out, "instance 0: killing task "+latest[0].TaskID) {
+		t.Fatalf("kill instance 0 = %q, %v", out, err)
+	}
+	waitFor(t, store, "instance 0 KILLED", func(l map[int]TaskRecord) bool {
+		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_RUNNING"
+	})
+	_ = first.halt()
+
+	_, declinedBefore := a.counts()
+	startStubWith(t, addr, store, "web_cni.json", fast)
+	// The restarted stub subscribes, reconciles and is offered the free
+	// resources at once; declining them is its answer that nothing is to
+	// be launched.
+	testenv.WaitUntilState(t, 30*time.Second, "the restarted stub declines an offer", func() (bool, string) {
+		launches, declines := a.counts()
+		if launches != 2 {
+			t.Fatalf("%d launches, want 2: the restarted stub relaunched killed instance 0", launches)
+		}
+		return declines > declinedBefore, fmt.Sprintf("%d declines", declines)
+	})
+	var status strings.Builder
+	if err := WriteStatus(&status, store); err != nil {
+		t.Fatal(err)
+	}
+	if want := "instance 0  " + latest[0].TaskID + "  TASK_KILLED  killed: not relaunched"; !strings.Contains(status.String(), want) {
+		t.Fatalf("status after the restart lacks %q:\n%s", want, status.String())
+	}
+	if strings.Contains(status.String(), "instance 1  "+latest[1].TaskID+"  TASK_RUNNING  killed") {
+		t.Fatalf("status marks instance 1 as killed:\n%s", status.String())
+	}
+}
+
 // requestKillWhenSubscribed retries while the restarted stub is still
 // subscribing.
 func requestKillWhenSubscribed(t *testing.T, ctx context.Context, store *Store, instance int) (string, error) {
@@ -242,10 +347,7 @@ func equalViews(a, b []Network) bool {
 }
 
 func TestStubRejectsBeforeLaunching(t *testing.T) {
-	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newStore(t)
 	tests := []struct {
 		name   string
 		job    string
@@ -270,15 +372,12 @@ func TestStubRejectsBeforeLaunching(t *testing.T) {
 // subscribing as the recorded framework.
 func TestKillWithoutRunningStub(t *testing.T) {
 	a, addr := startMaster(t)
-	store, err := OpenStore(filepath.Join(t.TempDir(), "stub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := startStub(t, addr, store, "web_cni.json")
+	store := newStore(t)
+	// Mesos keeps a framework's user for its life; kill presents the user
+	// and name `run` registered with, not its own.
+	r := startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.User, c.FrameworkName = "aurora", "web-stub" })
 	latest := waitFor(t, store, "both instances RUNNING", allRunning(2))
-	r.stop()
-	<-r.done
-	r.done <- nil // for the cleanup
+	_ = r.halt()
 
 	ctx := context.Background()
 	if _, err := RequestKill(ctx, store, 0); !errors.Is(err, ErrStubNotRunning) {
@@ -292,6 +391,9 @@ func TestKillWithoutRunningStub(t *testing.T) {
 	waitFor(t, store, "instance 0 KILLED", func(l map[int]TaskRecord) bool {
 		return l[0].State == "TASK_KILLED" && l[1].State == "TASK_RUNNING"
 	})
+	if meta, _ := store.Meta(); !slices.Equal(meta.Killed, []int{0}) {
+		t.Fatalf("killed instances recorded = %v, want [0]: a later run would relaunch instance 0", meta.Killed)
+	}
 	if _, err := KillDirect(ctx, addr, store, -1, log); err != nil {
 		t.Fatalf("KillDirect(job): %v", err)
 	}
@@ -309,4 +411,84 @@ func TestKillWithoutRunningStub(t *testing.T) {
 		defer a.mu.Unlock()
 		return a.shutdowns == 1
 	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.subs) != 3 {
+		t.Fatalf("%d SUBSCRIBE calls, want 3 (run, kill, kill)", len(a.subs))
+	}
+	for i, info := range a.subs {
+		if info.User != "aurora" || info.Name != "web-stub" || !info.GetCheckpoint() {
+			t.Errorf("SUBSCRIBE %d as user %q name %q checkpoint %v; want aurora, web-stub, true as registered", i, info.User, info.Name, info.GetCheckpoint())
+		}
+		if i > 0 && info.GetID().GetValue() != a.subs[1].GetID().GetValue() {
+			t.Errorf("SUBSCRIBE %d as framework %q, want the recorded %q", i, info.GetID().GetValue(), a.subs[1].GetID().GetValue())
+		}
+	}
+}
+
+// Instances killed one by one while no `run` was up leave nothing to run:
+// the next `run` launches nothing, tears the framework down and ends.
+func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
+	a, addr := startMaster(t)
+	store := newStore(t)
+	r := startStub(t, addr, store, "web_cni.json")
+	waitFor(t, store, "both instances RUNNING", allRunning(2))
+	_ = r.halt()
+	log := zaptest.NewLogger(t)
+	for _, i := range []int{0, 1} {
+		if _, err := KillDirect(context.Background(), addr, store, i, log); err != nil {
+			t.Fatalf("KillDirect(%d): %v", i, err)
+		}
+	}
+
+	r = startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.RelaunchDelay = time.Millisecond })
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("Run = %v, want nil: nothing was left to run", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not end although every instance was killed")
+	}
+	if launches, _ := a.counts(); launches != 2 {
+		t.Fatalf("%d launches, want 2", launches)
+	}
+	if meta, _ := store.Meta(); meta.FrameworkID != "" || meta.Killed != nil {
+		t.Fatalf("meta after the job ended = %+v, want framework and kills forgotten", meta)
+	}
+	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.shutdowns == 1
+	})
+}
+
+func TestFrameworkUser(t *testing.T) {
+	registered := Meta{FrameworkID: "fw-1", User: "aurora"}
+	tests := []struct {
+		name    string
+		flag    string
+		meta    Meta
+		want    string
+		wantErr bool
+	}{
+		{"new framework, --user", "alice", Meta{}, "alice", false},
+		{"new framework, no --user", "", Meta{}, currentUser(), false},
+		{"recorded framework, no --user", "", registered, "aurora", false},
+		{"recorded framework, same --user", "aurora", registered, "aurora", false},
+		{"recorded framework, other --user", "alice", registered, "", true},
+		{"torn down framework", "alice", Meta{User: "aurora"}, "alice", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := frameworkUser(tt.flag, tt.meta)
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Fatalf("frameworkUser(%q, %+v) = %q, %v; want %q, error %v", tt.flag, tt.meta, got, err, tt.want, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "--user aurora") {
+				t.Fatalf("error %q does not say which --user to pass", err)
+			}
+		})
+	}
 }

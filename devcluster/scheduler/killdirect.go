@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"maps"
+	"slices"
 	"time"
 
-	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	"go.uber.org/zap"
@@ -19,7 +16,8 @@ import (
 // KillDirect kills instance (every instance when instance < 0) without a
 // running stub: after `run` was stopped its tasks keep running, and only
 // the framework may kill them. It subscribes as the framework recorded in
-// store (a failover, as Mesos allows), sends KILL, records the updates
+// store, presenting it as `run` registered it (a failover, as Mesos
+// allows), sends KILL, records the updates
 // until every targeted task has ended and, when the whole job is gone,
 // tears the framework down. Never use it while `run` is up: the master
 // gives the stream to the newest subscriber.
@@ -54,39 +52,34 @@ func KillDirect(ctx context.Context, master string, store *Store, instance int, 
 		}
 	}
 	wholeJob := instance < 0
+	killed := []int{instance}
+	if wholeJob {
+		killed = slices.Collect(maps.Keys(latest))
+	}
+	// Recorded first: a `run` started after this must not relaunch them.
+	if err := store.MarkKilled(killed); err != nil {
+		return nil, fmt.Errorf("record the kill: %w", err)
+	}
 	if len(targets) == 0 && !wholeJob {
 		return msgs, nil
 	}
 
-	cli := httpcli.New(httpcli.Endpoint(SchedulerURL(master)), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
-	caller := httpsched.NewCaller(cli)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	host, _ := os.Hostname()
-	failover := (7 * 24 * time.Hour).Seconds()
-	resp, err := caller.Call(ctx, calls.Subscribe(&mesos.FrameworkInfo{
-		ID: &mesos.FrameworkID{Value: meta.FrameworkID}, User: currentUser(), Name: "dewar-scheduler",
-		Hostname: &host, Checkpoint: ptr(true), FailoverTimeout: &failover,
-	}))
+	caller := newCaller(master)
+	sub, ctx, err := subscribe(ctx, caller, master, recordedIdentity(meta))
 	if err != nil {
-		return msgs, fmt.Errorf("subscribe to %s as framework %s: %w", SchedulerURL(master), meta.FrameworkID, err)
+		return msgs, err
 	}
-	defer resp.Close()
-	call := func(c *scheduler.Call) error {
-		c.FrameworkID = &mesos.FrameworkID{Value: meta.FrameworkID}
-		r, err := caller.Call(ctx, c)
-		if r != nil {
-			r.Close()
-		}
-		return err
-	}
+	defer sub.Close()
+	call := func(c *scheduler.Call) error { return callAs(ctx, caller, meta.FrameworkID, c) }
 	for {
 		if len(targets) == 0 {
 			break
 		}
-		var ev scheduler.Event
-		if err := resp.Decode(&ev); err != nil {
-			return msgs, fmt.Errorf("event stream while killing: %w", err)
+		ev, err := sub.next()
+		if err != nil {
+			return msgs, fmt.Errorf("while killing: %w", err)
 		}
 		switch ev.Type {
 		case scheduler.Event_SUBSCRIBED:
@@ -115,18 +108,29 @@ func KillDirect(ctx context.Context, master string, store *Store, instance int, 
 			if terminalState(st.GetState().String()) {
 				delete(targets, st.TaskID.Value)
 			}
-		case scheduler.Event_ERROR:
-			return msgs, fmt.Errorf("master sent ERROR: %s", ev.GetError().GetMessage())
 		}
 	}
 	if wholeJob {
 		if err := call(&scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
 			return msgs, fmt.Errorf("teardown: %w", err)
 		}
-		if err := store.UpdateMeta(func(m *Meta) { m.FrameworkID = "" }); err != nil {
+		if err := store.ForgetFramework(); err != nil {
 			return msgs, err
 		}
 		msgs = append(msgs, "framework "+meta.FrameworkID+" torn down")
 	}
 	return msgs, nil
+}
+
+// recordedIdentity is the framework as `run` registered it. A database
+// written before the user was recorded falls back to what `run` used then.
+func recordedIdentity(meta Meta) identity {
+	id := identity{ID: meta.FrameworkID, User: meta.User, Name: meta.FrameworkName}
+	if id.User == "" {
+		id.User = currentUser()
+	}
+	if id.Name == "" {
+		id.Name = defaultFrameworkName
+	}
+	return id
 }

@@ -8,22 +8,41 @@ import (
 	"strings"
 )
 
-// WriteStatus prints, per instance, its latest task, state and each network
-// with its addresses as the agent and the executor reported them.
+// WriteStatus prints, per instance, its latest task, state (and whether the
+// instance was killed on purpose) and each network with its addresses as
+// the agent and the executor reported them.
 func WriteStatus(w io.Writer, store *Store) error {
 	recs, err := store.Tasks()
 	if err != nil {
 		return err
 	}
-	if len(recs) == 0 {
+	meta, err := store.Meta()
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 && len(meta.Killed) == 0 {
 		_, err := fmt.Fprintln(w, "no tasks")
 		return err
 	}
 	latest := Latest(recs)
+	instances := slices.Collect(maps.Keys(latest))
+	for _, i := range meta.Killed {
+		if _, ok := latest[i]; !ok {
+			instances = append(instances, i)
+		}
+	}
+	slices.Sort(instances)
 	var b strings.Builder
-	for _, i := range slices.Sorted(maps.Keys(latest)) {
-		r := latest[i]
+	for _, i := range instances {
+		r, ok := latest[i]
+		if !ok {
+			fmt.Fprintf(&b, "instance %d  (no task)  killed: not launched\n", i)
+			continue
+		}
 		fmt.Fprintf(&b, "instance %d  %s  %s", i, r.TaskID, r.State)
+		if slices.Contains(meta.Killed, i) {
+			b.WriteString("  killed: not relaunched")
+		}
 		if r.Message != "" {
 			fmt.Fprintf(&b, "  (%s)", r.Message)
 		}

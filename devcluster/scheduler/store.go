@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -31,8 +32,15 @@ type TaskRecord struct {
 // Meta is the stub's own state.
 type Meta struct {
 	FrameworkID string `json:"framework_id,omitempty"`
-	JobJSON     []byte `json:"job,omitempty"`
-	ControlAddr string `json:"control_addr,omitempty"`
+	// User and FrameworkName are the FrameworkInfo fields the framework
+	// was registered with; they are recorded with its id.
+	User          string `json:"user,omitempty"`
+	FrameworkName string `json:"framework_name,omitempty"`
+	JobJSON       []byte `json:"job,omitempty"`
+	ControlAddr   string `json:"control_addr,omitempty"`
+	// Killed lists the instances killed on purpose (`dewar-scheduler
+	// kill`), which no `run` may launch again while the framework lives.
+	Killed []int `json:"killed,omitempty"`
 }
 
 var (
@@ -123,6 +131,29 @@ func (s *Store) UpdateMeta(f func(*Meta)) error {
 			return err
 		}
 		return b.Put(keyMeta, v)
+	})
+}
+
+// MarkKilled records instances as killed on purpose, before the KILL
+// goes out: a `run` started later must not relaunch them.
+func (s *Store) MarkKilled(instances []int) error {
+	return s.UpdateMeta(func(m *Meta) {
+		for _, i := range instances {
+			if !slices.Contains(m.Killed, i) {
+				m.Killed = append(m.Killed, i)
+			}
+		}
+		slices.Sort(m.Killed)
+	})
+}
+
+// ForgetFramework records that the framework was torn down: the next
+// `run` registers a new one and starts the job afresh, so the kills made
+// under the old one go too.
+func (s *Store) ForgetFramework() error {
+	return s.UpdateMeta(func(m *Meta) {
+		m.FrameworkID, m.User, m.FrameworkName = "", "", ""
+		m.Killed = nil
 	})
 }
 

@@ -32,6 +32,12 @@ func TestStoreKeepsEverythingAcrossReopen(t *testing.T) {
 	if err := s.UpdateMeta(func(m *Meta) { m.FrameworkID = "fw-1"; m.JobJSON = []byte(`{"x":1}`) }); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.MarkKilled([]int{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkKilled([]int{0, 1}); err != nil {
+		t.Fatal(err)
+	}
 	rec, ok, err := s.UpdateTask("a-1-x", func(r *TaskRecord) { r.State = "TASK_RUNNING"; r.Message = "healthy" })
 	if err != nil || !ok || rec.State != "TASK_RUNNING" {
 		t.Fatalf("UpdateTask = %+v, %v, %v", rec, ok, err)
@@ -46,8 +52,15 @@ func TestStoreKeepsEverythingAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta, err := s2.Meta()
-	if err != nil || meta.FrameworkID != "fw-1" || string(meta.JobJSON) != `{"x":1}` {
+	if err != nil || meta.FrameworkID != "fw-1" || string(meta.JobJSON) != `{"x":1}` || !reflect.DeepEqual(meta.Killed, []int{0, 1}) {
 		t.Fatalf("meta after reopen = %+v, %v", meta, err)
+	}
+	// A new framework starts the job afresh: the kills of the old one go.
+	if err := s2.ForgetFramework(); err != nil {
+		t.Fatal(err)
+	}
+	if meta, err := s2.Meta(); err != nil || meta.FrameworkID != "" || meta.Killed != nil || string(meta.JobJSON) != `{"x":1}` {
+		t.Fatalf("meta after ForgetFramework = %+v, %v", meta, err)
 	}
 	got, err := s2.Tasks()
 	if err != nil {
@@ -84,6 +97,10 @@ func TestStatusAndEndpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Instance 2 was killed before it had a task.
+	if err := s.MarkKilled([]int{2, 1}); err != nil {
+		t.Fatal(err)
+	}
 	var out strings.Builder
 	if err := WriteStatus(&out, s); err != nil {
 		t.Fatal(err)
@@ -95,7 +112,8 @@ func TestStatusAndEndpoints(t *testing.T) {
 		"executor: 198.18.10.2\n",
 		"green        agent: 198.18.20.2 2001:db8:20::2",
 		"DISAGREE: green: agent [198.18.20.2 2001:db8:20::2] executor [198.18.20.2]",
-		"instance 1  t1  TASK_STAGING\n",
+		"instance 1  t1  TASK_STAGING  killed: not relaunched\n",
+		"instance 2  (no task)  killed: not launched\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())

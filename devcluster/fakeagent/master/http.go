@@ -1,6 +1,7 @@
 package master
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -34,7 +35,11 @@ func newSubscription() *subscription {
 	return &subscription{streamID: newID(), Outbox: chans.NewOutbox[*scheduler.Event](streamQueueSize)}
 }
 
-// ServeHTTP serves POST /api/v1/scheduler.
+// ServeHTTP serves POST /api/v1/scheduler with Master::Http::scheduler's
+// checks (src/master/http.cpp): POST only (405), a known Content-Type
+// (415), a parsable Call (400), framework_id on every call but SUBSCRIBE
+// (400), a subscribed framework (403) and its stream's Mesos-Stream-Id
+// (400).
 func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -105,6 +110,18 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 	codec := codecs.ByMediaType[encoding.MediaType(messageType)]
 
 	sub, fwID, err := m.subscribe(*info)
+	var refused errRefused
+	if errors.As(err, &refused) {
+		// Mesos sends a FrameworkErrorMessage down the new stream, which
+		// the scheduler API turns into an ERROR event, and closes it
+		// (Master::_subscribe: http.send(message); http.close()).
+		// The stream, and its id, exist before the master decides
+		// (Master::Http::scheduler opens it, then calls subscribe).
+		m.log.Info("subscription refused", zap.String("framework", info.GetID().GetValue()), zap.String("error", refused.msg))
+		startStream(w, contentType, messageType, newID())
+		_ = codecEncode(codec, w, &scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: refused.msg}})
+		return
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
@@ -112,14 +129,7 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 	log := m.log.With(zap.String("framework", fwID), zap.String("stream", sub.streamID))
 	log.Info("framework subscribed", zap.String("name", info.Name))
 
-	w.Header().Set("Content-Type", contentType)
-	if contentType == mediaRecordIO {
-		w.Header().Set("Message-Content-Type", messageType)
-	}
-	w.Header().Set(headerStreamID, sub.streamID)
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	startStream(w, contentType, messageType, sub.streamID)
 
 	defer func() {
 		m.mu.Lock()
@@ -145,6 +155,22 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 			}
 			flusher.Flush()
 		}
+	}
+}
+
+// startStream answers a SUBSCRIBE with the headers of an event stream,
+// sent at once: the body is then chunked, as every event stream, and
+// clients read records rather than one body of known length.
+func startStream(w http.ResponseWriter, contentType, messageType, streamID string) {
+	w.Header().Set("Content-Type", contentType)
+	if contentType == mediaRecordIO {
+		w.Header().Set("Message-Content-Type", messageType)
+	}
+	w.Header().Set(headerStreamID, streamID)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
 	}
 }
 

@@ -19,20 +19,25 @@ import (
 
 // Config tunes the master; the zero value gives Mesos-like defaults.
 type Config struct {
-	// Heartbeat is the interval of HEARTBEAT events (Mesos: 15s).
+	// Heartbeat is the interval of HEARTBEAT events (Mesos: 15s,
+	// DEFAULT_HEARTBEAT_INTERVAL in src/master/constants.hpp).
 	Heartbeat time.Duration
 	// DefaultRefuse is how long declined resources are withheld from a
-	// framework when its DECLINE carries no refuse_seconds. Mesos uses 5s; a
-	// single-node demo wants its offers back sooner.
+	// framework when its DECLINE carries no refuse_seconds. Mesos uses 5s
+	// (Filters.refuse_seconds' default, include/mesos/v1/mesos.proto); a
+	// single-node demo wants its offers back sooner (ours).
 	DefaultRefuse time.Duration
 	// OfferInterval is how often the master looks for resources to offer
 	// (refuse filters expiring); state changes also trigger a look at once.
+	// (Mesos' allocator runs every --allocation_interval, 1s by default.)
 	OfferInterval time.Duration
 	// AgentTimeout bounds each call into the Agent.
 	AgentTimeout time.Duration
 	// UpdateRetry is how long an update may stay unacknowledged before it
 	// is sent again, as the agent's status update manager retries (Mesos:
-	// 10s).
+	// 10s, STATUS_UPDATE_RETRY_INTERVAL_MIN in src/slave/constants.hpp,
+	// used by TaskStatusUpdateManager; Mesos then backs off, the fake does
+	// not).
 	UpdateRetry time.Duration
 }
 
@@ -72,10 +77,13 @@ type Master struct {
 	// frameworks by id; a framework outlives its subscription (failover).
 	frameworks map[string]*framework
 	// tornDown remembers removed frameworks so late updates are dropped
-	// instead of resurrecting them.
+	// instead of resurrecting them, and their SUBSCRIBE is refused
+	// (Mesos' completed frameworks: Master::validateFramework).
 	tornDown map[string]bool
 	offers   map[string]*offer // outstanding offers by id
-	tasks    map[taskKey]*task
+	// tasks the master knows: from launch until the framework acknowledges
+	// the task's terminal update (Master::acknowledge then removes it).
+	tasks map[taskKey]*task
 	// executors holds the resources of executors with live tasks; an
 	// executor's resources count once however many tasks it runs.
 	executors map[taskKey]*executorUse
@@ -84,8 +92,13 @@ type Master struct {
 type taskKey struct{ framework, id string }
 
 type framework struct {
-	id         string
-	info       mesos.FrameworkInfo
+	id   string
+	info mesos.FrameworkInfo
+	// idOnly: info holds only the id, the framework having come back
+	// through its tasks' updates before its scheduler subscribed (as
+	// Master::_subscribe's recoverFramework); its next SUBSCRIBE supplies
+	// the rest.
+	idOnly     bool
 	sub        *subscription // nil while disconnected
 	refuseTill time.Time
 	suppressed bool
@@ -218,6 +231,12 @@ func (m *Master) updateLocked(frameworkID string, st mesos.TaskStatus) {
 		if isTerminal(st.GetState()) && !t.done {
 			m.releaseLocked(key, t)
 		}
+		if isTerminal(st.GetState()) && len(st.UUID) == 0 {
+			// No acknowledgement will come for the master's own terminal
+			// update: the task goes at once, as Master::__removeSlave
+			// does after such an update (updateTask, removeTask).
+			delete(m.tasks, key)
+		}
 	}
 	if m.tornDown[frameworkID] {
 		m.log.Info("dropping update of a torn-down framework",
@@ -229,7 +248,7 @@ func (m *Master) updateLocked(frameworkID string, st mesos.TaskStatus) {
 		// After a restart of the fake agent its executors come back before
 		// their scheduler: keep the framework so it can re-subscribe with
 		// its id and receive what it missed.
-		fw = &framework{id: frameworkID, info: mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: frameworkID}}}
+		fw = &framework{id: frameworkID, info: mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: frameworkID}}, idOnly: true}
 		m.frameworks[frameworkID] = fw
 	}
 	if len(st.UUID) > 0 {
@@ -321,8 +340,10 @@ func (m *Master) releaseLocked(key taskKey, t *task) {
 	m.kickAllocator()
 }
 
-// masterStatus is an update the master itself generates. It carries no uuid:
-// the scheduler API says such updates need no acknowledgement.
+// masterStatus is an update the master itself generates, SOURCE_MASTER. It
+// carries no uuid: the master sends it without a status update manager
+// behind it, and the scheduler API says updates without a uuid need no
+// acknowledgement (include/mesos/v1/scheduler/scheduler.proto, Update).
 func (m *Master) masterStatus(taskID string, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) mesos.TaskStatus {
 	agentID := m.agentID()
 	now := float64(time.Now().UnixNano()) / 1e9
@@ -350,8 +371,9 @@ func (m *Master) sendLocked(fw *framework, ev *scheduler.Event) {
 		return
 	}
 	if !fw.sub.Send(ev) {
-		// A scheduler that does not read its stream loses it, as with Mesos;
-		// it re-subscribes and receives its unacknowledged updates again.
+		// A scheduler that does not read its stream loses it (ours: Mesos
+		// buffers without bound); it re-subscribes and receives its
+		// unacknowledged updates again.
 		m.log.Warn("event stream full, disconnecting framework", zap.String("framework", fw.id))
 		m.dropSubscriptionLocked(fw)
 	}
@@ -363,7 +385,8 @@ func (m *Master) dropSubscriptionLocked(fw *framework) {
 	}
 	fw.sub.Close()
 	fw.sub = nil
-	// Offers to a disconnected framework are rescinded (here: forgotten).
+	// Offers to a disconnected framework are rescinded (here: forgotten),
+	// as Master::deactivate(Framework*) removes them.
 	for id, o := range m.offers {
 		if o.framework == fw.id {
 			delete(m.offers, id)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
@@ -199,45 +202,66 @@ func TestLifecycleOverBothCodecs(t *testing.T) {
 	}
 }
 
+var partitionAware = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE}}
+
 func TestAcceptValidation(t *testing.T) {
 	tests := []struct {
 		name   string
 		build  func(offer mesos.Offer) *scheduler.Call
 		state  mesos.TaskState
 		reason mesos.TaskStatus_Reason
+		caps   []mesos.FrameworkInfo_Capability
 	}{
 		{"more cpus than offered", func(o mesos.Offer) *scheduler.Call { return launch(o, newTask("big", o, 8)) },
-			mesos.TASK_ERROR, mesos.REASON_TASK_INVALID},
+			mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, nil},
 		{"ports outside the offer", func(o mesos.Offer) *scheduler.Call { return launch(o, newTask("p", o, 1, 80)) },
-			mesos.TASK_ERROR, mesos.REASON_TASK_INVALID},
+			mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, nil},
 		{"two tasks exceed the offer together", func(o mesos.Offer) *scheduler.Call {
 			return launch(o, newTask("a", o, 3), newTask("b", o, 1))
-		}, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID},
+		}, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, nil},
 		{"unknown offer", func(o mesos.Offer) *scheduler.Call {
 			o.ID.Value = "no-such-offer"
 			return launch(o, newTask("x", o, 1))
-		}, mesos.TASK_LOST, mesos.REASON_INVALID_OFFERS},
+		}, mesos.TASK_LOST, mesos.REASON_INVALID_OFFERS, nil},
+		{"unknown offer, partition-aware framework", func(o mesos.Offer) *scheduler.Call {
+			o.ID.Value = "no-such-offer"
+			return launch(o, newTask("x", o, 1))
+		}, mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, partitionAware},
+		{"the same offer twice", func(o mesos.Offer) *scheduler.Call {
+			// By hand: mesos-go's calls.Accept drops duplicate offer ids.
+			return &scheduler.Call{Type: scheduler.Call_ACCEPT, Accept: &scheduler.Call_Accept{
+				OfferIDs:   []mesos.OfferID{o.ID, o.ID},
+				Operations: []mesos.Offer_Operation{calls.OpLaunch(newTask("d", o, 1))},
+			}}
+		}, mesos.TASK_LOST, mesos.REASON_INVALID_OFFERS, nil},
 		{"no executor and no command", func(o mesos.Offer) *scheduler.Call {
 			ti := newTask("n", o, 1)
 			ti.Executor = nil
 			return launch(o, ti)
-		}, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID},
+		}, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, Config{})
-			c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
+			c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test", Capabilities: tt.caps})
 			offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
 			c.Call(tt.build(offer))
 			var rejected bool
+			running := 0
 			for !rejected {
 				st := c.Next(scheduler.Event_UPDATE).Update.Status
 				switch st.GetState() {
 				case mesos.TASK_RUNNING:
-					continue // the valid one of a pair
+					// Only the valid one of a pair may run.
+					if running++; tt.name != "two tasks exceed the offer together" || running > 1 {
+						t.Fatalf("task %s RUNNING, want it rejected", st.TaskID.Value)
+					}
 				case tt.state:
 					if st.GetReason() != tt.reason || st.GetMessage() == "" || len(st.UUID) != 0 {
 						t.Fatalf("rejection reason %v message %q uuid %x; want %v, a message, no uuid", st.GetReason(), st.GetMessage(), st.UUID, tt.reason)
+					}
+					if tt.reason == mesos.REASON_INVALID_OFFERS && !strings.HasPrefix(st.GetMessage(), "Task launched with invalid offers: ") {
+						t.Fatalf("rejection message %q, want Mesos' \"Task launched with invalid offers: ...\"", st.GetMessage())
 					}
 					rejected = true
 				default:
@@ -333,6 +357,7 @@ func TestHeartbeatAndTeardown(t *testing.T) {
 			t.Fatalf("event %v after TEARDOWN", ev.Type)
 		}
 	}
+	h.subscribeRefused(mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: c.ID}, User: "root", Name: "test"}, "Framework has been removed")
 }
 
 func TestUnacknowledgedUpdatesAreRetried(t *testing.T) {
@@ -346,4 +371,110 @@ func TestUnacknowledgedUpdatesAreRetried(t *testing.T) {
 		t.Fatalf("retried update has uuid %x, want %x", again.UUID, first.UUID)
 	}
 	c.Call(calls.Acknowledge("agent-1", "t1", again.UUID))
+}
+
+// A framework keeps the user and checkpoint it registered with: a failover
+// that presents others gets them put back, as Mesos' preserveImmutableFields
+// does; a changed principal is refused with an ERROR event.
+func TestResubscribeKeepsImmutableFields(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "alice", Name: "test", Checkpoint: ptr(true)})
+	c.Close()
+
+	id := &mesos.FrameworkID{Value: c.ID}
+	c2 := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{ID: id, User: "bob", Name: "test 2", Checkpoint: ptr(false)})
+	offer := c2.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+	c2.Call(launch(offer, newTask("t1", offer, 1)))
+	c2.Update(mesos.TASK_RUNNING)
+	h.agent.mu.Lock()
+	fw := h.agent.fws[0]
+	h.agent.mu.Unlock()
+	if fw.User != "alice" || !fw.GetCheckpoint() || fw.Name != "test 2" {
+		t.Fatalf("task launched for user %q checkpoint %v name %q; want the registered alice and true, the new name", fw.User, fw.GetCheckpoint(), fw.Name)
+	}
+	c2.Close()
+
+	h.subscribeRefused(mesos.FrameworkInfo{ID: id, User: "alice", Name: "test", Principal: ptr("mallory")},
+		"Changing framework's principal is not allowed.")
+}
+
+// subscribeRefused subscribes info and expects what Mesos does when it
+// refuses a subscription: a stream with one ERROR event, then its end.
+func (h *harness) subscribeRefused(info mesos.FrameworkInfo, want string) {
+	h.t.Helper()
+	cli := httpcli.New(httpcli.Endpoint(h.url), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+	resp, err := httpsched.NewCaller(cli).Call(context.Background(), calls.Subscribe(&info))
+	if err != nil {
+		h.t.Fatalf("SUBSCRIBE: %v, want an ERROR event on the stream", err)
+	}
+	defer resp.Close()
+	var ev scheduler.Event
+	if err := resp.Decode(&ev); err != nil || ev.Type != scheduler.Event_ERROR || ev.GetError().GetMessage() != want {
+		h.t.Fatalf("first event %v (%v), want ERROR %q", ev.String(), err, want)
+	}
+	if err := resp.Decode(&ev); err == nil {
+		h.t.Fatalf("event %v after the ERROR, want the stream closed", ev.Type)
+	}
+}
+
+// Invalid offers void the whole ACCEPT, its filters too: the offers that
+// were valid go back at once (Master::accept discards them without the
+// call's refuse_seconds).
+func TestInvalidAcceptKeepsNoFilter(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
+	offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+	c.Call(calls.Accept(calls.OfferOperations{calls.OpLaunch(newTask("x", offer, 1))}.WithOffers(offer.ID, mesos.OfferID{Value: "no-such-offer"})).
+		With(calls.RefuseSeconds(time.Hour)))
+	if st := c.Update(mesos.TASK_LOST); st.GetReason() != mesos.REASON_INVALID_OFFERS {
+		t.Fatalf("update reason %v, want REASON_INVALID_OFFERS", st.GetReason())
+	}
+	if again := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]; offerCPUs(again) != 4 {
+		t.Fatalf("offer after the invalid accept has %v cpus, want all 4", offerCPUs(again))
+	}
+}
+
+// A task the master does not know is reported as Mesos' explicit
+// reconciliation does, and a KILL of one is answered the same way: the
+// agent named and known, TASK_GONE; no agent, TASK_UNKNOWN; TASK_LOST for
+// both when the framework is not partition-aware. A task whose terminal
+// update was acknowledged is no longer known.
+func TestUnknownTasks(t *testing.T) {
+	tests := []struct {
+		name      string
+		caps      []mesos.FrameworkInfo_Capability
+		withAgent mesos.TaskState
+		noAgent   mesos.TaskState
+	}{
+		{"partition-aware", partitionAware, mesos.TASK_GONE, mesos.TASK_UNKNOWN},
+		{"not partition-aware", nil, mesos.TASK_LOST, mesos.TASK_LOST},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test", Capabilities: tt.caps})
+			offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+			c.Call(launch(offer, newTask("done", offer, 1)))
+			c.Call(calls.Acknowledge("agent-1", "done", c.Update(mesos.TASK_RUNNING).UUID))
+			c.Call(calls.Kill("done", "agent-1"))
+			c.Call(calls.Acknowledge("agent-1", "done", c.Update(mesos.TASK_KILLED).UUID))
+
+			c.Call(calls.Reconcile(calls.ReconcileTasks(map[string]string{"done": "agent-1", "never": "agent-1", "nowhere": ""})))
+			c.Call(calls.Kill("killed-unknown", ""))
+			want := map[string]mesos.TaskState{"done": tt.withAgent, "never": tt.withAgent, "nowhere": tt.noAgent, "killed-unknown": tt.noAgent}
+			got := map[string]mesos.TaskStatus{}
+			for len(got) < len(want) {
+				if ev := next2(t, c, scheduler.Event_UPDATE); ev != nil {
+					got[ev.Update.Status.TaskID.Value] = ev.Update.Status
+				}
+			}
+			for id, state := range want {
+				st := got[id]
+				if st.GetState() != state || st.GetReason() != mesos.REASON_RECONCILIATION || st.GetSource() != mesos.SOURCE_MASTER || len(st.UUID) != 0 {
+					t.Errorf("%s: %v reason %v source %v uuid %x; want %v, REASON_RECONCILIATION, SOURCE_MASTER, no uuid",
+						id, st.GetState(), st.GetReason(), st.GetSource(), st.UUID, state)
+				}
+			}
+		})
+	}
 }

@@ -29,7 +29,8 @@ func (m *Master) freeLocked() mesos.Resources {
 
 // allocate offers every free resource to the first subscribed framework (by
 // id) that holds no offer and has no refuse filter running. The node is
-// single, so one offer carries all of it.
+// single, so one offer carries all of it. (Ours: Mesos' hierarchical
+// allocator shares resources among frameworks by DRF.)
 func (m *Master) allocate() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -69,7 +70,9 @@ func (m *Master) holdsOfferLocked(fwID string) bool {
 }
 
 // worthOffering: Mesos does not offer crumbs; an offer needs some cpus or
-// memory to run anything.
+// memory to run anything: --min_allocatable_resources, default
+// "cpus:0.01|mem:32" (src/master/flags.cpp, from MIN_CPUS and MIN_MEM in
+// src/master/constants.hpp).
 func worthOffering(free mesos.Resources) bool {
 	cpus, _ := resources.CPUs(free...)
 	mem, _ := resources.Memory(free...)
@@ -77,7 +80,9 @@ func worthOffering(free mesos.Resources) bool {
 }
 
 // refuseLocked starts fw's refuse filter: the seconds the call asked for, or
-// the default.
+// the default. Mesos keeps the filter per agent and resources
+// (HierarchicalAllocatorProcess::recoverResources); on one node, per
+// framework is the same.
 func (m *Master) refuseLocked(fw *framework, f *mesos.Filters, def time.Duration) {
 	d := def
 	if f != nil && f.RefuseSeconds != nil {

@@ -1,0 +1,122 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// Both `run` and `kill --master` subscribe as the stub's framework; they do
+// it here, one way, so that a failover by `kill` presents the framework
+// exactly as `run` registered it.
+
+// identity is what the store keeps of a framework so that any later
+// subscriber presents the same FrameworkInfo.
+type identity struct {
+	ID   string // "" registers a new framework
+	User string
+	Name string
+}
+
+// frameworkInfo builds the FrameworkInfo the stub subscribes with. Mesos
+// keeps user and checkpoint for a framework's life: on SUBSCRIBE with a
+// known id it silently puts the old values back, and UPDATE_FRAMEWORK with
+// other ones is refused (src/master/validation.cpp,
+// framework::preserveImmutableFields and framework::validateUpdate, called
+// from Master::_subscribe and Master::updateFramework). So they never
+// change here either.
+func frameworkInfo(id identity) *mesos.FrameworkInfo {
+	host, _ := os.Hostname()
+	failover := (7 * 24 * time.Hour).Seconds()
+	info := &mesos.FrameworkInfo{
+		User: id.User, Name: id.Name, Hostname: &host,
+		Checkpoint: ptr(true), FailoverTimeout: &failover,
+	}
+	if id.ID != "" {
+		info.ID = &mesos.FrameworkID{Value: id.ID}
+	}
+	return info
+}
+
+// newCaller is a scheduler API client for master (host:port or URL).
+func newCaller(master string) calls.Caller {
+	cli := httpcli.New(
+		httpcli.Endpoint(SchedulerURL(master)),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(httpcli.Timeout(30*time.Second))),
+	)
+	return httpsched.NewCaller(cli, httpsched.AllowReconnection(true))
+}
+
+// subscription is one SUBSCRIBE stream. Mesos promises a HEARTBEAT every
+// interval; silence for several of them means the connection is dead even
+// if TCP has not noticed, and the stream's context is cancelled.
+type subscription struct {
+	resp     mesos.Response
+	cancel   context.CancelFunc
+	watchdog *time.Timer
+	silence  time.Duration
+}
+
+// subscribe opens the event stream as the framework id names. The returned
+// context ends with the stream; calls made on its behalf should use it.
+func subscribe(ctx context.Context, caller calls.Caller, master string, id identity) (*subscription, context.Context, error) {
+	subCtx, cancel := context.WithCancel(ctx)
+	resp, err := caller.Call(subCtx, calls.Subscribe(frameworkInfo(id)))
+	if err != nil {
+		cancel()
+		what := "a new framework"
+		if id.ID != "" {
+			what = "framework " + id.ID
+		}
+		return nil, nil, fmt.Errorf("subscribe to %s as %s: %w", SchedulerURL(master), what, err)
+	}
+	s := &subscription{resp: resp, cancel: cancel, silence: time.Minute}
+	s.watchdog = time.AfterFunc(s.silence, cancel)
+	return s, subCtx, nil
+}
+
+// next waits for the next event.
+func (s *subscription) next() (scheduler.Event, error) {
+	var ev scheduler.Event
+	if err := s.resp.Decode(&ev); err != nil {
+		return ev, fmt.Errorf("event stream: %w", err)
+	}
+	if hb := ev.GetSubscribed().GetHeartbeatIntervalSeconds(); hb > 0 {
+		s.silence = time.Duration(3 * hb * float64(time.Second))
+	}
+	s.watchdog.Reset(s.silence)
+	if ev.Type == scheduler.Event_ERROR {
+		return ev, fmt.Errorf("master sent ERROR: %s", ev.GetError().GetMessage())
+	}
+	return ev, nil
+}
+
+// Close ends the stream.
+func (s *subscription) Close() {
+	s.watchdog.Stop()
+	s.cancel()
+	_ = s.resp.Close()
+}
+
+// callAs sends c as framework fwID; the answer of a call other than
+// SUBSCRIBE carries nothing the stub needs.
+func callAs(ctx context.Context, caller calls.Caller, fwID string, c *scheduler.Call) error {
+	c.FrameworkID = &mesos.FrameworkID{Value: fwID}
+	resp, err := caller.Call(ctx, c)
+	if resp != nil {
+		resp.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("%v call: %w", c.Type, err)
+	}
+	return nil
+}
