@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/procfs"
-
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/usage"
 )
@@ -99,10 +97,9 @@ func TestSessionsLookOnlyInTheContainer(t *testing.T) {
 		if err != nil || trees[inside.Process.Pid].Processes != 2 {
 			return false
 		}
-		ps, _ := procfs.AllProcs()
-		for _, p := range ps {
-			if st, err := p.Stat(); err == nil && st.Session == inside.Process.Pid && st.PID != inside.Process.Pid {
-				child = st.PID
+		for _, pid := range usage.PIDsInSession(inside.Process.Pid) {
+			if pid != inside.Process.Pid {
+				child = pid
 			}
 		}
 		return child != 0

@@ -19,3 +19,15 @@ func CountWalks(s *SharedDisk) *atomic.Int64 {
 	}
 	return &n
 }
+
+// PIDsInSession lists the processes of /proc whose session is sid.
+func PIDsInSession(sid int) []int {
+	all, _ := allPIDs("/proc")
+	var out []int
+	for _, pid := range all {
+		if st, err := readStat("/proc", pid); err == nil && st.session == sid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

@@ -11,12 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/prometheus/procfs"
 )
 
 // userHZ is the kernel's USER_HZ, the unit of /proc/<pid>/stat's times:
-// 100 on every Linux architecture dewar runs on (procfs assumes the same).
+// 100 on every Linux architecture dewar runs on.
 const userHZ = 100
 
 // Tree is the resource use of one session: a process run is `bash -c` in a
@@ -37,7 +35,7 @@ type Tree struct {
 
 // Sampler reads process trees from /proc.
 type Sampler struct {
-	fs   procfs.FS
+	root string  // where /proc is mounted
 	boot float64 // boot time, seconds since the epoch
 	// cgroup is the executor's container cgroup directory (see
 	// containerCgroup); "" means every process must be looked at.
@@ -49,7 +47,7 @@ type Sampler struct {
 // processes of that cgroup are looked at.
 func NewSampler(root string) (*Sampler, error) {
 	if root == "" {
-		root = procfs.DefaultMountPoint
+		root = "/proc"
 	}
 	return newSampler(root, filepath.Join(root, "self", "cgroup"), DefaultCgroupMount)
 }
@@ -59,22 +57,17 @@ func NewSampler(root string) (*Sampler, error) {
 // dewar-observer, which sees every container of the agent.
 func NewMachineSampler(root string) (*Sampler, error) {
 	if root == "" {
-		root = procfs.DefaultMountPoint
+		root = "/proc"
 	}
 	return newSampler(root, "", "")
 }
 
 func newSampler(root, selfCgroup, cgroupMount string) (*Sampler, error) {
-	fs, err := procfs.NewFS(root)
+	boot, err := bootTime(root)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w (is /proc mounted?)", root, err)
+		return nil, fmt.Errorf("read the boot time: %w (is /proc mounted at %s?)", err, root)
 	}
-	// Boot time once: ProcStat.StartTime re-reads /proc/stat on every call.
-	st, err := fs.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read %s/stat: %w", root, err)
-	}
-	s := &Sampler{fs: fs, boot: float64(st.BootTime)}
+	s := &Sampler{root: root, boot: float64(boot)}
 	if selfCgroup != "" {
 		if b, err := os.ReadFile(selfCgroup); err == nil {
 			s.cgroup = containerCgroup(b, cgroupMount)
@@ -106,52 +99,45 @@ func (s *Sampler) Sessions(ctx context.Context, sids map[int]bool) (map[int]Tree
 	if sids != nil && len(sids) == 0 {
 		return out, nil
 	}
-	procs, err := s.candidates()
+	pids, err := s.candidates()
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	for i, p := range procs {
+	for i, pid := range pids {
 		if i%256 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		st, err := p.Stat()
-		if err != nil || st.Session <= 0 || (sids != nil && !sids[st.Session]) {
+		st, err := readStat(s.root, pid)
+		if err != nil || st.session <= 0 || (sids != nil && !sids[st.session]) {
 			continue // gone meanwhile, or not ours
 		}
-		t := out[st.Session]
-		t.CPUSeconds += float64(st.UTime+st.STime) / userHZ
-		t.CPUSeconds += float64(st.CUTime+st.CSTime) / userHZ
-		rss := int64(st.ResidentMemory())
-		if status, err := p.NewStatus(); err == nil {
-			rss = int64(status.VmRSS)
+		t := out[st.session]
+		t.CPUSeconds += float64(st.utime+st.stime) / userHZ
+		t.CPUSeconds += float64(st.cutime+st.cstime) / userHZ
+		rss := st.rssPages * int64(os.Getpagesize())
+		if vmRSS, ok := readVmRSS(s.root, pid); ok {
+			rss = vmRSS
 		}
 		t.RSSBytes += rss
 		t.Processes++
-		if st.PID == st.Session {
-			sec := s.boot + float64(st.Starttime)/userHZ
+		if st.pid == st.session {
+			sec := s.boot + float64(st.starttime)/userHZ
 			t.LeaderStart = time.UnixMilli(int64(sec * 1000))
 		}
-		out[st.Session] = t
+		out[st.session] = t
 	}
 	return out, nil
 }
 
 // candidates are the processes Sessions reads.
-func (s *Sampler) candidates() (procfs.Procs, error) {
+func (s *Sampler) candidates() ([]int, error) {
 	if s.cgroup != "" {
 		pids, err := cgroupPIDs(s.cgroup)
 		if err == nil {
-			procs := make(procfs.Procs, 0, len(pids))
-			for _, pid := range pids {
-				p, err := s.fs.Proc(pid)
-				if err == nil {
-					procs = append(procs, p)
-				}
-			}
-			return procs, nil
+			return pids, nil
 		}
 		// The cgroup went away under us (the container is being
 		// destroyed): look at everything rather than report nothing.
 	}
-	return s.fs.AllProcs()
+	return allPIDs(s.root)
 }

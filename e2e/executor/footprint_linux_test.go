@@ -1,7 +1,6 @@
 package executore2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	"github.com/dewarhq/dewar/internal/benchtab"
 	"github.com/dewarhq/dewar/internal/e2etest"
+	"github.com/dewarhq/dewar/internal/faultaround"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
@@ -45,35 +45,48 @@ const footprintWindow = 180 * time.Second
 // the fake agent, waits footprintSettle and footprintWindow, and reads
 //
 //   - VmRSS and VmHWM (/proc/<pid>/status: the peak over the executor's
-//     whole life) and where the resident pages are
-//     (/proc/<pid>/smaps: the executable's own mapped pages, shared
-//     libraries, anonymous memory: Go heap, goroutine and thread stacks,
-//     runtime metadata), with the live heap and the stacks of the Go
-//     runtime's last collection (GODEBUG=gctrace=1 in the executor's
-//     stderr);
+//     whole life), and VmRSS split into RssAnon (Go heap, goroutine and
+//     thread stacks, runtime metadata: this executor's own), RssFile (the
+//     executable's pages: page cache, shared with every process that maps
+//     the same file) and RssShmem;
+//   - Pss, private and shared pages (/proc/<pid>/smaps_rollup) while two
+//     executors of the one binary run: what one more executor costs an
+//     agent that runs the executor from one path;
+//   - where the executable's resident pages are (text, rodata, pclntab,
+//     data: /proc/<pid>/pagemap against its ELF sections) and how many of
+//     its touched 64 KiB windows are whole (the kernel's fault-around
+//     maps 16 pages around each fault; package internal/faultaround turns
+//     that off for the executable), with the live heap and the stacks of
+//     the Go runtime's last collection (GODEBUG=gctrace=1 in the
+//     executor's stderr);
 //   - the executor's own CPU time (utime+stime) over footprintWindow, as a
 //     share of one core: the sampler, the health checks' forks, the
 //     ZooKeeper pings;
 //
 // for the executor as built (`make build`: static, roles through getent),
-// a second executor of the same binary (Pss and private pages: what one
-// more executor costs), the same at Go's default GOGC=100 (the executor
-// sets 25 itself), and a cgo build (the old default), beside the floor: an
-// idle Go program doing nothing.
+// a second executor of the same binary, the same with the kernel's
+// fault-around (DEWAR_FAULT_AROUND=kernel), at Go's default GOGC=100 (the
+// executor sets 25 itself), and a cgo build (the old default), beside the
+// floor: an idle Go program doing nothing. DEWAR_FOOTPRINT_ENV="NAME=VALUE
+// ..." adds one more executor for each NAME=VALUE, with that in its
+// environment (to try a setting such as GOMEMLIMIT without editing this
+// file). The table (DEWAR_BENCH_TABLE, `make bench`) has every figure: Go
+// cuts a benchmark's log short.
 func BenchmarkExecutorFootprint(b *testing.B) {
 	bin := build(b)
 	zk := zktest.Start(b)
 	work := filepath.Join(b.TempDir(), "work")
 	a := e2etest.StartLocalAgent(b, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor, "--log-level", "warn")
 	cgo := buildVariant(b, "cgo", "CGO_ENABLED=1")
-	// Two executors of the same binary share its pages (page cache): Pss
-	// is each one's share, Private what it alone holds, the cost of one
-	// more executor on the agent.
 	variants := []struct{ name, bin, env string }{
 		{"dewar-executor (make build: static)", bin.executor, ""},
 		{"dewar-executor (make build: static), a second one", bin.executor, ""},
+		{"dewar-executor (make build: static), DEWAR_FAULT_AROUND=kernel (the kernel's fault-around)", bin.executor, faultaround.EnvVar + "=kernel"},
 		{"dewar-executor (make build: static), GOGC=100 (Go's default)", bin.executor, "GOGC=100"},
 		{"dewar-executor, cgo build", cgo, ""},
+	}
+	for _, env := range strings.Fields(os.Getenv("DEWAR_FOOTPRINT_ENV")) {
+		variants = append(variants, struct{ name, bin, env string }{"dewar-executor (make build: static), " + env, bin.executor, env})
 	}
 	idle := buildIdle(b)
 	for i := 0; i < b.N; i++ {
@@ -115,19 +128,24 @@ func BenchmarkExecutorFootprint(b *testing.B) {
 			m := breakdown(b, r.pid, variants[j].bin)
 			gc := lastGC(filepath.Join(r.sandbox, "stderr"))
 			b.Logf("%s: after %v %s; after %v %s; %s", variants[j].name, footprintSettle, early[j], footprintSettle+footprintWindow, m, gc)
-			b.ReportMetric(m.rss, "MiB-VmRSS-"+strconv.Itoa(j))
-			b.ReportMetric(m.private, "MiB-private-"+strconv.Itoa(j))
+			n := strconv.Itoa(j)
+			b.ReportMetric(m.rss, "MiB-VmRSS-"+n)
+			b.ReportMetric(m.rssAnon, "MiB-RssAnon-"+n)
+			b.ReportMetric(m.rssFile, "MiB-RssFile-"+n)
+			b.ReportMetric(m.pss, "MiB-Pss-"+n)
+			b.ReportMetric(m.private, "MiB-private-"+n)
 			benchtab.Add(b, benchtab.Row{Figure: "memory at steady state, " + variants[j].name, N: 1,
-				P50: fmt.Sprintf("VmRSS %.1f MiB (HWM %.1f) after %v, Pss %.1f, private %.1f", m.rss, m.hwm, footprintSettle+footprintWindow, m.pss, m.private),
-				P99: fmt.Sprintf("binary %.1f, libs %.1f, anon %.1f MiB; %s; %d threads; after %v VmRSS %.1f MiB",
-					m.exe, m.libs, m.anon, gc, m.threads, footprintSettle, early[j].rss),
-				Floor: "idle Go program", FloorP50: fmt.Sprintf("%.1f MiB", floorRSS.rss),
-				FloorP99: fmt.Sprintf("binary %.1f, anon %.1f MiB", floorRSS.exe, floorRSS.anon),
+				P50: fmt.Sprintf("VmRSS %.1f MiB (HWM %.1f) after %v: RssAnon %.1f, RssFile %.1f, RssShmem %.1f; Pss %.1f, private %.1f, shared %.1f",
+					m.rss, m.hwm, footprintSettle+footprintWindow, m.rssAnon, m.rssFile, m.rssShmem, m.pss, m.private, m.shared),
+				P99: fmt.Sprintf("executable %.1f (text %.1f, rodata %.1f, pclntab %.1f, data %.1f; %d of %d touched 64 KiB windows whole), libs %.1f MiB; %s; %d threads; after %v VmRSS %.1f MiB",
+					m.exe, m.text, m.rodata, m.pclntab, m.data, m.wholeWindows, m.windows, m.libs, gc, m.threads, footprintSettle, early[j].rss),
+				Floor: "idle Go program", FloorP50: fmt.Sprintf("VmRSS %.1f MiB", floorRSS.rss),
+				FloorP99: fmt.Sprintf("RssAnon %.1f, RssFile %.1f MiB", floorRSS.rssAnon, floorRSS.rssFile),
 				Ratio:    fmt.Sprintf("%.1f×", m.rss/floorRSS.rss)})
 			share := 100 * used / footprintWindow.Seconds()
-			b.ReportMetric(share, "pct-core-"+strconv.Itoa(j))
+			b.ReportMetric(share, "pct-core-"+n)
 			benchtab.Add(b, benchtab.Row{Figure: "CPU at steady state (sampler, health checks, ZooKeeper), " + variants[j].name, N: 1,
-				P50: fmt.Sprintf("%.3f%% of a core", share), P99: fmt.Sprintf("%.2f s over %v", used, footprintWindow)})
+				P50: fmt.Sprintf("%.3f%% of a core", share), P99: fmt.Sprintf("%.2f s over %v; %d minor faults since start", used, footprintWindow, m.minflt)})
 		}
 		// SIGTERM: the executor kills its task and exits, as on an agent's
 		// SHUTDOWN.
@@ -229,76 +247,6 @@ func buildIdle(b *testing.B) string {
 		b.Fatalf("build the idle Go program: %v\n%s", err, msg)
 	}
 	return out
-}
-
-// mem is where a process's resident pages are, in MiB.
-type mem struct {
-	rss, hwm        float64 // VmRSS, VmHWM
-	exe, libs, anon float64 // from smaps: the executable's mappings, other files, anonymous
-	pss, private    float64 // smaps: proportional share; private (clean+dirty) pages
-	threads         int
-}
-
-func (m mem) String() string {
-	return fmt.Sprintf("VmRSS %.1f MiB (HWM %.1f), Pss %.1f, private %.1f: executable %.1f, libraries %.1f, anonymous %.1f; %d threads",
-		m.rss, m.hwm, m.pss, m.private, m.exe, m.libs, m.anon, m.threads)
-}
-
-// breakdown reads /proc/<pid>/status and smaps; exe is the path of the
-// process's executable.
-func breakdown(tb testing.TB, pid int, exe string) mem {
-	tb.Helper()
-	var m mem
-	var err error
-	if m.rss, m.hwm, err = memory(pid); err != nil {
-		tb.Fatalf("memory of %d: %v", pid, err)
-	}
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if sm := regexp.MustCompile(`(?m)^Threads:\s+(\d+)`).FindSubmatch(status); sm != nil {
-		m.threads, _ = strconv.Atoi(string(sm[1]))
-	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	exeReal, _ := filepath.EvalSymlinks(exe)
-	var path string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
-		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			path = ""
-			if len(fields) >= 6 {
-				path = fields[5]
-			}
-			continue
-		}
-		if len(fields) != 3 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(fields[1], 64)
-		mib := kb / 1024
-		switch fields[0] {
-		case "Pss:":
-			m.pss += mib
-		case "Private_Clean:", "Private_Dirty:":
-			m.private += mib
-		}
-		if fields[0] != "Rss:" {
-			continue
-		}
-		switch {
-		case path != "" && (path == exe || path == exeReal):
-			m.exe += mib
-		case strings.HasPrefix(path, "/"):
-			m.libs += mib
-		default: // anonymous, [heap], [stack], [vdso]...
-			m.anon += mib
-		}
-	}
-	return m
 }
 
 // cpuSeconds is pid's own user+system time (fields 14 and 15 of

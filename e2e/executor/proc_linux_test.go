@@ -1,7 +1,6 @@
 package executore2e
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"strconv"
@@ -58,32 +57,6 @@ func killMarkedAtCleanup(t testing.TB, marker string) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-}
-
-// memory returns VmRSS and VmHWM of pid in MiB.
-func memory(pid int) (rss, hwm float64, err error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-		if err != nil {
-			return 0, 0, err
-		}
-		if k == "VmRSS" {
-			rss = kb / 1024
-		} else {
-			hwm = kb / 1024
-		}
-	}
-	return rss, hwm, sc.Err()
 }
 
 // statOf returns the session and parent of pid (fields 6 and 4 of
