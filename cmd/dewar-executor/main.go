@@ -86,7 +86,6 @@ func run() error {
 	}
 	cfg.AckTimeout = *ackTimeout
 	log.Info("starting", zap.Stringer("config", cfg))
-	logFaultAround(log)
 	if err := checkLogFlags(*logDest, *logMode, *rotateMB, *rotateBackups); err != nil {
 		return err
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/dewarhq/dewar/devcluster/fakeagent"
 	"github.com/dewarhq/dewar/internal/benchtab"
 	"github.com/dewarhq/dewar/internal/e2etest"
-	"github.com/dewarhq/dewar/internal/faultaround"
 	"github.com/dewarhq/dewar/internal/testenv"
 	"github.com/dewarhq/dewar/internal/zktest"
 )
@@ -55,8 +54,8 @@ const footprintWindow = 180 * time.Second
 //   - where the executable's resident pages are (text, rodata, pclntab,
 //     data: /proc/<pid>/pagemap against its ELF sections) and how many of
 //     its touched 64 KiB windows are whole (the kernel's fault-around
-//     maps 16 pages around each fault; package internal/faultaround turns
-//     that off for the executable), with the live heap and the stacks of
+//     maps the 16 pages around each fault that are in the page cache),
+//     with the live heap and the stacks of
 //     the Go runtime's last collection (GODEBUG=gctrace=1 in the
 //     executor's stderr);
 //   - the executor's own CPU time (utime+stime) over footprintWindow, as a
@@ -64,8 +63,7 @@ const footprintWindow = 180 * time.Second
 //     ZooKeeper pings;
 //
 // for the executor as built (`make build`: static, roles through getent),
-// a second executor of the same binary, the same with the kernel's
-// fault-around (DEWAR_FAULT_AROUND=kernel), at Go's default GOGC=100 (the
+// a second executor of the same binary, at Go's default GOGC=100 (the
 // executor sets 25 itself), and a cgo build (the old default), beside the
 // floor: an idle Go program doing nothing. DEWAR_FOOTPRINT_ENV="NAME=VALUE
 // ..." adds one more executor for each NAME=VALUE, with that in its
@@ -78,15 +76,21 @@ func BenchmarkExecutorFootprint(b *testing.B) {
 	work := filepath.Join(b.TempDir(), "work")
 	a := e2etest.StartLocalAgent(b, bin.agent, "--listen", "127.0.0.1:0", "--work-dir", work, "--executor", bin.executor, "--log-level", "warn")
 	cgo := buildVariant(b, "cgo", "CGO_ENABLED=1")
-	variants := []struct{ name, bin, env string }{
-		{"dewar-executor (make build: static)", bin.executor, ""},
-		{"dewar-executor (make build: static), a second one", bin.executor, ""},
-		{"dewar-executor (make build: static), DEWAR_FAULT_AROUND=kernel (the kernel's fault-around)", bin.executor, faultaround.EnvVar + "=kernel"},
-		{"dewar-executor (make build: static), GOGC=100 (Go's default)", bin.executor, "GOGC=100"},
-		{"dewar-executor, cgo build", cgo, ""},
+	unstripped := buildVariant(b, "unstripped", "CGO_ENABLED=0")
+	type variant struct {
+		name, bin, env string
+		ownCopy        bool // bin is this executor's alone: its page cache is read
+	}
+	variants := []variant{
+		{"dewar-executor (make build: static, -ldflags=-s)", bin.executor, "", false},
+		{"dewar-executor (make build: static, -ldflags=-s), a second one", bin.executor, "", false},
+		{"dewar-executor (make build: static, -ldflags=-s), its own fresh copy (as Aurora fetches it into each sandbox)", freshCopy(b, bin.executor), "", true},
+		{"dewar-executor (static, with the symbol table and DWARF: no -ldflags=-s), its own fresh copy", freshCopy(b, unstripped), "", true},
+		{"dewar-executor (make build: static, -ldflags=-s), GOGC=100 (Go's default)", bin.executor, "GOGC=100", false},
+		{"dewar-executor, cgo build", cgo, "", false},
 	}
 	for _, env := range strings.Fields(os.Getenv("DEWAR_FOOTPRINT_ENV")) {
-		variants = append(variants, struct{ name, bin, env string }{"dewar-executor (make build: static), " + env, bin.executor, env})
+		variants = append(variants, variant{"dewar-executor (make build: static, -ldflags=-s), " + env, bin.executor, env, false})
 	}
 	idle := buildIdle(b)
 	for i := 0; i < b.N; i++ {
@@ -125,6 +129,8 @@ func BenchmarkExecutorFootprint(b *testing.B) {
 		floorRSS := breakdown(b, floor.Process.Pid, idle)
 		for j, r := range runs {
 			used := cpuSeconds(b, r.pid) - cpu0[j]
+			// Before breakdown, which reads the file's ELF headers.
+			cache := pageCacheMiB(b, variants[j].bin)
 			m := breakdown(b, r.pid, variants[j].bin)
 			gc := lastGC(filepath.Join(r.sandbox, "stderr"))
 			b.Logf("%s: after %v %s; after %v %s; %s", variants[j].name, footprintSettle, early[j], footprintSettle+footprintWindow, m, gc)
@@ -142,6 +148,17 @@ func BenchmarkExecutorFootprint(b *testing.B) {
 				Floor: "idle Go program", FloorP50: fmt.Sprintf("VmRSS %.1f MiB", floorRSS.rss),
 				FloorP99: fmt.Sprintf("RssAnon %.1f, RssFile %.1f MiB", floorRSS.rssAnon, floorRSS.rssFile),
 				Ratio:    fmt.Sprintf("%.1f×", m.rss/floorRSS.rss)})
+			if variants[j].ownCopy {
+				// Only this executor runs this file: the page cache it
+				// holds is what this executor read in (its RssFile and
+				// whatever read-ahead brought beside it), charged to its
+				// container's memory cgroup with its RssAnon.
+				c := cache
+				b.ReportMetric(c, "MiB-pagecache-"+n)
+				benchtab.Add(b, benchtab.Row{Figure: "the page cache of its own executable, " + variants[j].name, N: 1,
+					P50: fmt.Sprintf("%.1f MiB of the file in the page cache", c),
+					P99: fmt.Sprintf("with RssAnon: %.1f MiB held for this executor", c+m.rssAnon)})
+			}
 			share := 100 * used / footprintWindow.Seconds()
 			b.ReportMetric(share, "pct-core-"+n)
 			benchtab.Add(b, benchtab.Row{Figure: "CPU at steady state (sampler, health checks, ZooKeeper), " + variants[j].name, N: 1,

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // mem is where a process's resident pages are, in MiB.
@@ -189,4 +192,68 @@ func sectionOf(ef *elf.File, a uint64) string {
 		}
 	}
 	return ""
+}
+
+// freshCopy copies exe to a new file whose pages are not in the page cache
+// (written, synced, then dropped with POSIX_FADV_DONTNEED), as an agent's
+// fetcher puts -thermos_executor_path into every sandbox: each executor
+// then runs its own file, and the page cache that file needs is read in by,
+// and charged to the memory cgroup of, that executor's container alone.
+func freshCopy(tb testing.TB, exe string) string {
+	tb.Helper()
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := filepath.Join(tb.TempDir(), "dewar-executor")
+	f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if c := pageCacheMiB(tb, out); c > 0.5 {
+		tb.Fatalf("%s: %.1f MiB still in the page cache after POSIX_FADV_DONTNEED", out, c)
+	}
+	return out
+}
+
+// pageCacheMiB is how much of the file at path the page cache holds
+// (mincore over a read-only mapping of it, which itself touches nothing).
+func pageCacheMiB(tb testing.TB, path string) float64 {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = unix.Munmap(m) }()
+	pg := os.Getpagesize()
+	vec := make([]byte, (len(m)+pg-1)/pg)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		tb.Fatal(fmt.Errorf("mincore %s: %w", path, errno))
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return float64(n*pg) / (1 << 20)
 }

@@ -1,4 +1,0 @@
-package faultaround
-
-// sysUserfaultfd is userfaultfd(2) (include/uapi/asm-generic/unistd.h).
-const sysUserfaultfd = 282
