@@ -11,6 +11,7 @@ package announcer
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path"
 	"strings"
@@ -123,6 +124,10 @@ func checkName(what, v string) error {
 	return nil
 }
 
+// DefaultClientPort is ZooKeeper's client port, for a host given without
+// one.
+const DefaultClientPort = "2181"
+
 // ParseEnsemble splits a ZooKeeper connect string, "host:port,host:port"
 // with an optional chroot after the last host ("zk1:2181,zk2:2181/aurora"),
 // as ZooKeeper's ConnectStringParser and kazoo read it.
@@ -135,9 +140,20 @@ func ParseEnsemble(s string) (hosts []string, chroot string, err error) {
 		}
 	}
 	for _, h := range strings.Split(s, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			hosts = append(hosts, h)
+		if h = strings.TrimSpace(h); h == "" {
+			continue
 		}
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			// A host without a port gets ZooKeeper's client port, as
+			// in kazoo and go-zookeeper (zk.FormatServers); srvr is
+			// asked at the same address.
+			bare := strings.Trim(h, "[]")
+			if strings.Contains(bare, ":") && !strings.HasPrefix(h, "[") || strings.ContainsAny(bare, "[]") {
+				return nil, "", fmt.Errorf("ZooKeeper ensemble host %q: want host:port, or [ipv6]:port", h)
+			}
+			h = net.JoinHostPort(bare, DefaultClientPort)
+		}
+		hosts = append(hosts, h)
 	}
 	if len(hosts) == 0 {
 		return nil, "", fmt.Errorf("ZooKeeper ensemble %q names no host; want host:port[,host:port][/chroot]", s)

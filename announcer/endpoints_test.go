@@ -120,7 +120,8 @@ func TestResolveEndpointsPrimaryPortNotAllocated(t *testing.T) {
 }
 
 // TestParseEnsemble: a chroot after the last host, as in ZooKeeper
-// connect strings, which kazoo (Thermos' announcer) honours.
+// connect strings, which kazoo (Thermos' announcer) honours; a host without
+// a port gets 2181, as in kazoo and go-zookeeper.
 func TestParseEnsemble(t *testing.T) {
 	for _, tc := range []struct {
 		in     string
@@ -134,6 +135,9 @@ func TestParseEnsemble(t *testing.T) {
 		{"zk1:2181/a/b/", []string{"zk1:2181"}, "/a/b", false},
 		{"zk1:2181/", []string{"zk1:2181"}, "", false},
 		{"/chroot", nil, "", true},
+		{"zk1,zk2:2182/c", []string{"zk1:2181", "zk2:2182"}, "/c", false},
+		{"[2001:db8::1],[2001:db8::2]:2182", []string{"[2001:db8::1]:2181", "[2001:db8::2]:2182"}, "", false},
+		{"2001:db8::1", nil, "", true},
 	} {
 		hosts, chroot, err := announcer.ParseEnsemble(tc.in)
 		if (err != nil) != tc.bad || !slices.Equal(hosts, tc.hosts) || chroot != tc.chroot {

@@ -189,6 +189,7 @@ type rescue struct {
 	authed                             bool      // cfg.Auth added to the probe
 	waiting                            bool      // logged that members of the old session exist
 	lacking                            bool      // srvr said the ensemble lacks the members (logged)
+	lostEpoch                          bool      // ... and serves an older epoch than theirs
 }
 
 // probeAfter is how long servers must have refused the handshake before a
@@ -233,13 +234,19 @@ func (a *Announcer) untilServed(rs *rescue, since time.Time, seen int64, now tim
 		rs.nextAsk = now.Add(rand.N(srvrEvery / 2))
 	}
 	if !now.Before(rs.nextAsk) {
-		v := a.askServers()
+		// Before probeAfter the refusals may be an election that ends by
+		// itself: a majority's answers tell a wipe, and the announcers of
+		// a cluster spare the electing servers the rest.
+		v := a.askServers(early > 0)
 		rs.nextAsk = now.Add(srvrEvery + rand.N(srvrEvery))
-		if v.lacks(len(a.cfg.Ensemble), seen) {
+		n := len(a.cfg.Ensemble)
+		if v.lacks(n, seen) {
 			a.log.Warn("zookeeper serves without this announcer's members: the ensemble lost its data (rebuilt empty or restored from an older backup)",
 				zap.String("members_zxid", fmt.Sprintf("%#x", seen)),
-				zap.String("ensemble_zxid", fmt.Sprintf("%#x", v.newest)))
+				zap.String("ensemble_zxid", fmt.Sprintf("%#x", v.newest)),
+				zap.Bool("older_epoch", v.lostEpoch(n, seen)))
 			rs.lacking = true
+			rs.lostEpoch = v.lostEpoch(n, seen)
 			return 0
 		}
 		if early == 0 && a.noteServing(rs, v, now) {
@@ -286,11 +293,11 @@ func (a *Announcer) noteServing(rs *rescue, v ensembleView, now time.Time) (sile
 }
 
 // askServers runs askEnsemble until Close.
-func (a *Announcer) askServers() ensembleView {
+func (a *Announcer) askServers(majorityOnly bool) ensembleView {
 	// Close does not wait for the servers' answers.
 	ctx, cancel := chans.WithCancelOnClose(context.Background(), a.stop)
 	defer cancel()
-	return askEnsemble(ctx, a.cfg.Ensemble)
+	return askEnsemble(ctx, a.cfg.Ensemble, majorityOnly)
 }
 
 // rescueGrace is added to the session timeout before members of a session
@@ -342,9 +349,14 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		if since.IsZero() {
 			return 0 // the next refusal wakes us (onEvent)
 		}
-		if wait := a.untilServed(rs, since, st.seen, now); wait > 0 {
+		seen := st.seen
+		if st.seenSID != cur.SessionID() {
+			seen = 0 // of an earlier session of this Conn, which forgot it
+		}
+		if wait := a.untilServed(rs, since, seen, now); wait > 0 {
 			return wait
 		}
+		lostEpoch := rs.lostEpoch
 		probe, err := a.dial()
 		if err != nil {
 			a.log.Warn("cannot open a fresh ZooKeeper connection; retrying", zap.Error(err))
@@ -357,13 +369,16 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		// go-zookeeper keeps the session id while it reconnects and
 		// zeroes it only when told of the expiry.
 		*rs = rescue{probe: probe, lostSID: cur.SessionID(), lacking: rs.lacking}
-		if rs.lacking {
-			// The old session cannot come back to an ensemble that lacks
-			// what it has seen (at most it is told it expired). Its
+		if lostEpoch {
+			// The old session cannot come back to an ensemble that went
+			// back to an older epoch (at most it is told it expired). Its
 			// reconnects, a refused handshake on every server each
 			// second, would only load the servers the fresh connections
 			// of a whole cluster now need: stop them. Its members, if a
-			// restored database has some, are handled as below.
+			// restored database has some, are handled as below. (Servers
+			// that lack the members in the same epoch might only lag: the
+			// old connection stays until the probe's session shows what
+			// is left of it.)
 			a.retire(cur)
 		}
 		return 0 // its events wake us

@@ -136,6 +136,22 @@ func (v ensembleView) lacks(n int, seen int64) bool {
 	return (v.leader != noZxid && v.leader < seen) || (2*v.withZxid > n && v.newest < seen)
 }
 
+// lostEpoch says that the ensemble lacks seen (lacks) and serves in an
+// older epoch than the one seen was written in (a zxid's high 32 bits):
+// an ensemble that kept its data never goes back to an older epoch (every
+// election makes a newer one), so this is lost data, never servers that
+// lag for a moment.
+func (v ensembleView) lostEpoch(n int, seen int64) bool {
+	if !v.lacks(n, seen) {
+		return false
+	}
+	best := v.newest
+	if v.leader != noZxid {
+		best = v.leader
+	}
+	return best>>32 < seen>>32
+}
+
 // askEnsemble asks a majority of the servers, chosen at random, at once,
 // and the others only when that majority does not serve: once a majority
 // serves, the others cannot change what the announcer decides (quorum,
@@ -145,12 +161,17 @@ func (v ensembleView) lacks(n int, seen int64) bool {
 // connections when a thousand announcers ask in a rejoin storm, where
 // every connection competes for the servers' accept queues with the
 // sessions being re-established.
-func askEnsemble(ctx context.Context, servers []string) ensembleView {
+//
+// With majorityOnly the others are never asked: enough to see a majority
+// that serves (and so whether it lacks the announcer's members), not to
+// count the servers that do not. The announcer asks so while refusals may
+// still be an election that ends by itself (see untilServed).
+func askEnsemble(ctx context.Context, servers []string, majorityOnly bool) ensembleView {
 	order := rand.Perm(len(servers))
 	first := len(servers)/2 + 1
 	v := ensembleView{newest: noZxid, leader: noZxid}
 	v.add(askEach(ctx, servers, order[:first]))
-	if !v.quorum(len(servers)) {
+	if !majorityOnly && !v.quorum(len(servers)) {
 		v.add(askEach(ctx, servers, order[first:]))
 	}
 	return v

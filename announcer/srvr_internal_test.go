@@ -42,6 +42,28 @@ func TestParseSrvr(t *testing.T) {
 	}
 }
 
+// Only an older epoch tells lost data for certain: servers that lack the
+// members in the same epoch might merely lag for a moment.
+func TestEnsembleLostEpoch(t *testing.T) {
+	const seen = 0x300000010
+	for _, tc := range []struct {
+		name string
+		v    ensembleView
+		want bool
+	}{
+		{"rebuilt: epoch 1", ensembleView{serving: 3, withZxid: 3, newest: 0x100000004, leader: 0x100000004}, true},
+		{"same epoch, behind", ensembleView{serving: 3, withZxid: 3, newest: 0x30000000f, leader: 0x30000000f}, false},
+		{"majority without a leader's answer, older epoch", ensembleView{serving: 2, withZxid: 2, newest: 0x200000009, leader: noZxid}, true},
+		{"has it", ensembleView{serving: 3, withZxid: 3, newest: 0x400000000, leader: 0x400000000}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.v.lostEpoch(3, seen); got != tc.want {
+				t.Errorf("%+v.lostEpoch(3, %#x) = %v, want %v", tc.v, seen, got, tc.want)
+			}
+		})
+	}
+}
+
 // An ensemble lacks the announcer's members only when its leader, or a
 // majority of its servers, serves and says a zxid older than the members'.
 func TestEnsembleLacks(t *testing.T) {
@@ -90,10 +112,17 @@ func TestAskSrvrRealServer(t *testing.T) {
 	if got, want := askSrvr(ctx, closed), (srvrAnswer{serving: servingDown, zxid: noZxid}); got != want {
 		t.Errorf("srvr of a port nobody listens on: %v, want %v", got, want)
 	}
-	if v := askEnsemble(ctx, []string{closed, srv.Addr()}); v.serving != 1 || v.quorum(2) || !v.quorum(1) {
+	if v := askEnsemble(ctx, []string{closed, srv.Addr()}, false); v.serving != 1 || v.quorum(2) || !v.quorum(1) {
 		t.Errorf("one server down, one serving: %+v, want 1 serving: a majority of 1, not of 2", v)
 	}
-	if v := askEnsemble(ctx, []string{closed}); v != (ensembleView{newest: noZxid, leader: noZxid}) {
+	three := []string{srv.Addr(), srv.Addr(), srv.Addr()}
+	if v := askEnsemble(ctx, three, true); v.serving != 2 {
+		t.Errorf("a majority of three asked: %d answers, want 2", v.serving)
+	}
+	if v := askEnsemble(ctx, []string{closed, closed, srv.Addr()}, false); v.serving != 1 {
+		t.Errorf("two of three down: %+v, want the third asked too", v)
+	}
+	if v := askEnsemble(ctx, []string{closed}, false); v != (ensembleView{newest: noZxid, leader: noZxid}) {
 		t.Errorf("no server listening: %+v, want no answer", v)
 	}
 }
