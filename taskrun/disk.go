@@ -44,7 +44,8 @@ func (t *task) limitDir() string { return filepath.Join(t.env.Config.Sandbox, "s
 // limit (the sandbox as Thermos' du counts it, every DiskCheckInterval):
 // each takes a walk no older than half its interval, so with the defaults
 // (30 s and 60 s) the sandbox is walked every 30 s, not three times a
-// minute. Thermos' limit, too, reads the last sample its background
+// minute; a sandbox above the entry bound is walked past it (the limit's
+// unbounded total) only at the limit's checks, once a minute. Thermos' limit, too, reads the last sample its background
 // collector finished, up to an interval old (thermos/monitoring/disk.py,
 // DuDiskCollector and AbstractDiskCollector.value). nil when only one of
 // them runs, or neither: that one walks by itself.
