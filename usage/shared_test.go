@@ -66,6 +66,20 @@ func TestSharedDiskIsBothWalks(t *testing.T) {
 	}
 }
 
+// record has Record sample disk every 30 s into a new checkpoint in run
+// until ctx ends.
+func record(ctx context.Context, t *testing.T, run, taskID string, disk *usage.SharedDisk) *checkpoint.Writer {
+	t.Helper()
+	w, err := checkpoint.NewWriter(run, checkpoint.Task{TaskID: taskID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Go(ctx, func(ctx context.Context) {
+		usage.Record(ctx, w, usage.Options{Interval: 30 * time.Second, Disk: disk})
+	})
+	return w
+}
+
 // TestOneWalkPerPeriod: the checkpoint's sampler (every 30 s) and the disk
 // limit (every 60 s) share the run directory's walks: in 10 minutes the
 // sandbox is walked 21 times (at 0, 30, ..., 600 s), not 32, and the limit
@@ -95,14 +109,8 @@ func oneWalkPerPeriod(t *testing.T, maxEntries int, pastBound [2]int64) {
 	sandbox := filepath.Join(run, "sandbox")
 	disk := usage.NewSharedDisk(run, maxEntries, sandbox)
 	walks, full := usage.CountWalks(disk)
-	w, err := checkpoint.NewWriter(run, checkpoint.Task{TaskID: "t-walk"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w.Go(ctx, func(ctx context.Context) {
-		usage.Record(ctx, w, usage.Options{Interval: 30 * time.Second, Disk: disk})
-	})
+	w := record(ctx, t, run, "t-walk", disk)
 	reserved := usage.FileBytes(sandbox) + 4096
 	exceeded := disklimit.Watch(ctx, disklimit.Config{Dir: sandbox, Reserved: reserved, Interval: disklimit.DefaultInterval,
 		Measure: disk.Measure(disklimit.DefaultInterval)})
@@ -147,6 +155,16 @@ func oneWalkPerPeriod(t *testing.T, maxEntries int, pastBound [2]int64) {
 	}
 }
 
+// holdAWalk has another reader (the disk limit) begin a walk of disk that
+// lasts until release, which waits for that reader.
+func holdAWalk(disk *usage.SharedDisk) (release func()) {
+	hold, started, done := make(chan struct{}), make(chan struct{}, 1), make(chan struct{})
+	usage.HoldWalks(disk, hold, started)
+	go func() { defer close(done); disk.Sample(context.Background(), 0, true) }()
+	<-started
+	return func() { close(hold); <-done }
+}
+
 // TestSampleWaitEnds: a reader whose ctx ends while another's walk is under
 // way gets the last walk's sample, not an empty one it did not measure,
 // and nothing (false) when there has been no walk yet.
@@ -162,16 +180,11 @@ func TestSampleWaitEnds(t *testing.T) {
 				t.Fatalf("first sample %+v, want the run dir's bytes", first)
 			}
 		}
-		hold, started := make(chan struct{}), make(chan struct{}, 1)
-		usage.HoldWalks(disk, hold, started)
-		done := make(chan struct{})
-		go func() { defer close(done); disk.Sample(context.Background(), 0, false) }()
-		<-started
+		release := holdAWalk(disk)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		d, ok := disk.Sample(ctx, 0, false)
 		cancel()
-		close(hold)
-		<-done
+		release()
 		if ok != walkedBefore || d != first {
 			t.Errorf("walked before %v: waiting reader's ctx ended: %+v, %v; want %+v, %v", walkedBefore, d, ok, first, walkedBefore)
 		}
@@ -186,14 +199,8 @@ func TestRecordKeepsDiskWhenFinalSampleTimesOut(t *testing.T) {
 		run := t.TempDir()
 		writeTree(t, run, 3)
 		disk := usage.NewSharedDisk(run, 0, "")
-		w, err := checkpoint.NewWriter(run, checkpoint.Task{TaskID: "t-final"}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		ctx, cancel := context.WithCancel(context.Background())
-		w.Go(ctx, func(ctx context.Context) {
-			usage.Record(ctx, w, usage.Options{Interval: 30 * time.Second, Disk: disk})
-		})
+		w := record(ctx, t, run, "t-final", disk)
 		synctest.Wait()
 		var before checkpoint.Disk
 		w.View(func(t *checkpoint.Task) {
@@ -207,17 +214,12 @@ func TestRecordKeepsDiskWhenFinalSampleTimesOut(t *testing.T) {
 
 		// Another reader's walk (the disk limit's) is under way and outlasts
 		// the final sample's timeout.
-		hold, started := make(chan struct{}), make(chan struct{}, 1)
-		usage.HoldWalks(disk, hold, started)
-		limitDone := make(chan struct{})
-		go func() { defer close(limitDone); disk.Sample(context.Background(), 0, true) }()
-		<-started
+		release := holdAWalk(disk)
 		cancel()
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		close(hold)
-		<-limitDone
+		release()
 		var after checkpoint.Disk
 		w.View(func(t *checkpoint.Task) {
 			if t.Disk != nil {
