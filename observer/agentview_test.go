@@ -162,3 +162,35 @@ func TestAgentViewReadsChangedStreamsOnly(t *testing.T) {
 		t.Errorf("after the stream went: %d cached, %d reads; want 0 and 2", n, reads.Load())
 	}
 }
+
+// TestCachesForgetGoneTasksWithoutScrapes: the status update stream and
+// the disk walk a task page cached are dropped by the index's rescan that
+// finds the task gone, though nobody scrapes the metrics.
+func TestCachesForgetGoneTasksWithoutScrapes(t *testing.T) {
+	f := newFixture(t)
+	views := map[string][]string{"blue": {"198.18.0.2", "2001:db8:1::2"}, "green": {"198.19.0.7", "2001:db8:2::7"}}
+	writeAgentStream(t, f.run, "t-two", views, views)
+	f.mustGet(t, "/task/t-two")
+	cached := func() (agent, disk int) {
+		f.srv.agent.mu.Lock()
+		agent = len(f.srv.agent.m)
+		f.srv.agent.mu.Unlock()
+		f.srv.disk.mu.Lock()
+		_, ok := f.srv.disk.m[f.run]
+		f.srv.disk.mu.Unlock()
+		if ok {
+			disk = 1
+		}
+		return agent, disk
+	}
+	if a, d := cached(); a != 1 || d != 1 {
+		t.Fatalf("after the task page: %d streams and %d disk walks cached, want 1 and 1", a, d)
+	}
+	if err := os.RemoveAll(f.run); err != nil {
+		t.Fatal(err)
+	}
+	f.mustGet(t, "/") // rescans (TTL 1 ns)
+	if a, d := cached(); a != 0 || d != 0 {
+		t.Errorf("after the rescan without the task: %d streams and %d disk walks cached, want 0 and 0", a, d)
+	}
+}

@@ -58,6 +58,9 @@ type Index struct {
 	now  func() time.Time
 
 	scanMu sync.Mutex // one scan at a time; readers keep the old snapshot meanwhile
+	// rescanned is called after each scan with the run directories it
+	// indexed (OnRescan), under scanMu.
+	rescanned []func(runDirs map[string]bool)
 
 	// mu guards the following fields.
 	mu      sync.Mutex
@@ -73,6 +76,17 @@ func NewIndex(root string, ttl time.Duration, log *zap.Logger) *Index {
 		log = zap.NewNop()
 	}
 	return &Index{root: root, ttl: ttl, log: log, now: time.Now, byDir: map[string]*Entry{}, byID: map[string]*Entry{}}
+}
+
+// OnRescan has f called after every scan with the run directories it
+// indexed, so that the caches kept beside the index (a page's disk walk,
+// the agent's status update streams) drop the tasks that are gone with
+// the scan that found them gone, whether or not anyone scrapes the
+// metrics. Call it before the index is used.
+func (x *Index) OnRescan(f func(runDirs map[string]bool)) {
+	x.scanMu.Lock()
+	defer x.scanMu.Unlock()
+	x.rescanned = append(x.rescanned, f)
 }
 
 // Tasks returns every task, the most recently changed first. The slice is
@@ -149,6 +163,15 @@ func (x *Index) refresh() {
 	x.mu.Lock()
 	x.byDir, x.sorted, x.byID, x.scanned = next, sorted, byID, x.now()
 	x.mu.Unlock()
+	if len(x.rescanned) > 0 {
+		dirs := make(map[string]bool, len(next))
+		for dir := range next {
+			dirs[dir] = true
+		}
+		for _, f := range x.rescanned {
+			f(dirs)
+		}
+	}
 }
 
 // load returns the entry of dir, reusing prev when the file did not

@@ -60,9 +60,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	tasks := c.index.Tasks()
 	byState := map[string]int{}
 	live := c.usage.lazy(c.log)
-	dirs := make(map[string]bool, len(tasks))
 	for _, e := range tasks {
-		dirs[e.RunDir] = true
 		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(c.disk.of(e).Bytes), e.ID)
 		t := e.Task
 		if t == nil {
@@ -96,8 +94,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRSS, prometheus.GaugeValue, float64(u.rss), e.ID, p.Name)
 		}
 	}
-	c.disk.forget(dirs)
-	c.agent.forget(dirs)
 	for state, n := range byState {
 		ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(n), state)
 	}

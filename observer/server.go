@@ -67,6 +67,8 @@ func NewServer(opt Options) (*Server, error) {
 		}
 		s.pages[p] = t.Lookup(p + ".html")
 	}
+	s.index.OnRescan(s.agent.forget)
+	s.index.OnRescan(s.disk.forget)
 	s.routes()
 	return s, nil
 }

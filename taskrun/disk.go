@@ -3,6 +3,7 @@ package taskrun
 import (
 	"context"
 	"path/filepath"
+	"strings"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
@@ -44,15 +45,24 @@ func (t *task) limitDir() string { return filepath.Join(t.env.Config.Sandbox, "s
 // limit (the sandbox as Thermos' du counts it, every DiskCheckInterval):
 // each takes a walk no older than half its interval, so with the defaults
 // (30 s and 60 s) the sandbox is walked every 30 s, not three times a
-// minute. Thermos' limit, too, reads the last sample its background
+// minute; a sandbox above the entry bound is walked past it (the limit's
+// unbounded total) only at the limit's checks, once a minute. Thermos' limit, too, reads the last sample its background
 // collector finished, up to an interval old (thermos/monitoring/disk.py,
 // DuDiskCollector and AbstractDiskCollector.value). nil when only one of
-// them runs, or neither: that one walks by itself.
+// them runs, or neither: that one walks by itself. nil too when the
+// sandbox as the executor sees it ($MESOS_SANDBOX, a container's mount
+// point) is not inside the run directory ($MESOS_DIRECTORY): the two are
+// different trees, and each is walked by its own reader at its own
+// interval.
 func (t *task) sharedDisk() *usage.SharedDisk {
 	if t.opt.DiskCheckInterval <= 0 || t.opt.CheckpointSampleInterval < 0 || t.runDir() == "" {
 		return nil
 	}
-	return usage.NewSharedDisk(t.runDir(), 0, t.limitDir())
+	run, limit := filepath.Clean(t.runDir()), t.limitDir()
+	if rel, err := filepath.Rel(run, limit); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return nil
+	}
+	return usage.NewSharedDisk(run, 0, limit)
 }
 
 // diskReservation is the task's disk in bytes: the Aurora job's

@@ -127,7 +127,10 @@ func sampleDisk(ctx context.Context, w *checkpoint.Writer, disk *SharedDisk, max
 	if disk == nil {
 		return
 	}
-	d := disk.Sample(ctx, maxAge)
+	d, ok := disk.Sample(ctx, maxAge, false)
+	if !ok {
+		return // ctx ended before any walk finished: nothing measured to record
+	}
 	w.UpdateIf(func(t *checkpoint.Task) bool {
 		return t.SetDisk(checkpoint.Disk{Bytes: d.Bytes, Entries: d.Entries, Truncated: d.Truncated, Time: d.Time})
 	})
