@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -365,6 +366,15 @@ func (m *Master) acknowledge(log *zap.Logger, fwID, taskID string, uuid []byte) 
 			if isTerminal(st.GetState()) {
 				// The framework has seen the task end: Master::acknowledge
 				// removes it (removeTask), and the master knows it no more.
+				// In Mesos nothing of the task is pending then: the agent's
+				// status update manager sends a task's next update only
+				// once the previous one is acknowledged, and the master
+				// matches the ack against the task's status_update_uuid.
+				// The fake forwards them all at once, so the task's earlier
+				// updates may still wait here; they go too, or
+				// retryUpdates would re-send e.g. RUNNING for a task the
+				// master has forgotten.
+				fw.unacked = slices.DeleteFunc(fw.unacked, func(p pending) bool { return p.status.TaskID.Value == taskID })
 				delete(m.tasks, taskKey{fwID, taskID})
 			}
 			return
