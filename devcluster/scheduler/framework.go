@@ -196,6 +196,9 @@ func (f *Framework) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		if merr, ok := errors.AsType[*MasterError](err); ok {
+			return f.refused(merr)
+		}
 		if time.Since(started) > time.Minute {
 			backoff = 500 * time.Millisecond
 		}
@@ -212,6 +215,26 @@ func (f *Framework) Run(ctx context.Context) error {
 	default:
 		return ctx.Err()
 	}
+}
+
+// refused is Run's error for an ERROR from the master, saying what to do.
+// A removed framework is forgotten: its id is of no use any more.
+func (f *Framework) refused(merr *MasterError) error {
+	f.mu.Lock()
+	who := "framework " + f.fwID
+	if f.fwID == "" {
+		who = "a new framework"
+	}
+	f.mu.Unlock()
+	if merr.Message == msgFrameworkRemoved {
+		if err := f.cfg.Store.ForgetFramework(); err != nil {
+			return fmt.Errorf("%s: %w; forgetting it in the database failed too: %w", who, merr, err)
+		}
+		return fmt.Errorf("%s: %w (torn down, or away longer than its failover timeout); "+
+			"forgot it in the database: run again to register a new framework and start the job afresh", who, merr)
+	}
+	return fmt.Errorf("%s: %w; subscribing again would get the same answer: "+
+		"stop any other scheduler subscribed as this framework, or kill the job (dewar-scheduler kill) and run again to register a new framework", who, merr)
 }
 
 // subscribeOnce holds one subscription until it breaks.

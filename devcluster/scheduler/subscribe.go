@@ -95,10 +95,26 @@ func (s *subscription) next() (scheduler.Event, error) {
 	}
 	s.watchdog.Reset(s.silence)
 	if ev.Type == scheduler.Event_ERROR {
-		return ev, fmt.Errorf("master sent ERROR: %s", ev.GetError().GetMessage())
+		return ev, &MasterError{Message: ev.GetError().GetMessage()}
 	}
 	return ev, nil
 }
+
+// MasterError is an ERROR event: the master refused the subscription or
+// dropped the framework. Mesos sends one (a FrameworkErrorMessage) when
+// Master::validateFramework or framework::validateUpdate refuse a
+// SUBSCRIBE (src/master/master.cpp, Master::subscribe), and "Framework
+// failed over" to a stream another subscriber took over
+// (Master::failoverFramework). Subscribing again the same way gets the
+// same answer, so it ends Run.
+type MasterError struct{ Message string }
+
+func (e *MasterError) Error() string { return "master sent ERROR: " + e.Message }
+
+// msgFrameworkRemoved is Mesos' ERROR for a framework that was torn down
+// or outlived its failover timeout (Master::validateFramework,
+// isCompletedFramework): its id can never subscribe again.
+const msgFrameworkRemoved = "Framework has been removed"
 
 // Close ends the stream.
 func (s *subscription) Close() {

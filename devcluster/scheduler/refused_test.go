@@ -1,0 +1,57 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// An ERROR from the master ends Run instead of re-subscribing forever:
+// here the framework was torn down while no `run` was up, so the master
+// answers the next SUBSCRIBE with "Framework has been removed"
+// (Master::validateFramework). Run forgets the framework and says that a
+// new run registers a new one.
+func TestRunEndsWhenFrameworkWasRemoved(t *testing.T) {
+	_, addr := startMaster(t)
+	store := newStore(t)
+	r := startStub(t, addr, store, "web_cni.json")
+	waitFor(t, store, "both instances RUNNING", allRunning(2))
+	_ = r.halt()
+	meta, err := store.Meta()
+	if err != nil || meta.FrameworkID == "" {
+		t.Fatalf("meta %+v, %v; want a framework recorded", meta, err)
+	}
+	// Torn down as an operator or another scheduler would: subscribed as
+	// the framework, which the master asks for before any other call.
+	caller := newCaller(addr)
+	sub, ctx, err := subscribe(context.Background(), caller, addr, recordedIdentity(meta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := sub.next(); err != nil || ev.Type != scheduler.Event_SUBSCRIBED {
+		t.Fatalf("first event %v, %v; want SUBSCRIBED", ev.Type, err)
+	}
+	if err := callAs(ctx, caller, meta.FrameworkID, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
+		t.Fatal(err)
+	}
+	sub.Close()
+
+	r = startStub(t, addr, store, "web_cni.json")
+	select {
+	case err = <-r.done:
+		r.done <- err // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still re-subscribing 30s after the master answered that the framework was removed")
+	}
+	if merr, ok := errors.AsType[*MasterError](err); !ok || merr.Message != "Framework has been removed" ||
+		!strings.Contains(err.Error(), "run again to register a new framework") {
+		t.Fatalf("Run = %v; want the master's ERROR and what to do", err)
+	}
+	if meta, _ := store.Meta(); meta.FrameworkID != "" {
+		t.Fatalf("framework %s still recorded; want it forgotten", meta.FrameworkID)
+	}
+}
