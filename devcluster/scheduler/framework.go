@@ -70,8 +70,9 @@ type Framework struct {
 	// them across restarts of `run`.
 	killed     map[int]bool
 	subscribed bool
-	done       chan struct{} // closed when the job has nothing left to run
-	doneOnce   sync.Once
+
+	finishMu sync.Mutex    // serializes finishIfDone
+	done     chan struct{} // closed (by finishIfDone) when the job has nothing left to run
 }
 
 // New prepares the stub for job (as parsed from jobJSON). It refuses a job
@@ -179,7 +180,13 @@ func (f *Framework) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() {
-		_ = srv.Close()
+		// Shutdown, not Close: a kill that ended the job (Kill ->
+		// finishIfDone) is still writing its answer.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
 		wg.Wait()
 	}()
 	if err := f.cfg.Store.UpdateMeta(func(m *Meta) { m.ControlAddr = ln.Addr().String() }); err != nil {
