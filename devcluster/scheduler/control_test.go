@@ -26,14 +26,8 @@ func TestKillOfInstancesWithoutTasksEndsRun(t *testing.T) {
 	if err != nil || !strings.Contains(out, "instance 0: no task; will not be launched") || !strings.Contains(out, "instance 1: no task") {
 		t.Fatalf("kill the job = %q, %v; want both instances reported without a task", out, err)
 	}
-	select {
-	case err := <-r.done:
-		r.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("Run = %v, want nil: every instance was killed", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not end 20s after every instance was killed")
+	if err := r.ended(t, "every instance was killed"); err != nil {
+		t.Fatalf("Run = %v, want nil: nothing was left to run", err)
 	}
 	if launches, _ := a.counts(); launches != 0 {
 		t.Fatalf("%d launches, want none", launches)
@@ -41,9 +35,5 @@ func TestKillOfInstancesWithoutTasksEndsRun(t *testing.T) {
 	if meta, _ := store.Meta(); meta.FrameworkID != "" {
 		t.Fatalf("framework %s still recorded after the job ended", meta.FrameworkID)
 	}
-	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.shutdowns == 1
-	})
+	a.waitTornDown(t)
 }

@@ -145,6 +145,30 @@ func (r running) halt() error {
 	return err
 }
 
+// ended waits for Run to return on its own (why says why it should) and
+// returns what it returned.
+func (r running) ended(t *testing.T, why string) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run did not end within 30s, although %s", why)
+	}
+	return nil
+}
+
+// waitTornDown waits until the agent was asked to shut the framework down.
+func (a *agent) waitTornDown(t *testing.T) {
+	t.Helper()
+	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.shutdowns == 1
+	})
+}
+
 // newStore opens a fresh database.
 func newStore(t *testing.T) *Store {
 	t.Helper()
@@ -406,11 +430,7 @@ func TestKillWithoutRunningStub(t *testing.T) {
 	if meta, _ := store.Meta(); meta.FrameworkID != "" {
 		t.Errorf("framework id %q still recorded after the job was killed", meta.FrameworkID)
 	}
-	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.shutdowns == 1
-	})
+	a.waitTornDown(t)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.subs) != 3 {
@@ -442,14 +462,8 @@ func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
 	}
 
 	r = startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.RelaunchDelay = time.Millisecond })
-	select {
-	case err := <-r.done:
-		r.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("Run = %v, want nil: nothing was left to run", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not end although every instance was killed")
+	if err := r.ended(t, "every instance was killed"); err != nil {
+		t.Fatalf("Run = %v, want nil: nothing was left to run", err)
 	}
 	if launches, _ := a.counts(); launches != 2 {
 		t.Fatalf("%d launches, want 2", launches)
@@ -457,11 +471,7 @@ func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
 	if meta, _ := store.Meta(); meta.FrameworkID != "" || meta.Killed != nil {
 		t.Fatalf("meta after the job ended = %+v, want framework and kills forgotten", meta)
 	}
-	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.shutdowns == 1
-	})
+	a.waitTornDown(t)
 }
 
 func TestFrameworkUser(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
@@ -41,12 +40,7 @@ func TestRunEndsWhenFrameworkWasRemoved(t *testing.T) {
 	sub.Close()
 
 	r = startStub(t, addr, store, "web_cni.json")
-	select {
-	case err = <-r.done:
-		r.done <- err // for the cleanup
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run still re-subscribing 30s after the master answered that the framework was removed")
-	}
+	err = r.ended(t, "the master answered that the framework was removed")
 	if merr, ok := errors.AsType[*MasterError](err); !ok || merr.Message != "Framework has been removed" ||
 		!strings.Contains(err.Error(), "run again to register a new framework") {
 		t.Fatalf("Run = %v; want the master's ERROR and what to do", err)
