@@ -233,12 +233,8 @@ func (f *Framework) refused(merr *MasterError) error {
 		who = "a new framework"
 	}
 	f.mu.Unlock()
-	if merr.Message == msgFrameworkRemoved {
-		if err := f.cfg.Store.ForgetFramework(); err != nil {
-			return fmt.Errorf("%s: %w; forgetting it in the database failed too: %w", who, merr, err)
-		}
-		return fmt.Errorf("%s: %w (torn down, or away longer than its failover timeout); "+
-			"forgot it in the database: run again to register a new framework and start the job afresh", who, merr)
+	if err, removed := forgetRemoved(f.cfg.Store, who, merr); removed {
+		return fmt.Errorf("%w: run again to register a new framework and start the job afresh", err)
 	}
 	return fmt.Errorf("%s: %w; subscribing again would get the same answer: "+
 		"stop any other scheduler subscribed as this framework, or kill the job (dewar-scheduler kill) and run again to register a new framework", who, merr)

@@ -82,6 +82,11 @@ func KillDirect(ctx context.Context, master string, store *Store, instance int, 
 			break
 		}
 		ev, err := sub.next()
+		if merr, ok := errors.AsType[*MasterError](err); ok {
+			if err, removed := forgetRemoved(store, "framework "+meta.FrameworkID, merr); removed {
+				return msgs, fmt.Errorf("%w: nothing is left to kill", err)
+			}
+		}
 		if err != nil {
 			return msgs, fmt.Errorf("while killing: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"go.uber.org/zap/zaptest"
 )
 
 // An ERROR from the master ends Run instead of re-subscribing forever:
@@ -20,32 +21,58 @@ func TestRunEndsWhenFrameworkWasRemoved(t *testing.T) {
 	r := startStub(t, addr, store, "web_cni.json")
 	waitFor(t, store, "both instances RUNNING", allRunning(2))
 	_ = r.halt()
-	meta, err := store.Meta()
-	if err != nil || meta.FrameworkID == "" {
-		t.Fatalf("meta %+v, %v; want a framework recorded", meta, err)
-	}
-	// Torn down as an operator or another scheduler would: subscribed as
-	// the framework, which the master asks for before any other call.
-	caller := newCaller(addr)
-	sub, ctx, err := subscribe(context.Background(), caller, addr, recordedIdentity(meta))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev, err := sub.next(); err != nil || ev.Type != scheduler.Event_SUBSCRIBED {
-		t.Fatalf("first event %v, %v; want SUBSCRIBED", ev.Type, err)
-	}
-	if err := callAs(ctx, caller, meta.FrameworkID, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
-		t.Fatal(err)
-	}
-	sub.Close()
+	tearDown(t, addr, store)
 
 	r = startStub(t, addr, store, "web_cni.json")
-	err = r.ended(t, "the master answered that the framework was removed")
+	err := r.ended(t, "the master answered that the framework was removed")
 	if merr, ok := errors.AsType[*MasterError](err); !ok || merr.Message != "Framework has been removed" ||
 		!strings.Contains(err.Error(), "run again to register a new framework") {
 		t.Fatalf("Run = %v; want the master's ERROR and what to do", err)
 	}
 	if meta, _ := store.Meta(); meta.FrameworkID != "" {
 		t.Fatalf("framework %s still recorded; want it forgotten", meta.FrameworkID)
+	}
+}
+
+// kill --master of a framework the master has removed forgets it too: its
+// tasks are gone with it.
+func TestKillDirectForgetsRemovedFramework(t *testing.T) {
+	_, addr := startMaster(t)
+	store := newStore(t)
+	r := startStub(t, addr, store, "web_cni.json")
+	waitFor(t, store, "both instances RUNNING", allRunning(2))
+	_ = r.halt()
+	tearDown(t, addr, store)
+
+	_, err := KillDirect(context.Background(), addr, store, -1, zaptest.NewLogger(t))
+	if merr, ok := errors.AsType[*MasterError](err); !ok || merr.Message != "Framework has been removed" ||
+		!strings.Contains(err.Error(), "forgot it in the database") {
+		t.Fatalf("KillDirect = %v; want the master's ERROR and that the framework was forgotten", err)
+	}
+	if meta, _ := store.Meta(); meta.FrameworkID != "" {
+		t.Fatalf("framework %s still recorded; want it forgotten", meta.FrameworkID)
+	}
+}
+
+// tearDown removes the framework recorded in store from the master, as an
+// operator or another scheduler would: subscribed as it, which the master
+// asks for before any other call.
+func tearDown(t *testing.T, addr string, store *Store) {
+	t.Helper()
+	meta, err := store.Meta()
+	if err != nil || meta.FrameworkID == "" {
+		t.Fatalf("meta %+v, %v; want a framework recorded", meta, err)
+	}
+	caller := newCaller(addr)
+	sub, ctx, err := subscribe(context.Background(), caller, addr, recordedIdentity(meta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if ev, err := sub.next(); err != nil || ev.Type != scheduler.Event_SUBSCRIBED {
+		t.Fatalf("first event %v, %v; want SUBSCRIBED", ev.Type, err)
+	}
+	if err := callAs(ctx, caller, meta.FrameworkID, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
+		t.Fatal(err)
 	}
 }

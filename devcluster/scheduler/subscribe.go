@@ -116,6 +116,20 @@ func (e *MasterError) Error() string { return "master sent ERROR: " + e.Message 
 // isCompletedFramework): its id can never subscribe again.
 const msgFrameworkRemoved = "Framework has been removed"
 
+// forgetRemoved forgets the framework recorded in store when merr says the
+// master removed it (Mesos killed its tasks with it, Master::removeFramework),
+// and returns the error to report; removed is false for any other ERROR.
+func forgetRemoved(store *Store, who string, merr *MasterError) (err error, removed bool) {
+	if merr.Message != msgFrameworkRemoved {
+		return nil, false
+	}
+	if ferr := store.ForgetFramework(); ferr != nil {
+		return fmt.Errorf("%s: %w; forgetting it in the database failed too: %w", who, merr, ferr), true
+	}
+	return fmt.Errorf("%s: %w (torn down, or away longer than its failover timeout), and its tasks with it; "+
+		"forgot it in the database", who, merr), true
+}
+
 // Close ends the stream.
 func (s *subscription) Close() {
 	s.watchdog.Stop()
