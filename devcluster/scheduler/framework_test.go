@@ -211,6 +211,15 @@ func startStubWith(t *testing.T, masterAddr string, store *Store, jobFile string
 	return r
 }
 
+// runUntilRunning runs web_cni.json until both instances run, then stops
+// `run` (its tasks keep running).
+func runUntilRunning(t *testing.T, addr string, store *Store) {
+	t.Helper()
+	r := startStub(t, addr, store, "web_cni.json")
+	waitFor(t, store, "both instances RUNNING", allRunning(2))
+	_ = r.halt()
+}
+
 // waitFor polls the store until cond holds for the latest task of every
 // instance listed.
 func waitFor(t *testing.T, store *Store, what string, cond func(map[int]TaskRecord) bool) map[int]TaskRecord {
@@ -451,9 +460,7 @@ func TestKillWithoutRunningStub(t *testing.T) {
 func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
 	a, addr := startMaster(t)
 	store := newStore(t)
-	r := startStub(t, addr, store, "web_cni.json")
-	waitFor(t, store, "both instances RUNNING", allRunning(2))
-	_ = r.halt()
+	runUntilRunning(t, addr, store)
 	log := zaptest.NewLogger(t)
 	for _, i := range []int{0, 1} {
 		if _, err := KillDirect(context.Background(), addr, store, i, log); err != nil {
@@ -461,7 +468,7 @@ func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
 		}
 	}
 
-	r = startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.RelaunchDelay = time.Millisecond })
+	r := startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.RelaunchDelay = time.Millisecond })
 	if err := r.ended(t, "every instance was killed"); err != nil {
 		t.Fatalf("Run = %v, want nil: nothing was left to run", err)
 	}

@@ -16,14 +16,9 @@ import (
 // (Master::validateFramework). Run forgets the framework and says that a
 // new run registers a new one.
 func TestRunEndsWhenFrameworkWasRemoved(t *testing.T) {
-	_, addr := startMaster(t)
-	store := newStore(t)
-	r := startStub(t, addr, store, "web_cni.json")
-	waitFor(t, store, "both instances RUNNING", allRunning(2))
-	_ = r.halt()
-	tearDown(t, addr, store)
+	addr, store := removedFramework(t)
 
-	r = startStub(t, addr, store, "web_cni.json")
+	r := startStub(t, addr, store, "web_cni.json")
 	err := r.ended(t, "the master answered that the framework was removed")
 	if merr, ok := errors.AsType[*MasterError](err); !ok || merr.Message != "Framework has been removed" ||
 		!strings.Contains(err.Error(), "run again to register a new framework") {
@@ -37,12 +32,7 @@ func TestRunEndsWhenFrameworkWasRemoved(t *testing.T) {
 // kill --master of a framework the master has removed forgets it too: its
 // tasks are gone with it.
 func TestKillDirectForgetsRemovedFramework(t *testing.T) {
-	_, addr := startMaster(t)
-	store := newStore(t)
-	r := startStub(t, addr, store, "web_cni.json")
-	waitFor(t, store, "both instances RUNNING", allRunning(2))
-	_ = r.halt()
-	tearDown(t, addr, store)
+	addr, store := removedFramework(t)
 
 	_, err := KillDirect(context.Background(), addr, store, -1, zaptest.NewLogger(t))
 	if merr, ok := errors.AsType[*MasterError](err); !ok || merr.Message != "Framework has been removed" ||
@@ -54,11 +44,15 @@ func TestKillDirectForgetsRemovedFramework(t *testing.T) {
 	}
 }
 
-// tearDown removes the framework recorded in store from the master, as an
-// operator or another scheduler would: subscribed as it, which the master
-// asks for before any other call.
-func tearDown(t *testing.T, addr string, store *Store) {
+// removedFramework runs the job until both instances run, stops `run` and
+// removes its framework from the master, as an operator or another
+// scheduler would: subscribed as it, which the master asks for before any
+// other call. It returns the master's address and the stub's database.
+func removedFramework(t *testing.T) (string, *Store) {
 	t.Helper()
+	_, addr := startMaster(t)
+	store := newStore(t)
+	runUntilRunning(t, addr, store)
 	meta, err := store.Meta()
 	if err != nil || meta.FrameworkID == "" {
 		t.Fatalf("meta %+v, %v; want a framework recorded", meta, err)
@@ -75,4 +69,5 @@ func tearDown(t *testing.T, addr string, store *Store) {
 	if err := callAs(ctx, caller, meta.FrameworkID, &scheduler.Call{Type: scheduler.Call_TEARDOWN}); err != nil {
 		t.Fatal(err)
 	}
+	return addr, store
 }
