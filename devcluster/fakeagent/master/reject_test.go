@@ -13,25 +13,46 @@ import (
 	"github.com/dewarhq/dewar/internal/frameworktest"
 )
 
-// A LAUNCH that reuses the id of a running task is answered with
-// TASK_ERROR and nothing else: as Master::_accept only forwards the
-// update, the running task keeps its state (reconciliation answers
-// RUNNING), its resources (the next offer has 4 - 1 - 0.25 cpus) and can
-// still be killed. The same holds for the same id twice in one ACCEPT,
-// where the first task is launched and the second refused.
+// A launch that reuses the id of a running task is answered with an
+// update of its own and nothing else: as Master::accept and
+// Master::_accept only forward it, the running task keeps its state
+// (reconciliation answers RUNNING), its resources (the next offer has
+// 4 - 1 - 0.25 cpus) and can still be killed. The same holds for the same
+// id twice in one ACCEPT, where the first task is launched and the second
+// refused.
 func TestRejectedLaunchLeavesKnownTaskAlone(t *testing.T) {
-	t.Run("later ACCEPT", func(t *testing.T) {
-		h := newHarness(t, Config{})
-		c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
-		offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
-		c.Call(launch(offer, newTask("t1", offer, 1)))
-		c.Call(calls.Acknowledge("agent-1", "t1", c.Update(mesos.TASK_RUNNING).UUID))
+	later := []struct {
+		name    string
+		call    func(offer mesos.Offer) *scheduler.Call
+		state   mesos.TaskState
+		message string
+	}{
+		{"LAUNCH", func(o mesos.Offer) *scheduler.Call { return launch(o, newTask("t1", o, 1)) },
+			mesos.TASK_ERROR, "task has duplicate ID: t1"},
+		{"LAUNCH with an invalid offer", func(o mesos.Offer) *scheduler.Call {
+			return calls.Accept(calls.OfferOperations{calls.OpLaunch(newTask("t1", o, 1))}.WithOffers(o.ID, mesos.OfferID{Value: "no-such-offer"}))
+		}, mesos.TASK_LOST, "Task launched with invalid offers: offer no-such-offer is no longer valid"},
+		{"LAUNCH_GROUP", func(o mesos.Offer) *scheduler.Call {
+			ti := newTask("t1", o, 1)
+			return calls.Accept(calls.OfferOperations{calls.OpLaunchGroup(*ti.Executor, ti)}.WithOffers(o.ID))
+		}, mesos.TASK_ERROR, "LAUNCH_GROUP is not supported by the fake master"},
+	}
+	for _, tt := range later {
+		t.Run("later "+tt.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
+			offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+			c.Call(launch(offer, newTask("t1", offer, 1)))
+			c.Call(calls.Acknowledge("agent-1", "t1", c.Update(mesos.TASK_RUNNING).UUID))
 
-		offer = c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
-		c.Call(launch(offer, newTask("t1", offer, 1)))
-		checkDuplicateRejected(t, c.Update(mesos.TASK_ERROR))
-		checkStillRunning(t, h, c, "t1")
-	})
+			offer = c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+			c.Call(tt.call(offer))
+			if st := c.Update(tt.state); st.TaskID.Value != "t1" || st.GetMessage() != tt.message || len(st.UUID) != 0 {
+				t.Fatalf("rejection of %s: message %q uuid %x; want t1, %q, no uuid", st.TaskID.Value, st.GetMessage(), st.UUID, tt.message)
+			}
+			checkStillRunning(t, h, c, "t1")
+		})
+	}
 	t.Run("same ACCEPT", func(t *testing.T) {
 		h := newHarness(t, Config{})
 		c := h.subscribe(codecs.MediaTypeProtobuf, mesos.FrameworkInfo{User: "root", Name: "test"})
