@@ -57,7 +57,9 @@ func (f *Framework) killTargets(q string) ([]int, error) {
 }
 
 // Kill marks instances as killed (never relaunched) and sends KILL for
-// their live tasks. It returns one line per instance.
+// their live tasks. It returns one line per instance. When no instance is
+// left to run (those killed had no live task), it ends the job at once:
+// no update would come to do it.
 func (f *Framework) Kill(ctx context.Context, instances []int) ([]string, error) {
 	f.mu.Lock()
 	subscribed := f.subscribed
@@ -91,6 +93,9 @@ func (f *Framework) Kill(ctx context.Context, instances []int) ([]string, error)
 		if err := f.call(ctx, calls.Kill(id, agentIDs[i])); err != nil {
 			return msgs, err
 		}
+	}
+	if err := f.finishIfDone(ctx); err != nil {
+		return msgs, fmt.Errorf("end the job: %w", err)
 	}
 	return msgs, nil
 }

@@ -164,8 +164,18 @@ func (f *Framework) update(ctx context.Context, st mesos.TaskStatus) error {
 }
 
 // finishIfDone tears the framework down when nothing will run again,
-// leaving no framework behind on the master, and ends Run.
+// leaving no framework behind on the master, and ends Run. The event loop
+// calls it after an update, Kill from the control endpoint's goroutine:
+// finishMu makes the first that finds the job done the only one to tear
+// down, forget the framework and close done.
 func (f *Framework) finishIfDone(ctx context.Context) error {
+	f.finishMu.Lock()
+	defer f.finishMu.Unlock()
+	select {
+	case <-f.done:
+		return nil
+	default:
+	}
 	if !f.checkDone() {
 		return nil
 	}
@@ -175,7 +185,7 @@ func (f *Framework) finishIfDone(ctx context.Context) error {
 	if err := f.cfg.Store.ForgetFramework(); err != nil {
 		return err
 	}
-	f.doneOnce.Do(func() { close(f.done) })
+	close(f.done)
 	return nil
 }
 

@@ -70,8 +70,9 @@ type Framework struct {
 	// them across restarts of `run`.
 	killed     map[int]bool
 	subscribed bool
-	done       chan struct{} // closed when the job has nothing left to run
-	doneOnce   sync.Once
+
+	finishMu sync.Mutex    // serializes finishIfDone
+	done     chan struct{} // closed (by finishIfDone) when the job has nothing left to run
 }
 
 // New prepares the stub for job (as parsed from jobJSON). It refuses a job
@@ -179,7 +180,13 @@ func (f *Framework) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() {
-		_ = srv.Close()
+		// Shutdown, not Close: a kill that ended the job (Kill ->
+		// finishIfDone) is still writing its answer.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
 		wg.Wait()
 	}()
 	if err := f.cfg.Store.UpdateMeta(func(m *Meta) { m.ControlAddr = ln.Addr().String() }); err != nil {
@@ -195,6 +202,9 @@ func (f *Framework) Run(ctx context.Context) error {
 		err := f.subscribeOnce(ctx)
 		if ctx.Err() != nil {
 			break
+		}
+		if merr, ok := errors.AsType[*MasterError](err); ok {
+			return f.refused(merr)
 		}
 		if time.Since(started) > time.Minute {
 			backoff = 500 * time.Millisecond
@@ -212,6 +222,22 @@ func (f *Framework) Run(ctx context.Context) error {
 	default:
 		return ctx.Err()
 	}
+}
+
+// refused is Run's error for an ERROR from the master, saying what to do.
+// A removed framework is forgotten: its id is of no use any more.
+func (f *Framework) refused(merr *MasterError) error {
+	f.mu.Lock()
+	who := "framework " + f.fwID
+	if f.fwID == "" {
+		who = "a new framework"
+	}
+	f.mu.Unlock()
+	if err, removed := forgetRemoved(f.cfg.Store, who, merr); removed {
+		return fmt.Errorf("%w: run again to register a new framework and start the job afresh", err)
+	}
+	return fmt.Errorf("%s: %w; subscribing again would get the same answer: "+
+		"stop any other scheduler subscribed as this framework, or kill the job (dewar-scheduler kill) and run again to register a new framework", who, merr)
 }
 
 // subscribeOnce holds one subscription until it breaks.

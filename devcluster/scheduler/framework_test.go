@@ -145,6 +145,30 @@ func (r running) halt() error {
 	return err
 }
 
+// ended waits for Run to return on its own (why says why it should) and
+// returns what it returned.
+func (r running) ended(t *testing.T, why string) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run did not end within 30s, although %s", why)
+	}
+	return nil
+}
+
+// waitTornDown waits until the agent was asked to shut the framework down.
+func (a *agent) waitTornDown(t *testing.T) {
+	t.Helper()
+	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.shutdowns == 1
+	})
+}
+
 // newStore opens a fresh database.
 func newStore(t *testing.T) *Store {
 	t.Helper()
@@ -185,6 +209,15 @@ func startStubWith(t *testing.T, masterAddr string, store *Store, jobFile string
 		<-r.done
 	})
 	return r
+}
+
+// runUntilRunning runs web_cni.json until both instances run, then stops
+// `run` (its tasks keep running).
+func runUntilRunning(t *testing.T, addr string, store *Store) {
+	t.Helper()
+	r := startStub(t, addr, store, "web_cni.json")
+	waitFor(t, store, "both instances RUNNING", allRunning(2))
+	_ = r.halt()
 }
 
 // waitFor polls the store until cond holds for the latest task of every
@@ -406,11 +439,7 @@ func TestKillWithoutRunningStub(t *testing.T) {
 	if meta, _ := store.Meta(); meta.FrameworkID != "" {
 		t.Errorf("framework id %q still recorded after the job was killed", meta.FrameworkID)
 	}
-	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.shutdowns == 1
-	})
+	a.waitTornDown(t)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.subs) != 3 {
@@ -431,9 +460,7 @@ func TestKillWithoutRunningStub(t *testing.T) {
 func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
 	a, addr := startMaster(t)
 	store := newStore(t)
-	r := startStub(t, addr, store, "web_cni.json")
-	waitFor(t, store, "both instances RUNNING", allRunning(2))
-	_ = r.halt()
+	runUntilRunning(t, addr, store)
 	log := zaptest.NewLogger(t)
 	for _, i := range []int{0, 1} {
 		if _, err := KillDirect(context.Background(), addr, store, i, log); err != nil {
@@ -441,15 +468,9 @@ func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
 		}
 	}
 
-	r = startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.RelaunchDelay = time.Millisecond })
-	select {
-	case err := <-r.done:
-		r.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("Run = %v, want nil: nothing was left to run", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not end although every instance was killed")
+	r := startStubWith(t, addr, store, "web_cni.json", func(c *Config) { c.RelaunchDelay = time.Millisecond })
+	if err := r.ended(t, "every instance was killed"); err != nil {
+		t.Fatalf("Run = %v, want nil: nothing was left to run", err)
 	}
 	if launches, _ := a.counts(); launches != 2 {
 		t.Fatalf("%d launches, want 2", launches)
@@ -457,11 +478,7 @@ func TestRunAfterEveryInstanceWasKilledEnds(t *testing.T) {
 	if meta, _ := store.Meta(); meta.FrameworkID != "" || meta.Killed != nil {
 		t.Fatalf("meta after the job ended = %+v, want framework and kills forgotten", meta)
 	}
-	testenv.WaitUntil(t, 30*time.Second, "the framework torn down", func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.shutdowns == 1
-	})
+	a.waitTornDown(t)
 }
 
 func TestFrameworkUser(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 	"go.uber.org/zap"
+
+	"github.com/dewarhq/dewar/aurora"
 )
 
 // KillDirect kills instance (every instance when instance < 0) without a
@@ -54,7 +56,9 @@ func KillDirect(ctx context.Context, master string, store *Store, instance int, 
 	wholeJob := instance < 0
 	killed := []int{instance}
 	if wholeJob {
-		killed = slices.Collect(maps.Keys(latest))
+		if killed, err = jobInstances(meta.JobJSON, latest); err != nil {
+			return nil, err
+		}
 	}
 	// Recorded first: a `run` started after this must not relaunch them.
 	if err := store.MarkKilled(killed); err != nil {
@@ -78,6 +82,11 @@ func KillDirect(ctx context.Context, master string, store *Store, instance int, 
 			break
 		}
 		ev, err := sub.next()
+		if merr, ok := errors.AsType[*MasterError](err); ok {
+			if err, removed := forgetRemoved(store, "framework "+meta.FrameworkID, merr); removed {
+				return msgs, fmt.Errorf("%w: nothing is left to kill", err)
+			}
+		}
 		if err != nil {
 			return msgs, fmt.Errorf("while killing: %w", err)
 		}
@@ -133,4 +142,26 @@ func recordedIdentity(meta Meta) identity {
 		id.Name = defaultFrameworkName
 	}
 	return id
+}
+
+// jobInstances lists every instance of the stored job, 0..Instances-1 as
+// `run` launches them, with those that have a task recorded: an instance
+// whose task was never launched (no offer fitted it yet) must be marked
+// killed too, or a `run` after a kill that did not finish launches it.
+// A database written before the job was stored gives the recorded ones.
+func jobInstances(jobJSON []byte, latest map[int]TaskRecord) ([]int, error) {
+	set := map[int]bool{}
+	for i := range latest {
+		set[i] = true
+	}
+	if len(jobJSON) > 0 {
+		job, err := aurora.ParseJob(jobJSON)
+		if err != nil {
+			return nil, fmt.Errorf("the job stored in the database: %w", err)
+		}
+		for i := range max(job.Instances, 1) {
+			set[i] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), nil
 }

@@ -95,9 +95,39 @@ func (s *subscription) next() (scheduler.Event, error) {
 	}
 	s.watchdog.Reset(s.silence)
 	if ev.Type == scheduler.Event_ERROR {
-		return ev, fmt.Errorf("master sent ERROR: %s", ev.GetError().GetMessage())
+		return ev, &MasterError{Message: ev.GetError().GetMessage()}
 	}
 	return ev, nil
+}
+
+// MasterError is an ERROR event: the master refused the subscription or
+// dropped the framework. Mesos sends one (a FrameworkErrorMessage) when
+// Master::validateFramework or framework::validateUpdate refuse a
+// SUBSCRIBE (src/master/master.cpp, Master::subscribe), and "Framework
+// failed over" to a stream another subscriber took over
+// (Master::failoverFramework). Subscribing again the same way gets the
+// same answer, so it ends Run.
+type MasterError struct{ Message string }
+
+func (e *MasterError) Error() string { return "master sent ERROR: " + e.Message }
+
+// msgFrameworkRemoved is Mesos' ERROR for a framework that was torn down
+// or outlived its failover timeout (Master::validateFramework,
+// isCompletedFramework): its id can never subscribe again.
+const msgFrameworkRemoved = "Framework has been removed"
+
+// forgetRemoved forgets the framework recorded in store when merr says the
+// master removed it (Mesos killed its tasks with it, Master::removeFramework),
+// and returns the error to report; removed is false for any other ERROR.
+func forgetRemoved(store *Store, who string, merr *MasterError) (err error, removed bool) {
+	if merr.Message != msgFrameworkRemoved {
+		return nil, false
+	}
+	if ferr := store.ForgetFramework(); ferr != nil {
+		return fmt.Errorf("%s: %w; forgetting it in the database failed too: %w", who, merr, ferr), true
+	}
+	return fmt.Errorf("%s: %w (torn down, or away longer than its failover timeout), and its tasks with it; "+
+		"forgot it in the database", who, merr), true
 }
 
 // Close ends the stream.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -182,7 +183,7 @@ func (m *Master) accept(fwID string, acc *scheduler.Call_Accept) {
 		state := partitionaware.State(fw.info, mesos.TASK_DROPPED)
 		for _, op := range acc.Operations {
 			for _, ti := range launchedTasks(op) {
-				m.updateLocked(fwID, m.masterStatus(ti.TaskID.Value, state, mesos.REASON_INVALID_OFFERS, "Task launched with invalid offers: "+offerErr.Error()))
+				m.rejectLocked(fw, m.masterStatus(ti.TaskID.Value, state, mesos.REASON_INVALID_OFFERS, "Task launched with invalid offers: "+offerErr.Error()))
 			}
 		}
 		return
@@ -201,7 +202,7 @@ func (m *Master) accept(fwID string, acc *scheduler.Call_Accept) {
 			for _, ti := range op.GetLaunch().GetTaskInfos() {
 				need, err := m.validateTaskLocked(fwID, ti, remaining)
 				if err != nil {
-					m.updateLocked(fwID, m.masterStatus(ti.TaskID.Value, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, err.Error()))
+					m.rejectLocked(fw, m.masterStatus(ti.TaskID.Value, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, err.Error()))
 					continue
 				}
 				remaining = remaining.Minus(need...)
@@ -210,13 +211,26 @@ func (m *Master) accept(fwID string, acc *scheduler.Call_Accept) {
 		case mesos.Offer_Operation_LAUNCH_GROUP:
 			// Ours: Mesos launches task groups; the fake master refuses them.
 			for _, ti := range op.GetLaunchGroup().GetTaskGroup().Tasks {
-				m.updateLocked(fwID, m.masterStatus(ti.TaskID.Value, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, "LAUNCH_GROUP is not supported by the fake master"))
+				m.rejectLocked(fw, m.masterStatus(ti.TaskID.Value, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, "LAUNCH_GROUP is not supported by the fake master"))
 			}
 		default:
 			m.log.Info("offer operation not supported by the fake master; ignored",
 				zap.String("framework", fwID), zap.Stringer("operation", op.GetType()))
 		}
 	}
+}
+
+// rejectLocked tells the framework that a task of its ACCEPT was not
+// launched, and does nothing else. Master::accept (invalid offers) and
+// Master::_accept (a task failing validation::task::validate) only
+// forward(update, UPID(), framework) such an update (src/master/master.cpp):
+// the task id may name a task the master already runs (a LAUNCH reusing
+// it, or the same id twice in one ACCEPT), and Master::forward changes that
+// Task only for an update with a uuid, which these have not. So the known
+// task keeps its state and its resources, and nothing waits for an
+// acknowledgement.
+func (m *Master) rejectLocked(fw *framework, st mesos.TaskStatus) {
+	m.sendLocked(fw, &scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
 }
 
 // launchedTasks lists the tasks a LAUNCH or LAUNCH_GROUP operation names.
@@ -352,6 +366,15 @@ func (m *Master) acknowledge(log *zap.Logger, fwID, taskID string, uuid []byte) 
 			if isTerminal(st.GetState()) {
 				// The framework has seen the task end: Master::acknowledge
 				// removes it (removeTask), and the master knows it no more.
+				// In Mesos nothing of the task is pending then: the agent's
+				// status update manager sends a task's next update only
+				// once the previous one is acknowledged, and the master
+				// matches the ack against the task's status_update_uuid.
+				// The fake forwards them all at once, so the task's earlier
+				// updates may still wait here; they go too, or
+				// retryUpdates would re-send e.g. RUNNING for a task the
+				// master has forgotten.
+				fw.unacked = slices.DeleteFunc(fw.unacked, func(p pending) bool { return p.status.TaskID.Value == taskID })
 				delete(m.tasks, taskKey{fwID, taskID})
 			}
 			return
