@@ -42,53 +42,39 @@ func TestParseSrvr(t *testing.T) {
 	}
 }
 
-// Only an older epoch tells lost data for certain: servers that lack the
-// members in the same epoch might merely lag for a moment.
-func TestEnsembleLostEpoch(t *testing.T) {
-	const seen = 0x300000010
-	for _, tc := range []struct {
-		name string
-		v    ensembleView
-		want bool
-	}{
-		{"rebuilt: epoch 1", ensembleView{serving: 3, withZxid: 3, newest: 0x100000004, leader: 0x100000004}, true},
-		{"same epoch, behind", ensembleView{serving: 3, withZxid: 3, newest: 0x30000000f, leader: 0x30000000f}, false},
-		{"majority without a leader's answer, older epoch", ensembleView{serving: 2, withZxid: 2, newest: 0x200000009, leader: noZxid}, true},
-		{"has it", ensembleView{serving: 3, withZxid: 3, newest: 0x400000000, leader: 0x400000000}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.v.lostEpoch(3, seen); got != tc.want {
-				t.Errorf("%+v.lostEpoch(3, %#x) = %v, want %v", tc.v, seen, got, tc.want)
-			}
-		})
-	}
-}
-
 // An ensemble lacks the announcer's members only when its leader, or a
 // majority of its servers, serves and says a zxid older than the members'.
+// Only an older epoch (the zxid's high 32 bits) tells lost data for
+// certain: servers that lack the members in the same epoch might merely lag
+// for a moment.
 func TestEnsembleLacks(t *testing.T) {
 	const seen = 0x300000010
 	for _, tc := range []struct {
-		name string
-		v    ensembleView
-		n    int
-		seen int64
-		want bool
+		name            string
+		v               ensembleView
+		n               int
+		seen            int64
+		lacks, oldEpoch bool
 	}{
-		{"majority serves, all older: wiped", ensembleView{serving: 2, withZxid: 2, newest: 0x100000003, leader: noZxid}, 3, seen, true},
-		{"one of the majority has it", ensembleView{serving: 2, withZxid: 2, newest: seen, leader: noZxid}, 3, seen, false},
-		{"newer epoch: an election since", ensembleView{serving: 3, withZxid: 3, newest: 0x400000000, leader: 0x400000000}, 3, seen, false},
-		{"only a minority serves", ensembleView{serving: 1, notServing: 2, withZxid: 1, newest: 0x100000003, leader: noZxid}, 3, seen, false},
-		{"the leader alone answers, older: wiped", ensembleView{serving: 1, withZxid: 1, newest: 0x100000003, leader: 0x100000003}, 3, seen, true},
-		{"the leader alone answers, has it", ensembleView{serving: 1, withZxid: 1, newest: seen + 1, leader: seen + 1}, 3, seen, false},
-		{"majority serves but one said no zxid", ensembleView{serving: 2, withZxid: 1, newest: 0x100000003, leader: noZxid}, 3, seen, false},
-		{"nothing seen yet", ensembleView{serving: 3, withZxid: 3, newest: 0x100000003, leader: 0x100000003}, 3, 0, false},
-		{"standalone, wiped", ensembleView{serving: 1, withZxid: 1, newest: 0x2, leader: 0x2}, 1, seen, true},
-		{"empty database says 0", ensembleView{serving: 3, withZxid: 3, newest: 0, leader: 0}, 3, seen, true},
+		{"majority serves, all older: wiped", ensembleView{serving: 2, withZxid: 2, newest: 0x100000003, leader: noZxid}, 3, seen, true, true},
+		{"one of the majority has it", ensembleView{serving: 2, withZxid: 2, newest: seen, leader: noZxid}, 3, seen, false, false},
+		{"newer epoch: an election since", ensembleView{serving: 3, withZxid: 3, newest: 0x400000000, leader: 0x400000000}, 3, seen, false, false},
+		{"same epoch, behind", ensembleView{serving: 3, withZxid: 3, newest: 0x30000000f, leader: 0x30000000f}, 3, seen, true, false},
+		{"majority without a leader's answer, older epoch", ensembleView{serving: 2, withZxid: 2, newest: 0x200000009, leader: noZxid}, 3, seen, true, true},
+		{"only a minority serves", ensembleView{serving: 1, notServing: 2, withZxid: 1, newest: 0x100000003, leader: noZxid}, 3, seen, false, false},
+		{"the leader alone answers, older: wiped", ensembleView{serving: 1, withZxid: 1, newest: 0x100000003, leader: 0x100000003}, 3, seen, true, true},
+		{"the leader alone answers, has it", ensembleView{serving: 1, withZxid: 1, newest: seen + 1, leader: seen + 1}, 3, seen, false, false},
+		{"majority serves but one said no zxid", ensembleView{serving: 2, withZxid: 1, newest: 0x100000003, leader: noZxid}, 3, seen, false, false},
+		{"nothing seen yet", ensembleView{serving: 3, withZxid: 3, newest: 0x100000003, leader: 0x100000003}, 3, 0, false, false},
+		{"standalone, wiped, same epoch 0", ensembleView{serving: 1, withZxid: 1, newest: 0x2, leader: 0x2}, 1, 0x8, true, false},
+		{"empty database says 0", ensembleView{serving: 3, withZxid: 3, newest: 0, leader: 0}, 3, seen, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.v.lacks(tc.n, tc.seen); got != tc.want {
-				t.Errorf("%+v.lacks(%d, %#x) = %v, want %v", tc.v, tc.n, tc.seen, got, tc.want)
+			if got := tc.v.lacks(tc.n, tc.seen); got != tc.lacks {
+				t.Errorf("%+v.lacks(%d, %#x) = %v, want %v", tc.v, tc.n, tc.seen, got, tc.lacks)
+			}
+			if got := tc.v.lostEpoch(tc.n, tc.seen); got != tc.oldEpoch {
+				t.Errorf("%+v.lostEpoch(%d, %#x) = %v, want %v", tc.v, tc.n, tc.seen, got, tc.oldEpoch)
 			}
 		})
 	}
