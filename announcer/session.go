@@ -203,6 +203,21 @@ type rescue struct {
 // leader).
 func probeAfter(sessionTimeout time.Duration) time.Duration { return sessionTimeout / 4 }
 
+// reconnectPause is go-zookeeper's pause after every round through the
+// servers that got no session (conn.go, Conn.connect: time.After of a
+// second when the host provider starts over).
+const reconnectPause = time.Second
+
+// servedFor is how long a majority must have served while the session is
+// still refused before a probe opens: probeAfter, but at least two of
+// go-zookeeper's rounds, so that a client that was in its pause when the
+// quorum came back has had its turn (with 2 s sessions a quarter is
+// 0.5 s, and TestQuorumLossKeepsSession saw the old session come back
+// 0.55 s after a majority served, just after the probe opened).
+func servedFor(sessionTimeout time.Duration) time.Duration {
+	return max(probeAfter(sessionTimeout), 2*reconnectPause)
+}
+
 // srvrEvery is how often an announcer whose session is refused asks the
 // servers whether they serve; each asks at a random point of the next
 // srvrEvery after that, so that the announcers of a cluster do not ask in
@@ -211,7 +226,7 @@ const srvrEvery = time.Second
 
 // untilServed returns how long to wait before a probe may open (0: now),
 // servers having refused the handshake since since. See rescue: a probe
-// opens once a majority of the servers has served for probeAfter, or some
+// opens once a majority of the servers has served for servedFor, or some
 // server for a whole session timeout (by then the leader has expired the
 // old session unless it refuses it: a follower that cannot sync must not
 // keep a wiped ensemble's announcers out for good), while the session was
@@ -261,7 +276,7 @@ func (a *Announcer) untilServed(rs *rescue, since time.Time, seen int64, now tim
 	}
 	deadline := rs.anyServing.Add(a.cfg.SessionTimeout)
 	if !rs.quorumServing.IsZero() {
-		deadline = rs.quorumServing.Add(probeAfter(a.cfg.SessionTimeout))
+		deadline = rs.quorumServing.Add(servedFor(a.cfg.SessionTimeout))
 	}
 	if wait := deadline.Sub(now); wait > 0 {
 		return min(wait, rs.nextAsk.Sub(now))

@@ -42,7 +42,7 @@ func TestWipedZooKeeperMembersComeBack(t *testing.T) {
 		return true, state
 	})
 	t.Logf("members back %v after the server restarted empty", time.Since(restarted))
-	if logs.FilterMessageSnippet("the ensemble lost its data").Len() == 0 {
+	if logs.FilterMessageSnippet("serves without this announcer's members").Len() == 0 {
 		t.Error("the announcer did not tell from srvr that the ensemble lost its data")
 	}
 	if n := logs.FilterMessageSnippet("keep refusing the session").Len(); n > 0 {
