@@ -188,8 +188,10 @@ type rescue struct {
 	probeAt                            time.Time // the probe was first seen with a session
 	authed                             bool      // cfg.Auth added to the probe
 	waiting                            bool      // logged that members of the old session exist
-	lacking                            bool      // srvr said the ensemble lacks the members (logged)
-	lostEpoch                          bool      // ... and serves an older epoch than theirs
+	// lacking: srvr said the ensemble lacks the members (logged);
+	// lostEpoch: and serves an older epoch than theirs. Both tell the
+	// probe that follows, then go with the reset.
+	lacking, lostEpoch bool
 }
 
 // probeAfter is how long servers must have refused the handshake before a
@@ -256,12 +258,12 @@ func (a *Announcer) untilServed(rs *rescue, since time.Time, seen int64, now tim
 		rs.nextAsk = now.Add(srvrEvery + rand.N(srvrEvery))
 		n := len(a.cfg.Ensemble)
 		if v.lacks(n, seen) {
+			older := v.lostEpoch(n, seen)
 			a.log.Warn("zookeeper serves without this announcer's members: the ensemble lost its data (rebuilt empty or restored from an older backup)",
 				zap.String("members_zxid", fmt.Sprintf("%#x", seen)),
 				zap.String("ensemble_zxid", fmt.Sprintf("%#x", v.newest)),
-				zap.Bool("older_epoch", v.lostEpoch(n, seen)))
-			rs.lacking = true
-			rs.lostEpoch = v.lostEpoch(n, seen)
+				zap.Bool("older_epoch", older))
+			rs.lacking, rs.lostEpoch = true, older
 			return 0
 		}
 		if early == 0 && a.noteServing(rs, v, now) {
@@ -371,19 +373,19 @@ func (a *Announcer) keepSession(st *state, rs *rescue) time.Duration {
 		if wait := a.untilServed(rs, since, seen, now); wait > 0 {
 			return wait
 		}
-		lostEpoch := rs.lostEpoch
+		lacking, lostEpoch := rs.lacking, rs.lostEpoch
 		probe, err := a.dial()
 		if err != nil {
 			a.log.Warn("cannot open a fresh ZooKeeper connection; retrying", zap.Error(err))
 			return retryMax
 		}
-		if !rs.lacking {
+		if !lacking {
 			a.log.Info("zookeeper servers keep refusing the session; opening a fresh connection in case the ensemble lost its data (a server refuses a client that has seen a newer zxid than its own)",
 				zap.Duration("refused_for", now.Sub(since)))
 		}
 		// go-zookeeper keeps the session id while it reconnects and
 		// zeroes it only when told of the expiry.
-		*rs = rescue{probe: probe, lostSID: cur.SessionID(), lacking: rs.lacking}
+		*rs = rescue{probe: probe, lostSID: cur.SessionID()}
 		if lostEpoch {
 			// The old session cannot come back to an ensemble that went
 			// back to an older epoch (at most it is told it expired). Its
